@@ -1,0 +1,23 @@
+//! Declarative container test fixtures.
+//!
+//! Declare a test environment (images, containers, networks, volumes) once, the
+//! way a `docker-compose.yml` does; get it created before each test and torn
+//! down after, on Docker or Podman, with nothing leaked and failures that
+//! explain themselves.
+//!
+//! This crate knows no engine: it talks to one through the [`Runtime`] trait,
+//! implemented by `fixtures-docker` (and `fixtures-podman`).
+
+pub mod archive;
+pub mod compat;
+mod error;
+pub mod handle;
+pub mod labels;
+pub mod readiness;
+pub mod runtime;
+pub mod spec;
+
+pub use error::{BoxError, Error, ErrorKind, Result};
+pub use handle::{Container, Image, Ips, Network, Ports, Volume};
+pub use readiness::Readiness;
+pub use runtime::{ContainerInfo, ContainerStatus, ExecOutput, Runtime};
