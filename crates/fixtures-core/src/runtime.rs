@@ -33,12 +33,26 @@ pub struct VersionInfo {
     pub platform: String,
 }
 
+impl VersionInfo {
+    /// Engine identity.
+    pub fn new(runtime: impl Into<String>, version: impl Into<String>, api_version: impl Into<String>, platform: impl Into<String>) -> Self {
+        VersionInfo { runtime: runtime.into(), version: version.into(), api_version: api_version.into(), platform: platform.into() }
+    }
+}
+
 /// A progress line of a build or pull, for tracing or a progress display.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Progress {
     /// What the engine said.
     pub message: String,
+}
+
+impl Progress {
+    /// A progress line.
+    pub fn new(message: impl Into<String>) -> Self {
+        Progress { message: message.into() }
+    }
 }
 
 /// Receives build and pull progress as it streams in.
@@ -278,6 +292,11 @@ pub struct ExecOutput {
 }
 
 impl ExecOutput {
+    /// An exec's outcome.
+    pub fn new(exit_code: i64, stdout: Bytes, stderr: Bytes) -> Self {
+        ExecOutput { exit_code, stdout, stderr }
+    }
+
     /// Whether the command exited 0.
     pub fn success(&self) -> bool {
         self.exit_code == 0

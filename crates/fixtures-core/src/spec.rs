@@ -165,7 +165,6 @@ pub struct Healthcheck {
 
 /// Resource limits of a container.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-#[non_exhaustive]
 pub struct Resources {
     /// Memory limit in bytes.
     pub memory: Option<i64>,
@@ -181,7 +180,6 @@ pub struct Resources {
 
 /// A container to create: every field resolved, nothing left to look up.
 #[derive(Debug, Clone, Default, PartialEq)]
-#[non_exhaustive]
 pub struct ContainerSpec {
     /// Container name; the engine chooses one when `None`.
     pub name: Option<String>,
@@ -252,7 +250,6 @@ pub enum BuildContext {
 
 /// An image to build.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct BuildSpec {
     /// The build context.
     pub context: BuildContext,
@@ -320,7 +317,6 @@ impl std::fmt::Debug for Credentials {
 
 /// An image to pull.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-#[non_exhaustive]
 pub struct PullSpec {
     /// Repository, with registry if any (`127.0.0.1:5000/app`).
     pub repository: String,
@@ -367,7 +363,6 @@ pub(crate) fn split_reference(reference: &str) -> (String, Option<String>) {
 
 /// A network to create.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-#[non_exhaustive]
 pub struct NetworkSpec {
     /// Name.
     pub name: String,
@@ -385,7 +380,6 @@ pub struct NetworkSpec {
 
 /// A volume to create.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-#[non_exhaustive]
 pub struct VolumeSpec {
     /// Name.
     pub name: String,
@@ -399,7 +393,6 @@ pub struct VolumeSpec {
 
 /// A command to run in a running container.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-#[non_exhaustive]
 pub struct ExecSpec {
     /// The command and its arguments (no shell is implied).
     pub cmd: Vec<String>,
@@ -426,7 +419,6 @@ impl ExecSpec {
 
 /// Which logs to read.
 #[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
 pub struct LogsSpec {
     /// Include stdout.
     pub stdout: bool,

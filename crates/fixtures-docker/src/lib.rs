@@ -1,1 +1,617 @@
-//! docker
+//! The Docker Engine API backend of `fixtures-core`, over [bollard].
+//!
+//! ```no_run
+//! # async fn demo() -> fixtures_core::Result<()> {
+//! use std::sync::Arc;
+//! use fixtures_core::Runtime;
+//!
+//! let docker = fixtures_docker::DockerRuntime::connect().await?;
+//! println!("{:?}", docker.version().await?);
+//! let runtime: Arc<dyn Runtime> = Arc::new(docker);
+//! # Ok(()) }
+//! ```
+//!
+//! The raw client is reachable with [`DockerRuntime::client`]; it follows
+//! bollard's versioning, not this crate's.
+//!
+//! [bollard]: https://docs.rs/bollard
+
+mod request;
+
+use std::any::Any;
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+use bollard::Docker;
+use bollard::errors::Error as BollardError;
+use bollard::query_parameters as q;
+use bytes::Bytes;
+use fixtures_core::compat;
+use fixtures_core::runtime::{
+    ContainerInfo, ContainerSummary, Event, ExecOutput, ImageInfo, LogChunk, NetworkInfo, Progress,
+    ProgressSink, Stream, VersionInfo, VolumeInfo,
+};
+use fixtures_core::spec::{
+    BuildContext, BuildSpec, ContainerSpec, ExecSpec, LabelFilter, LogsSpec, NetworkSpec, PullSpec,
+    VolumeSpec,
+};
+use fixtures_core::{Error, ErrorKind, Result, Runtime};
+use futures_util::stream::BoxStream;
+use futures_util::{StreamExt, TryStreamExt};
+
+/// Seconds a single request may take (builds and pulls stream for longer).
+const REQUEST_TIMEOUT_SECS: u64 = 600;
+
+/// The default socket.
+pub const DEFAULT_SOCKET: &str = "unix:///var/run/docker.sock";
+
+/// A [`Runtime`] over the Docker Engine API.
+#[derive(Debug, Clone)]
+pub struct DockerRuntime {
+    client: Docker,
+    host: String,
+    name: &'static str,
+}
+
+fn err(op: &str) -> impl Fn(BollardError) -> Error + '_ {
+    move |e: BollardError| map_error(op, e)
+}
+
+/// Maps a bollard error to this library's kinds (404 → not found, 409 → conflict).
+fn map_error(op: &str, e: BollardError) -> Error {
+    let (kind, message) = match &e {
+        BollardError::DockerResponseServerError { status_code, message } => {
+            let kind = match status_code {
+                404 => ErrorKind::NotFound,
+                409 | 304 => ErrorKind::Conflict,
+                400 => ErrorKind::InvalidInput,
+                _ => ErrorKind::Engine,
+            };
+            (kind, format!("the engine answered {status_code}: {}", message.trim()))
+        }
+        BollardError::SocketNotFoundError(path) => (
+            ErrorKind::Engine,
+            format!("no Docker socket at `{path}`: is the engine running? Set DOCKER_HOST to reach another one"),
+        ),
+        BollardError::DockerStreamError { error } => (ErrorKind::Engine, error.clone()),
+        _ => (ErrorKind::Engine, "the request to the engine failed".to_owned()),
+    };
+    let base = Error::new(kind, message).with_operation(op.to_owned()).with_runtime("docker");
+    match e {
+        // Its text is already the message; don't print it twice.
+        BollardError::DockerResponseServerError { .. }
+        | BollardError::SocketNotFoundError(_)
+        | BollardError::DockerStreamError { .. } => base,
+        other => base.with_source(other),
+    }
+}
+
+fn label_filters(filter: &LabelFilter) -> Option<HashMap<String, Vec<String>>> {
+    let labels = filter.to_query();
+    if labels.is_empty() { None } else { Some(HashMap::from([("label".to_owned(), labels)])) }
+}
+
+fn to_json<T: serde::Serialize>(value: &T) -> serde_json::Value {
+    serde_json::to_value(value).unwrap_or(serde_json::Value::Null)
+}
+
+fn from_json<T: serde::de::DeserializeOwned>(op: &str, value: serde_json::Value) -> Result<T> {
+    serde_json::from_value(value).map_err(|e| {
+        Error::new(ErrorKind::InvalidInput, "the request cannot be expressed for the Docker API")
+            .with_operation(op.to_owned())
+            .with_source(e)
+    })
+}
+
+impl DockerRuntime {
+    /// Connects to the engine named by `DOCKER_HOST` (`unix://` or `tcp://`), else the
+    /// default socket, and negotiates the API version.
+    ///
+    /// # Errors
+    /// [`ErrorKind::Engine`] when the engine does not answer, saying where it looked.
+    pub async fn connect() -> Result<Self> {
+        let host = std::env::var("DOCKER_HOST").ok().filter(|h| !h.is_empty());
+        Self::connect_to(host.as_deref().unwrap_or(DEFAULT_SOCKET)).await
+    }
+
+    /// Connects to `host` (`unix:///path`, `tcp://host:port`, `http://host:port`).
+    ///
+    /// # Errors
+    /// [`ErrorKind::Engine`] when the engine does not answer; [`ErrorKind::Config`] for a
+    /// scheme that is not supported.
+    pub async fn connect_to(host: &str) -> Result<Self> {
+        Self::connect_named(host, "docker").await
+    }
+
+    /// Like [`DockerRuntime::connect_to`], reporting itself as `name` (e.g. `podman-docker-api`
+    /// when pointed at Podman's Docker-compatible socket).
+    ///
+    /// # Errors
+    /// As [`DockerRuntime::connect_to`].
+    pub async fn connect_named(host: &str, name: &'static str) -> Result<Self> {
+        let client = if let Some(path) = host.strip_prefix("unix://") {
+            Docker::connect_with_unix(path, REQUEST_TIMEOUT_SECS, bollard::API_DEFAULT_VERSION)
+        } else if host.starts_with("tcp://") || host.starts_with("http://") {
+            Docker::connect_with_http(host, REQUEST_TIMEOUT_SECS, bollard::API_DEFAULT_VERSION)
+        } else if host.starts_with('/') {
+            Docker::connect_with_unix(host, REQUEST_TIMEOUT_SECS, bollard::API_DEFAULT_VERSION)
+        } else {
+            return Err(Error::new(
+                ErrorKind::Config,
+                format!("Docker host `{host}` is not supported: use unix:///path/to/socket or tcp://host:port"),
+            )
+            .with_runtime(name));
+        }
+        .map_err(|e| map_error("connect", e).with_hint(format!("tried {host}")))?;
+        let client = client
+            .negotiate_version()
+            .await
+            .map_err(|e| map_error("connect", e).with_hint(format!("tried {host}; is the engine running?")))?;
+        Ok(DockerRuntime { client, host: host.to_owned(), name })
+    }
+
+    /// The bollard client, for what this library does not cover. It follows bollard's
+    /// versioning, not this crate's.
+    pub fn client(&self) -> &Docker {
+        &self.client
+    }
+
+    /// The host this runtime talks to.
+    pub fn host(&self) -> &str {
+        &self.host
+    }
+
+    async fn build_context(spec: &BuildSpec) -> Result<Bytes> {
+        match &spec.context {
+            BuildContext::Dir(dir) => {
+                let dir = dir.clone();
+                tokio::task::spawn_blocking(move || fixtures_core::archive::tar_dir(&dir))
+                    .await
+                    .map_err(|e| Error::new(ErrorKind::Io, "build context task failed").with_source(e))?
+            }
+            BuildContext::Tar(bytes) => Ok(bytes.clone()),
+            BuildContext::Dockerfile(text) => fixtures_core::archive::dockerfile_tar(text),
+            _ => Err(Error::new(ErrorKind::Unsupported, "this kind of build context is not supported by the Docker backend")),
+        }
+    }
+}
+
+#[async_trait]
+impl Runtime for DockerRuntime {
+    fn name(&self) -> &str {
+        self.name
+    }
+
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+
+    fn is_local(&self) -> bool {
+        self.host.starts_with("unix://") || self.host.starts_with('/')
+    }
+
+    async fn ping(&self) -> Result<()> {
+        self.client.ping().await.map(drop).map_err(err("ping"))
+    }
+
+    async fn version(&self) -> Result<VersionInfo> {
+        let v = self.client.version().await.map_err(err("version"))?;
+        Ok(VersionInfo::new(
+            self.name,
+            v.version.unwrap_or_default(),
+            self.client.client_version().to_string(),
+            format!("{}/{}", v.os.unwrap_or_default(), v.arch.unwrap_or_default()),
+        ))
+    }
+
+    async fn build_image(&self, spec: &BuildSpec, progress: ProgressSink<'_>) -> Result<String> {
+        let context = Self::build_context(spec).await?;
+        let options = q::BuildImageOptions {
+            dockerfile: spec.dockerfile.clone().unwrap_or_else(|| "Dockerfile".to_owned()),
+            t: spec.tags.first().cloned(),
+            nocache: spec.no_cache,
+            rm: spec.remove_intermediate,
+            forcerm: spec.remove_intermediate,
+            pull: spec.pull.then(|| "1".to_owned()),
+            buildargs: Some(spec.build_args.clone().into_iter().collect()),
+            labels: Some(spec.labels.clone().into_iter().collect()),
+            target: spec.target.clone().unwrap_or_default(),
+            platform: spec.platform.clone().unwrap_or_default(),
+            ..q::BuildImageOptions::default()
+        };
+        let mut stream = self.client.build_image(options, None, Some(bollard::body_full(context)));
+        let mut id = None;
+        let mut tail: Vec<String> = Vec::new();
+        while let Some(item) = stream.next().await {
+            let info = match item {
+                Ok(info) => info,
+                Err(e) => {
+                    return Err(map_error("build image", e)
+                        .with_logs_tail(tail.join("\n")));
+                }
+            };
+            if let Some(aux) = info.aux.and_then(|a| a.id) {
+                id = Some(aux);
+            }
+            if let Some(detail) = info.error_detail.and_then(|d| d.message) {
+                return Err(Error::new(ErrorKind::Build, detail)
+                    .with_operation("build image")
+                    .with_runtime(self.name)
+                    .with_logs_tail(tail.join("\n")));
+            }
+            if let Some(line) = info.stream.or(info.status) {
+                let line = line.trim_end().to_owned();
+                if !line.is_empty() {
+                    tracing::debug!(target: "fixtures::build", "{line}");
+                    progress(Progress::new(line.clone()));
+                    tail.push(line);
+                    if tail.len() > 30 {
+                        tail.remove(0);
+                    }
+                }
+            }
+        }
+        let id = match id {
+            Some(id) => id,
+            // Older engines only say "Successfully built <short id>".
+            None => {
+                let short = tail
+                    .iter()
+                    .rev()
+                    .find_map(|l| l.strip_prefix("Successfully built "))
+                    .map(str::to_owned)
+                    .ok_or_else(|| {
+                        Error::new(ErrorKind::Build, "the engine did not say which image it built")
+                            .with_runtime(self.name)
+                            .with_logs_tail(tail.join("\n"))
+                    })?;
+                self.inspect_image(&short).await?.id
+            }
+        };
+        for extra in spec.tags.iter().skip(1) {
+            let (repo, tag) = extra.rsplit_once(':').filter(|(_, t)| !t.contains('/')).unwrap_or((extra, "latest"));
+            self.tag_image(&id, repo, tag).await?;
+        }
+        Ok(id)
+    }
+
+    async fn pull_image(&self, spec: &PullSpec, progress: ProgressSink<'_>) -> Result<String> {
+        let options = q::CreateImageOptions {
+            from_image: Some(spec.repository.clone()),
+            tag: Some(spec.tag.clone().unwrap_or_else(|| "latest".to_owned())),
+            platform: spec.platform.clone().unwrap_or_default(),
+            ..q::CreateImageOptions::default()
+        };
+        let credentials = spec.credentials.as_ref().map(|c| bollard::auth::DockerCredentials {
+            username: c.username.clone(),
+            password: c.password.clone(),
+            identitytoken: c.identity_token.clone(),
+            serveraddress: c.server_address.clone(),
+            ..bollard::auth::DockerCredentials::default()
+        });
+        let mut stream = self.client.create_image(Some(options), None, credentials);
+        while let Some(item) = stream.next().await {
+            let info = item.map_err(|e| {
+                let e = map_error("pull image", e).with_image(spec.reference());
+                Error::new(ErrorKind::Pull, format!("pulling `{}` failed", spec.reference()))
+                    .with_runtime(self.name)
+                    .with_source(e)
+            })?;
+            if let Some(message) = info.error_detail.and_then(|d| d.message) {
+                return Err(Error::new(ErrorKind::Pull, message).with_image(spec.reference()).with_runtime(self.name));
+            }
+            if let Some(status) = info.status {
+                let line = match info.id {
+                    Some(layer) => format!("{layer}: {status}"),
+                    None => status,
+                };
+                tracing::debug!(target: "fixtures::pull", "{line}");
+                progress(Progress::new(line));
+            }
+        }
+        Ok(self.inspect_image(&spec.reference()).await?.id)
+    }
+
+    async fn inspect_image(&self, reference: &str) -> Result<ImageInfo> {
+        let info = self
+            .client
+            .inspect_image(reference)
+            .await
+            .map_err(|e| map_error("inspect image", e).with_image(reference.to_owned()))?;
+        Ok(compat::image_info(to_json(&info)))
+    }
+
+    async fn list_images(&self, filter: &LabelFilter) -> Result<Vec<ImageInfo>> {
+        let options = q::ListImagesOptions { filters: label_filters(filter), ..q::ListImagesOptions::default() };
+        let list = self.client.list_images(Some(options)).await.map_err(err("list images"))?;
+        Ok(list.iter().map(|i| compat::image_info(to_json(i))).collect())
+    }
+
+    async fn tag_image(&self, reference: &str, repository: &str, tag: &str) -> Result<()> {
+        let options = q::TagImageOptions { repo: Some(repository.to_owned()), tag: Some(tag.to_owned()) };
+        self.client.tag_image(reference, Some(options)).await.map_err(err("tag image"))
+    }
+
+    async fn remove_image(&self, reference: &str, force: bool) -> Result<()> {
+        let options = q::RemoveImageOptions { force, ..q::RemoveImageOptions::default() };
+        self.client
+            .remove_image(reference, Some(options), None)
+            .await
+            .map(drop)
+            .map_err(|e| map_error("remove image", e).with_image(reference.to_owned()))
+    }
+
+    async fn create_container(&self, spec: &ContainerSpec) -> Result<String> {
+        let body: bollard::models::ContainerCreateBody = from_json("create container", request::container_create(spec))?;
+        let options = q::CreateContainerOptions { name: spec.name.clone(), ..q::CreateContainerOptions::default() };
+        let created = self
+            .client
+            .create_container(Some(options), body)
+            .await
+            .map_err(|e| map_error("create container", e).with_image(spec.image.clone()))?;
+        for extra in spec.networks.iter().skip(1) {
+            if let Err(e) = self.connect_network(&extra.network, &created.id, &extra.aliases).await {
+                let _ = self.remove_container(&created.id, true).await;
+                return Err(e);
+            }
+        }
+        Ok(created.id)
+    }
+
+    async fn start_container(&self, id: &str) -> Result<()> {
+        self.client
+            .start_container(id, None::<q::StartContainerOptions>)
+            .await
+            .map_err(|e| map_error("start container", e).with_container(id.to_owned()))
+    }
+
+    async fn inspect_container(&self, id: &str) -> Result<ContainerInfo> {
+        let info = self
+            .client
+            .inspect_container(id, None::<q::InspectContainerOptions>)
+            .await
+            .map_err(|e| map_error("inspect container", e).with_container(id.to_owned()))?;
+        Ok(compat::container_info(to_json(&info)))
+    }
+
+    async fn list_containers(&self, filter: &LabelFilter) -> Result<Vec<ContainerSummary>> {
+        let options = q::ListContainersOptions { all: true, filters: label_filters(filter), ..q::ListContainersOptions::default() };
+        let list = self.client.list_containers(Some(options)).await.map_err(err("list containers"))?;
+        Ok(list.iter().map(|c| compat::container_summary(&to_json(c))).collect())
+    }
+
+    async fn stop_container(&self, id: &str, timeout_secs: i64) -> Result<()> {
+        let options = q::StopContainerOptions { t: Some(timeout_secs as i32), signal: None };
+        match self.client.stop_container(id, Some(options)).await {
+            Ok(()) => Ok(()),
+            // 304: already stopped.
+            Err(BollardError::DockerResponseServerError { status_code: 304, .. }) => Ok(()),
+            Err(e) => Err(map_error("stop container", e).with_container(id.to_owned())),
+        }
+    }
+
+    async fn kill_container(&self, id: &str, signal: &str) -> Result<()> {
+        let options = q::KillContainerOptions { signal: signal.to_owned() };
+        self.client
+            .kill_container(id, Some(options))
+            .await
+            .map_err(|e| map_error(&format!("kill container with {signal}"), e).with_container(id.to_owned()))
+    }
+
+    async fn restart_container(&self, id: &str, timeout_secs: i64) -> Result<()> {
+        let options = q::RestartContainerOptions { t: Some(timeout_secs as i32), signal: None };
+        self.client
+            .restart_container(id, Some(options))
+            .await
+            .map_err(|e| map_error("restart container", e).with_container(id.to_owned()))
+    }
+
+    async fn pause_container(&self, id: &str) -> Result<()> {
+        self.client.pause_container(id).await.map_err(|e| map_error("pause container", e).with_container(id.to_owned()))
+    }
+
+    async fn unpause_container(&self, id: &str) -> Result<()> {
+        self.client
+            .unpause_container(id)
+            .await
+            .map_err(|e| map_error("unpause container", e).with_container(id.to_owned()))
+    }
+
+    async fn wait_container(&self, id: &str) -> Result<i64> {
+        let options = q::WaitContainerOptions { condition: "not-running".to_owned() };
+        let mut stream = self.client.wait_container(id, Some(options));
+        match stream.next().await {
+            Some(Ok(r)) => Ok(r.status_code),
+            // bollard reports a non-zero exit as an error carrying the code.
+            Some(Err(BollardError::DockerContainerWaitError { code, .. })) => Ok(code),
+            Some(Err(e)) => Err(map_error("wait container", e).with_container(id.to_owned())),
+            None => Err(Error::new(ErrorKind::Engine, "the engine ended the wait without an answer")
+                .with_container(id.to_owned())
+                .with_runtime(self.name)),
+        }
+    }
+
+    async fn remove_container(&self, id: &str, force: bool) -> Result<()> {
+        let options = q::RemoveContainerOptions { force, v: true, ..q::RemoveContainerOptions::default() };
+        self.client
+            .remove_container(id, Some(options))
+            .await
+            .map_err(|e| map_error("remove container", e).with_container(id.to_owned()))
+    }
+
+    fn logs(&self, id: &str, spec: &LogsSpec) -> BoxStream<'static, Result<LogChunk>> {
+        let options = q::LogsOptions {
+            follow: spec.follow,
+            stdout: spec.stdout,
+            stderr: spec.stderr,
+            since: spec.since.unwrap_or(0) as i32,
+            tail: spec.tail.map_or_else(|| "all".to_owned(), |n| n.to_string()),
+            ..q::LogsOptions::default()
+        };
+        let id = id.to_owned();
+        self.client
+            .logs(&id, Some(options))
+            .filter_map(move |item| {
+                let out = match item {
+                    Ok(bollard::container::LogOutput::StdErr { message }) => {
+                        Some(Ok(LogChunk { stream: Stream::Stderr, bytes: message }))
+                    }
+                    Ok(bollard::container::LogOutput::StdOut { message } | bollard::container::LogOutput::Console { message }) => {
+                        Some(Ok(LogChunk { stream: Stream::Stdout, bytes: message }))
+                    }
+                    Ok(bollard::container::LogOutput::StdIn { .. }) => None,
+                    Err(e) => Some(Err(map_error("read logs", e).with_container(id.clone()))),
+                };
+                std::future::ready(out)
+            })
+            .boxed()
+    }
+
+    async fn exec(&self, id: &str, spec: &ExecSpec) -> Result<ExecOutput> {
+        let config = bollard::models::ExecConfig {
+            attach_stdout: Some(true),
+            attach_stderr: Some(true),
+            cmd: Some(spec.cmd.clone()),
+            env: Some(spec.env.iter().map(|(k, v)| format!("{k}={v}")).collect()),
+            working_dir: spec.working_dir.clone(),
+            user: spec.user.clone(),
+            privileged: Some(spec.privileged),
+            ..bollard::models::ExecConfig::default()
+        };
+        let op = format!("exec {:?}", spec.cmd);
+        let created = self.client.create_exec(id, config).await.map_err(|e| map_error(&op, e).with_container(id.to_owned()))?;
+        let started = self
+            .client
+            .start_exec(&created.id, None)
+            .await
+            .map_err(|e| map_error(&op, e).with_container(id.to_owned()))?;
+        let (mut stdout, mut stderr) = (Vec::new(), Vec::new());
+        if let bollard::exec::StartExecResults::Attached { mut output, .. } = started {
+            while let Some(item) = output.next().await {
+                match item.map_err(|e| map_error(&op, e).with_container(id.to_owned()))? {
+                    bollard::container::LogOutput::StdErr { message } => stderr.extend_from_slice(&message),
+                    bollard::container::LogOutput::StdOut { message }
+                    | bollard::container::LogOutput::Console { message } => stdout.extend_from_slice(&message),
+                    bollard::container::LogOutput::StdIn { .. } => {}
+                }
+            }
+        }
+        let inspected = self.client.inspect_exec(&created.id).await.map_err(|e| map_error(&op, e).with_container(id.to_owned()))?;
+        let exit_code = inspected.exit_code.ok_or_else(|| {
+            Error::new(ErrorKind::Exec, "the engine did not report the command's exit code")
+                .with_operation(op.clone())
+                .with_container(id.to_owned())
+        })?;
+        Ok(ExecOutput::new(exit_code, Bytes::from(stdout), Bytes::from(stderr)))
+    }
+
+    async fn put_archive(&self, id: &str, path: &str, tar: Bytes) -> Result<()> {
+        let options = q::UploadToContainerOptions { path: path.to_owned(), ..q::UploadToContainerOptions::default() };
+        self.client
+            .upload_to_container(id, Some(options), bollard::body_full(tar))
+            .await
+            .map_err(|e| map_error(&format!("copy files to {path}"), e).with_container(id.to_owned()))
+    }
+
+    async fn get_archive(&self, id: &str, path: &str) -> Result<Bytes> {
+        let options = q::DownloadFromContainerOptions { path: path.to_owned() };
+        let chunks: Vec<Bytes> = self
+            .client
+            .download_from_container(id, Some(options))
+            .try_collect()
+            .await
+            .map_err(|e| map_error(&format!("copy files from {path}"), e).with_container(id.to_owned()))?;
+        Ok(Bytes::from(chunks.concat()))
+    }
+
+    async fn create_network(&self, spec: &NetworkSpec) -> Result<String> {
+        let body: bollard::models::NetworkCreateRequest = from_json("create network", request::network_create(spec))?;
+        let created = self
+            .client
+            .create_network(body)
+            .await
+            .map_err(|e| map_error(&format!("create network `{}`", spec.name), e))?;
+        Ok(created.id)
+    }
+
+    async fn inspect_network(&self, id_or_name: &str) -> Result<NetworkInfo> {
+        let info = self
+            .client
+            .inspect_network(id_or_name, None::<q::InspectNetworkOptions>)
+            .await
+            .map_err(|e| map_error(&format!("inspect network `{id_or_name}`"), e))?;
+        Ok(compat::network_info(&to_json(&info)))
+    }
+
+    async fn list_networks(&self, filter: &LabelFilter) -> Result<Vec<NetworkInfo>> {
+        let options = q::ListNetworksOptions { filters: label_filters(filter) };
+        let list = self.client.list_networks(Some(options)).await.map_err(err("list networks"))?;
+        Ok(list.iter().map(|n| compat::network_info(&to_json(n))).collect())
+    }
+
+    async fn remove_network(&self, id_or_name: &str) -> Result<()> {
+        self.client
+            .remove_network(id_or_name)
+            .await
+            .map_err(|e| map_error(&format!("remove network `{id_or_name}`"), e))
+    }
+
+    async fn connect_network(&self, network: &str, container: &str, aliases: &[String]) -> Result<()> {
+        let request = bollard::models::NetworkConnectRequest {
+            container: container.to_owned(),
+            endpoint_config: Some(bollard::models::EndpointSettings {
+                aliases: (!aliases.is_empty()).then(|| aliases.to_vec()),
+                ..bollard::models::EndpointSettings::default()
+            }),
+        };
+        self.client
+            .connect_network(network, request)
+            .await
+            .map_err(|e| map_error(&format!("connect to network `{network}`"), e).with_container(container.to_owned()))
+    }
+
+    async fn disconnect_network(&self, network: &str, container: &str, force: bool) -> Result<()> {
+        let request = bollard::models::NetworkDisconnectRequest { container: container.to_owned(), force: Some(force) };
+        self.client
+            .disconnect_network(network, request)
+            .await
+            .map_err(|e| map_error(&format!("disconnect from network `{network}`"), e).with_container(container.to_owned()))
+    }
+
+    async fn create_volume(&self, spec: &VolumeSpec) -> Result<VolumeInfo> {
+        let body: bollard::models::VolumeCreateRequest = from_json("create volume", request::volume_create(spec))?;
+        let created = self
+            .client
+            .create_volume(body)
+            .await
+            .map_err(|e| map_error(&format!("create volume `{}`", spec.name), e))?;
+        Ok(compat::volume_info(&to_json(&created)))
+    }
+
+    async fn inspect_volume(&self, name: &str) -> Result<VolumeInfo> {
+        let info = self.client.inspect_volume(name).await.map_err(|e| map_error(&format!("inspect volume `{name}`"), e))?;
+        Ok(compat::volume_info(&to_json(&info)))
+    }
+
+    async fn list_volumes(&self, filter: &LabelFilter) -> Result<Vec<VolumeInfo>> {
+        let options = q::ListVolumesOptions { filters: label_filters(filter) };
+        let list = self.client.list_volumes(Some(options)).await.map_err(err("list volumes"))?;
+        Ok(list.volumes.unwrap_or_default().iter().map(|v| compat::volume_info(&to_json(v))).collect())
+    }
+
+    async fn remove_volume(&self, name: &str, force: bool) -> Result<()> {
+        let options = q::RemoveVolumeOptions { force };
+        self.client
+            .remove_volume(name, Some(options))
+            .await
+            .map_err(|e| map_error(&format!("remove volume `{name}`"), e))
+    }
+
+    fn events(&self, filter: &LabelFilter) -> BoxStream<'static, Result<Event>> {
+        let options = q::EventsOptions { filters: label_filters(filter), ..q::EventsOptions::default() };
+        self.client
+            .events(Some(options))
+            .map(|item| item.map(|e| compat::event(&to_json(&e))).map_err(|e| map_error("read events", e)))
+            .boxed()
+    }
+}
