@@ -1,1 +1,128 @@
-//! Shared helpers for the integration tests.
+//! Shared helpers for the integration tests and examples.
+//!
+//! The tests run against a real engine: `FIXTURE_RUNTIME` picks it (Docker by
+//! default). The test images are built by `cargo xtask images`.
+
+use std::sync::Arc;
+
+use fixtures_core::labels;
+use fixtures_core::spec::{ContainerSpec, LabelFilter, Labels};
+use fixtures_core::{Result, Runtime};
+
+/// The image with the project's static test services (no shell).
+pub const SERVICES_IMAGE: &str = "fixtures-test/services:latest";
+/// An image with busybox and a shell.
+pub const BUSYBOX_IMAGE: &str = "fixtures-test/busybox:latest";
+
+/// The engine under test.
+///
+/// # Panics
+/// When no engine answers: an integration test never passes without one.
+pub async fn runtime() -> Arc<dyn Runtime> {
+    match fixtures_docker::DockerRuntime::connect().await {
+        Ok(rt) => Arc::new(rt),
+        Err(e) => panic!("integration tests need a container engine: {e:?}"),
+    }
+}
+
+/// Labels for everything a low-level test creates, unique to that test, so
+/// [`Scratch`] removes exactly what the test made.
+#[derive(Debug)]
+pub struct Scratch {
+    runtime: Arc<dyn Runtime>,
+    run: String,
+}
+
+impl Scratch {
+    /// A new scratch space on `runtime` named after `test`.
+    pub fn new(runtime: Arc<dyn Runtime>, test: &str) -> Self {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or_default();
+        let run = format!("it-{test}-{}-{nanos:x}", std::process::id());
+        Scratch { runtime, run }
+    }
+
+    /// The runtime.
+    pub fn runtime(&self) -> &Arc<dyn Runtime> {
+        &self.runtime
+    }
+
+    /// A unique name for a resource of this test.
+    pub fn name(&self, what: &str) -> String {
+        format!("{}-{what}", self.run)
+    }
+
+    /// Our labels for this test's resources.
+    pub fn labels(&self) -> Labels {
+        let mut l = Labels::new();
+        l.insert(labels::MANAGED.to_owned(), "true".to_owned());
+        l.insert(labels::RUN.to_owned(), self.run.clone());
+        l
+    }
+
+    /// The filter that finds this test's resources.
+    pub fn filter(&self) -> LabelFilter {
+        LabelFilter::eq(labels::RUN, self.run.clone())
+    }
+
+    /// A container spec of `image` with this test's labels and a unique name.
+    pub fn container(&self, what: &str, image: &str) -> ContainerSpec {
+        ContainerSpec {
+            name: Some(self.name(what)),
+            image: image.to_owned(),
+            labels: self.labels(),
+            ..ContainerSpec::default()
+        }
+    }
+
+    /// Creates and starts a container; returns its id.
+    ///
+    /// # Errors
+    /// When the engine refuses.
+    pub async fn start(&self, spec: &ContainerSpec) -> Result<String> {
+        let id = self.runtime.create_container(spec).await?;
+        self.runtime.start_container(&id).await?;
+        Ok(id)
+    }
+
+    /// Removes everything of this test: containers, then networks and volumes.
+    ///
+    /// # Errors
+    /// When something cannot be removed.
+    pub async fn clean(&self) -> Result<()> {
+        remove_all(self.runtime.as_ref(), &self.filter()).await
+    }
+}
+
+/// Removes the containers, then the networks and volumes, that `filter` selects.
+///
+/// # Errors
+/// When something cannot be removed.
+pub async fn remove_all(runtime: &dyn Runtime, filter: &LabelFilter) -> Result<()> {
+    for c in runtime.list_containers(filter).await? {
+        runtime.remove_container(&c.id, true).await?;
+    }
+    for n in runtime.list_networks(filter).await? {
+        runtime.remove_network(&n.id).await?;
+    }
+    for v in runtime.list_volumes(filter).await? {
+        runtime.remove_volume(&v.name, true).await?;
+    }
+    Ok(())
+}
+
+impl Drop for Scratch {
+    /// Cleans up after a test that panicked before calling [`Scratch::clean`].
+    fn drop(&mut self) {
+        let runtime = self.runtime.clone();
+        let filter = self.filter();
+        // A separate thread with its own runtime: this may run inside the test's runtime.
+        let done = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
+            rt.block_on(remove_all(runtime.as_ref(), &filter)).ok()
+        });
+        let _ = done.join();
+    }
+}

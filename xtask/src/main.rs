@@ -1,1 +1,209 @@
-fn main() {}
+//! `cargo xtask`: the project's automation.
+//!
+//! - `images [--engine docker|podman|all]`: build the test images (only when their inputs changed).
+//! - `integration`: build the images, then run the whole test suite against each engine.
+//! - `demo`: run the resolver-service example suite against the default engine, showing what it did.
+//! - `clean [--engine ...]`: remove what this library left on an engine (by label), nothing else.
+//!
+//! The tools it needs (cargo, docker, podman) come from the machine; it installs nothing.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+
+type Result<T = ()> = std::result::Result<T, String>;
+
+const SERVICES_IMAGE: &str = "fixtures-test/services:latest";
+const BUSYBOX_IMAGE: &str = "fixtures-test/busybox:latest";
+const INPUTS_LABEL: &str = "fixtures.test-image.inputs";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("images") => engines(&args[1..]).and_then(|e| e.iter().try_for_each(|e| images(e))),
+        Some("integration") => integration(&args[1..]),
+        Some("demo") => demo(),
+        Some("clean") => engines(&args[1..]).and_then(|e| e.iter().try_for_each(|e| clean(e))),
+        _ => Err("usage: cargo xtask <images|integration|demo|clean> [--engine docker|podman|all]".to_owned()),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xtask: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask lives in the workspace").to_path_buf()
+}
+
+fn cargo() -> Command {
+    let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned()));
+    cmd.current_dir(root());
+    cmd
+}
+
+fn run(cmd: &mut Command) -> Result {
+    let status = cmd.status().map_err(|e| format!("cannot run {cmd:?}: {e}"))?;
+    if status.success() { Ok(()) } else { Err(format!("{cmd:?} failed: {status}")) }
+}
+
+fn output(cmd: &mut Command) -> Option<String> {
+    let out = cmd.output().ok()?;
+    out.status.success().then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned())
+}
+
+/// Engines named by `--engine`, default docker.
+fn engines(args: &[String]) -> Result<Vec<String>> {
+    let chosen = match args {
+        [] => "docker",
+        [flag, value] if flag == "--engine" => value.as_str(),
+        _ => return Err(format!("unexpected arguments {args:?}; expected --engine docker|podman|all")),
+    };
+    match chosen {
+        "docker" | "podman" => Ok(vec![chosen.to_owned()]),
+        "all" => Ok(["docker", "podman"]
+            .into_iter()
+            .filter(|e| output(Command::new(e).arg("info")).is_some())
+            .map(str::to_owned)
+            .collect()),
+        other => Err(format!("unknown engine `{other}`; expected docker, podman or all")),
+    }
+}
+
+/// FNV-1a, enough to tell whether inputs changed.
+fn fingerprint(parts: &[&[u8]]) -> String {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for part in parts {
+        for byte in part.iter().chain(&[0xff]) {
+            hash ^= u64::from(*byte);
+            hash = hash.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    format!("{hash:016x}")
+}
+
+/// Builds `tag` with `engine` from `files` (name → bytes) unless an image with the same inputs exists.
+fn build_image(engine: &str, tag: &str, dockerfile: &str, files: &[(&str, Vec<u8>)]) -> Result {
+    let mut parts: Vec<&[u8]> = vec![dockerfile.as_bytes()];
+    parts.extend(files.iter().map(|(_, bytes)| bytes.as_slice()));
+    let inputs = fingerprint(&parts);
+    let current = output(Command::new(engine).args([
+        "image",
+        "inspect",
+        "--format",
+        &format!("{{{{ index .Config.Labels \"{INPUTS_LABEL}\" }}}}"),
+        tag,
+    ]));
+    if current.as_deref() == Some(inputs.as_str()) {
+        println!("xtask: {engine}: {tag} is up to date");
+        return Ok(());
+    }
+    let dir = root().join("target/xtask-images").join(tag.replace(['/', ':'], "_"));
+    std::fs::create_dir_all(&dir).map_err(|e| format!("create {}: {e}", dir.display()))?;
+    std::fs::write(dir.join("Dockerfile"), dockerfile).map_err(|e| e.to_string())?;
+    for (name, bytes) in files {
+        let path = dir.join(name);
+        std::fs::write(&path, bytes).map_err(|e| format!("write {}: {e}", path.display()))?;
+        set_executable(&path)?;
+    }
+    println!("xtask: {engine}: building {tag}");
+    run(Command::new(engine).args(["build", "--quiet", "--label", &format!("{INPUTS_LABEL}={inputs}"), "-t", tag]).arg(&dir))
+}
+
+#[cfg(unix)]
+fn set_executable(path: &Path) -> Result {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).map_err(|e| e.to_string())
+}
+
+/// The test-services binary, static, for `FROM scratch` images.
+fn services_binary() -> Result<Vec<u8>> {
+    let target = "x86_64-unknown-linux-gnu";
+    run(cargo()
+        .env("RUSTFLAGS", "-C target-feature=+crt-static")
+        .args(["build", "--quiet", "--release", "--target", target, "-p", "test-services"]))?;
+    let path = root().join("target").join(target).join("release/test-services");
+    std::fs::read(&path).map_err(|e| format!("read {}: {e}", path.display()))
+}
+
+fn busybox_binary() -> Result<Vec<u8>> {
+    let path = ["/bin/busybox", "/usr/bin/busybox"].into_iter().find(|p| Path::new(p).exists()).ok_or(
+        "no busybox on this machine: install Debian's busybox-static (apt-get install busybox-static)",
+    )?;
+    let bytes = std::fs::read(path).map_err(|e| format!("read {path}: {e}"))?;
+    let file = output(Command::new("file").arg("-L").arg(path)).unwrap_or_default();
+    if file.contains("dynamically linked") {
+        return Err(format!("{path} is dynamically linked; install busybox-static"));
+    }
+    Ok(bytes)
+}
+
+fn images(engine: &str) -> Result {
+    let services = services_binary()?;
+    build_image(
+        engine,
+        SERVICES_IMAGE,
+        "FROM scratch\nCOPY test-services /test-services\nENTRYPOINT [\"/test-services\"]\nCMD [\"sleep\"]\n",
+        &[("test-services", services)],
+    )?;
+    build_image(
+        engine,
+        BUSYBOX_IMAGE,
+        "FROM scratch\nCOPY busybox /bin/busybox\nRUN [\"/bin/busybox\", \"--install\", \"-s\", \"/bin\"]\nCMD [\"sh\"]\n",
+        &[("busybox", busybox_binary()?)],
+    )
+}
+
+fn integration(args: &[String]) -> Result {
+    let engines = engines(args)?;
+    if engines.is_empty() {
+        return Err("no engine answers: start Docker or the Podman service".to_owned());
+    }
+    for engine in &engines {
+        images(engine)?;
+    }
+    let mut failed = Vec::new();
+    for engine in &engines {
+        println!("xtask: running the test suite against {engine}");
+        let ok = run(cargo().env("FIXTURE_RUNTIME", engine).env("FIXTURE_REQUIRE_ENGINE", "1").args(["test", "--workspace"]));
+        if ok.is_err() {
+            failed.push(engine.clone());
+        }
+        clean(engine)?;
+    }
+    if failed.is_empty() { Ok(()) } else { Err(format!("the test suite failed on: {}", failed.join(", "))) }
+}
+
+fn demo() -> Result {
+    images("docker")?;
+    run(cargo().args(["test", "-p", "integration-tests", "--test", "resolver_service", "--", "--nocapture", "--test-threads=2"]))
+}
+
+/// Removes containers, networks and volumes that carry our `fixtures.managed` label.
+fn clean(engine: &str) -> Result {
+    let filter = "label=fixtures.managed";
+    let list = |args: &[&str]| -> Vec<String> {
+        output(Command::new(engine).args(args)).map(|s| s.lines().map(str::to_owned).collect()).unwrap_or_default()
+    };
+    let containers = list(&["ps", "-aq", "--filter", filter]);
+    let networks = list(&["network", "ls", "-q", "--filter", filter]);
+    let volumes = list(&["volume", "ls", "-q", "--filter", filter]);
+    println!(
+        "xtask: {engine}: removing {} containers, {} networks, {} volumes of ours",
+        containers.len(),
+        networks.len(),
+        volumes.len()
+    );
+    if !containers.is_empty() {
+        run(Command::new(engine).args(["rm", "-f", "-v"]).args(&containers).stdout(std::process::Stdio::null()))?;
+    }
+    if !networks.is_empty() {
+        run(Command::new(engine).args(["network", "rm"]).args(&networks).stdout(std::process::Stdio::null()))?;
+    }
+    if !volumes.is_empty() {
+        run(Command::new(engine).args(["volume", "rm", "-f"]).args(&volumes).stdout(std::process::Stdio::null()))?;
+    }
+    Ok(())
+}

@@ -226,7 +226,11 @@ impl Runtime for DockerRuntime {
             let info = match item {
                 Ok(info) => info,
                 Err(e) => {
-                    return Err(map_error("build image", e)
+                    let e = map_error("build image", e);
+                    let kind = if e.kind() == ErrorKind::Engine { ErrorKind::Build } else { e.kind() };
+                    return Err(Error::new(kind, e.message().to_owned())
+                        .with_operation("build image")
+                        .with_runtime(self.name)
                         .with_logs_tail(tail.join("\n")));
                 }
             };
@@ -608,7 +612,14 @@ impl Runtime for DockerRuntime {
     }
 
     fn events(&self, filter: &LabelFilter) -> BoxStream<'static, Result<Event>> {
-        let options = q::EventsOptions { filters: label_filters(filter), ..q::EventsOptions::default() };
+        // The request is sent when the stream is first polled; `since` replays what happened
+        // from this call on, so no event between the call and the first poll is lost.
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+        let options = q::EventsOptions {
+            filters: label_filters(filter),
+            since: Some(now.to_string()),
+            ..q::EventsOptions::default()
+        };
         self.client
             .events(Some(options))
             .map(|item| item.map(|e| compat::event(&to_json(&e))).map_err(|e| map_error("read events", e)))
