@@ -11,6 +11,8 @@ use fixtures_core::{Result, Runtime};
 
 /// The image with the project's static test services (no shell).
 pub const SERVICES_IMAGE: &str = "fixtures-test/services:latest";
+/// The services image as pushed to the local registry by `cargo xtask images`.
+pub const REGISTRY_IMAGE: &str = "127.0.0.1:5000/fixtures-test/services:latest";
 /// An image with busybox and a shell.
 pub const BUSYBOX_IMAGE: &str = "fixtures-test/busybox:latest";
 

@@ -467,3 +467,31 @@ async fn the_raw_client_sees_our_containers() -> Result<()> {
     let _ = BTreeMap::<String, String>::new();
     scratch.clean().await
 }
+
+#[tokio::test]
+async fn pull_from_the_local_registry() -> Result<()> {
+    let rt = runtime().await;
+    let reference = integration_tests::REGISTRY_IMAGE;
+    // Drop the local tag (the layers stay, shared with the services image), then pull it back.
+    match rt.remove_image(reference, false).await {
+        Ok(()) => {}
+        Err(e) if e.kind() == ErrorKind::NotFound => {}
+        Err(e) => return Err(e),
+    }
+    assert_eq!(rt.inspect_image(reference).await.expect_err("untagged").kind(), ErrorKind::NotFound);
+    let lines = AtomicUsize::new(0);
+    let spec = fixtures_core::spec::PullSpec::new(reference);
+    let id = rt
+        .pull_image(&spec, &|_| {
+            lines.fetch_add(1, Ordering::Relaxed);
+        })
+        .await?;
+    assert!(lines.load(Ordering::Relaxed) > 0, "pull progress streamed");
+    assert_eq!(id, rt.inspect_image(SERVICES_IMAGE).await?.id, "the same image came back");
+
+    let missing = fixtures_core::spec::PullSpec::new("127.0.0.1:5000/fixtures-test/no-such-image:1");
+    let err = rt.pull_image(&missing, &|_| {}).await.expect_err("not in the registry");
+    assert_eq!(err.kind(), ErrorKind::Pull, "{err:?}");
+    assert!(format!("{err:?}").contains("no-such-image"), "{err:?}");
+    Ok(())
+}

@@ -15,6 +15,10 @@ type Result<T = ()> = std::result::Result<T, String>;
 const SERVICES_IMAGE: &str = "fixtures-test/services:latest";
 const BUSYBOX_IMAGE: &str = "fixtures-test/busybox:latest";
 const INPUTS_LABEL: &str = "fixtures.test-image.inputs";
+/// The local registry `fetch` is tested against.
+const REGISTRY: &str = "127.0.0.1:5000";
+/// The image pushed there.
+const REGISTRY_IMAGE: &str = "127.0.0.1:5000/fixtures-test/services:latest";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -153,7 +157,54 @@ fn images(engine: &str) -> Result {
         BUSYBOX_IMAGE,
         "FROM scratch\nCOPY busybox /bin/busybox\nRUN [\"/bin/busybox\", \"--install\", \"-s\", \"/bin\"]\nCMD [\"sh\"]\n",
         &[("busybox", busybox_binary()?)],
+    )?;
+    ensure_registry()?;
+    run(Command::new(engine).args(["tag", SERVICES_IMAGE, REGISTRY_IMAGE]))?;
+    let mut push = Command::new(engine);
+    push.arg("push");
+    if engine == "podman" {
+        push.arg("--tls-verify=false");
+    }
+    run(push.arg("--quiet").arg(REGISTRY_IMAGE).stdout(std::process::Stdio::null()))?;
+    println!("xtask: {engine}: pushed {REGISTRY_IMAGE}");
+    Ok(())
+}
+
+fn registry_up() -> bool {
+    let addr: std::net::SocketAddr = REGISTRY.parse().expect("a socket address");
+    std::net::TcpStream::connect_timeout(&addr, std::time::Duration::from_millis(200)).is_ok()
+}
+
+/// Starts Debian's `docker-registry` on 127.0.0.1:5000 unless something serves there already.
+fn ensure_registry() -> Result {
+    if registry_up() {
+        return Ok(());
+    }
+    let dir = root().join("target/xtask-registry");
+    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    let config = dir.join("config.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: {REGISTRY}\n",
+            dir.join("data").display()
+        ),
     )
+    .map_err(|e| e.to_string())?;
+    let log = std::fs::File::create(dir.join("registry.log")).map_err(|e| e.to_string())?;
+    println!("xtask: starting docker-registry on {REGISTRY}");
+    let mut cmd = Command::new("docker-registry");
+    cmd.arg("serve").arg(&config).stdin(std::process::Stdio::null()).stdout(log.try_clone().map_err(|e| e.to_string())?).stderr(log);
+    #[cfg(unix)]
+    std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
+    cmd.spawn().map_err(|e| format!("cannot start docker-registry (apt-get install docker-registry): {e}"))?;
+    for _ in 0..100 {
+        if registry_up() {
+            return Ok(());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    Err(format!("docker-registry did not listen on {REGISTRY}; see {}", dir.join("registry.log").display()))
 }
 
 fn integration(args: &[String]) -> Result {
