@@ -9,7 +9,9 @@
 //! implemented by `fixtures-docker` (and `fixtures-podman`).
 
 pub mod archive;
+pub mod backend;
 pub mod compat;
+pub mod env;
 mod error;
 pub mod handle;
 pub mod labels;
@@ -17,6 +19,11 @@ pub mod readiness;
 pub mod runtime;
 pub mod spec;
 
+pub use backend::Backend;
+pub use env::{
+    Case, Env, Fixture, Resolved, Scope, TestEnv, TestId, Wrapper, alternatives, build, container, fetch,
+    fixture, image, image_or_build, network, value, value_fn, volume,
+};
 pub use error::{BoxError, Error, ErrorKind, Result};
 pub use handle::{Container, Image, Ips, Network, Ports, Volume};
 pub use readiness::Readiness;

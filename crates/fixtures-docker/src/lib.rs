@@ -626,3 +626,10 @@ impl Runtime for DockerRuntime {
             .boxed()
     }
 }
+
+/// This backend, for `Env::backend`: `FIXTURE_RUNTIME=docker` picks it.
+pub fn backend() -> fixtures_core::Backend {
+    fixtures_core::Backend::new("docker", || {
+        Box::pin(async { Ok(std::sync::Arc::new(DockerRuntime::connect().await?) as std::sync::Arc<dyn Runtime>) })
+    })
+}

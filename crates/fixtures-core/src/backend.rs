@@ -1,0 +1,88 @@
+//! Choosing the engine: backends a test crate compiled in, picked by configuration.
+//!
+//! `fixtures-core` names no backend crate; each backend crate offers a
+//! [`Backend`] and an environment lists the ones it may use. `FIXTURE_RUNTIME`
+//! picks one by name; without it, the first that answers is used.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, LazyLock, Mutex};
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::runtime::Runtime;
+
+/// Connects to an engine.
+pub type ConnectFn = fn() -> Pin<Box<dyn Future<Output = Result<Arc<dyn Runtime>>> + Send>>;
+
+/// A backend compiled into the test crate.
+#[derive(Clone, Copy)]
+pub struct Backend {
+    name: &'static str,
+    connect: ConnectFn,
+}
+
+impl std::fmt::Debug for Backend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Backend").field("name", &self.name).finish()
+    }
+}
+
+impl Backend {
+    /// A backend called `name` that connects with `connect`.
+    pub const fn new(name: &'static str, connect: ConnectFn) -> Self {
+        Backend { name, connect }
+    }
+
+    /// Its name, as `FIXTURE_RUNTIME` gives it.
+    pub fn name(&self) -> &'static str {
+        self.name
+    }
+}
+
+static CONNECTED: LazyLock<Mutex<HashMap<&'static str, Arc<dyn Runtime>>>> = LazyLock::new(Default::default);
+
+async fn connect(backend: &Backend) -> Result<Arc<dyn Runtime>> {
+    if let Some(rt) = CONNECTED.lock().unwrap_or_else(|p| p.into_inner()).get(backend.name) {
+        return Ok(rt.clone());
+    }
+    let rt = (backend.connect)().await?;
+    CONNECTED.lock().unwrap_or_else(|p| p.into_inner()).entry(backend.name).or_insert(rt.clone());
+    Ok(rt)
+}
+
+/// The runtime chosen by `FIXTURE_RUNTIME` among `backends`, or the first that answers.
+///
+/// # Errors
+/// [`ErrorKind::Config`] when no backend is listed, when `FIXTURE_RUNTIME` names one that is
+/// not compiled in, or when none answers; each says what was tried and how to fix it.
+pub async fn select(backends: &[Backend]) -> Result<Arc<dyn Runtime>> {
+    let names: Vec<&str> = backends.iter().map(|b| b.name).collect();
+    if backends.is_empty() {
+        return Err(Error::new(ErrorKind::Config, "no container runtime backend is compiled in")
+            .with_hint("add `.backend(fixtures_docker::backend())` (or fixtures_podman) to your Env"));
+    }
+    let wanted = std::env::var("FIXTURE_RUNTIME").ok().filter(|v| !v.is_empty());
+    if let Some(wanted) = wanted {
+        let backend = backends.iter().find(|b| b.name == wanted).ok_or_else(|| {
+            Error::new(
+                ErrorKind::Config,
+                format!("FIXTURE_RUNTIME={wanted} names a backend that is not compiled in; compiled in: {}", names.join(", ")),
+            )
+            .with_hint(format!("set FIXTURE_RUNTIME to one of: {}, or add that backend's crate", names.join(", ")))
+        })?;
+        return connect(backend).await.map_err(|e| {
+            Error::new(ErrorKind::Config, format!("runtime `{wanted}` (chosen by FIXTURE_RUNTIME) does not answer"))
+                .with_source(e)
+        });
+    }
+    let mut tried = Vec::new();
+    for backend in backends {
+        match connect(backend).await {
+            Ok(rt) => return Ok(rt),
+            Err(e) => tried.push(format!("{}: {e}", backend.name)),
+        }
+    }
+    Err(Error::new(ErrorKind::Config, format!("no container runtime answers; tried {}", tried.join("; ")))
+        .with_hint("start Docker or the Podman service, or point DOCKER_HOST / CONTAINER_HOST at one"))
+}

@@ -1,0 +1,108 @@
+//! Who removes what: every object is written in a ledger the moment it exists.
+//!
+//! A test's ledger holds its function-scoped objects and is emptied when the
+//! test ends. The process ledger holds module and session objects and is
+//! emptied when the process exits (an `atexit` hook), whatever way it exits
+//! normally. Writing an object down before anything else can fail is what
+//! makes a leak on an error path impossible.
+
+use std::sync::{Arc, LazyLock, Mutex, Once};
+
+use futures_util::future::join_all;
+
+use crate::runtime::Runtime;
+
+/// An object to remove.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Owned {
+    Container(String),
+    Network(String),
+    Volume(String),
+}
+
+/// Objects to remove, with the runtime each lives on.
+#[derive(Debug, Default)]
+pub(crate) struct Ledger {
+    items: Mutex<Vec<(Arc<dyn Runtime>, Owned)>>,
+}
+
+impl Ledger {
+    pub(crate) fn push(&self, runtime: &Arc<dyn Runtime>, item: Owned) {
+        self.items.lock().unwrap_or_else(|p| p.into_inner()).push((runtime.clone(), item));
+    }
+
+    fn take(&self) -> Vec<(Arc<dyn Runtime>, Owned)> {
+        std::mem::take(&mut *self.items.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    /// Removes everything: containers first (force, all at once), then networks and volumes.
+    /// Failures are logged, never raised: teardown must not fail a test that passed.
+    pub(crate) async fn teardown(&self) {
+        let items = self.take();
+        if items.is_empty() {
+            return;
+        }
+        let containers = items.iter().filter_map(|(rt, o)| match o {
+            Owned::Container(id) => Some(async move {
+                match rt.remove_container(id, true).await {
+                    Ok(()) => tracing::info!(container_id = %id, "removed container"),
+                    Err(e) if e.kind() == crate::ErrorKind::NotFound => {}
+                    Err(e) => tracing::warn!(container_id = %id, error = %e, "could not remove container"),
+                }
+            }),
+            _ => None,
+        });
+        join_all(containers).await;
+        let rest = items.iter().filter_map(|(rt, o)| match o {
+            Owned::Container(_) => None,
+            Owned::Network(id) => Some(Box::pin(async move {
+                match rt.remove_network(id).await {
+                    Ok(()) => tracing::info!(network = %id, "removed network"),
+                    Err(e) if e.kind() == crate::ErrorKind::NotFound => {}
+                    Err(e) => tracing::warn!(network = %id, error = %e, "could not remove network"),
+                }
+            }) as std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>),
+            Owned::Volume(name) => Some(Box::pin(async move {
+                match rt.remove_volume(name, true).await {
+                    Ok(()) => tracing::info!(volume = %name, "removed volume"),
+                    Err(e) if e.kind() == crate::ErrorKind::NotFound => {}
+                    Err(e) => tracing::warn!(volume = %name, error = %e, "could not remove volume"),
+                }
+            })),
+        });
+        join_all(rest).await;
+    }
+
+    /// [`Ledger::teardown`] from synchronous code, on a thread of its own so that it
+    /// works inside or outside an async runtime.
+    pub(crate) fn teardown_blocking(self: &Arc<Self>) {
+        if self.items.lock().map(|i| i.is_empty()).unwrap_or(false) {
+            return;
+        }
+        let ledger = self.clone();
+        let worker = std::thread::spawn(move || {
+            match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+                Ok(rt) => rt.block_on(ledger.teardown()),
+                Err(e) => tracing::warn!(error = %e, "no runtime to remove fixtures with"),
+            }
+        });
+        if worker.join().is_err() {
+            tracing::warn!("fixture teardown panicked");
+        }
+    }
+}
+
+/// Module- and session-scoped objects of this process.
+pub(crate) static PROCESS: LazyLock<Arc<Ledger>> = LazyLock::new(|| {
+    static HOOK: Once = Once::new();
+    HOOK.call_once(|| {
+        extern "C" fn at_exit() {
+            PROCESS.teardown_blocking();
+        }
+        // SAFETY: registering a plain `extern "C" fn()` with no captured state.
+        unsafe {
+            libc::atexit(at_exit);
+        }
+    });
+    Arc::new(Ledger::default())
+});

@@ -1,0 +1,915 @@
+//! The kinds of fixture an environment declares, and their builders.
+//!
+//! Builders are plain data: they record what to create, with templates in
+//! their strings, and do no I/O. Mistakes a builder can see (a malformed port)
+//! are kept and reported when the environment is validated, with the fixture's
+//! name, before anything is created.
+
+use std::any::Any;
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::archive::Files;
+use crate::error::Result;
+use crate::handle::Container;
+use crate::readiness::ReadyFn;
+use crate::spec::{
+    BuildContext, BuildSpec, ContainerSpec, Credentials, Healthcheck, Mount, NetworkAttachment,
+    NetworkSpec, Port, PortBinding, PullSpec, VolumeSpec,
+};
+
+use super::resolve::Resolved;
+
+/// How long a fixture lives and who shares it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Scope {
+    /// Made for one test, removed after it (default for containers, networks, volumes).
+    Function,
+    /// Shared by the tests of one module; removed when the test process ends.
+    Module,
+    /// Shared by every test of the process (default for images); removed when it ends.
+    Session,
+}
+
+impl Scope {
+    /// `function`, `module` or `session`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scope::Function => "function",
+            Scope::Module => "module",
+            Scope::Session => "session",
+        }
+    }
+}
+
+/// A future a fixture closure returns.
+pub type BoxFuture<T> = Pin<Box<dyn Future<Output = Result<T>> + Send>>;
+
+/// A custom fixture's constructor: gets the resolved fixtures it named.
+pub(crate) type MakeFn = Arc<dyn Fn(Resolved) -> BoxFuture<Arc<dyn Any + Send + Sync>> + Send + Sync>;
+/// A value computed from other fixtures.
+pub(crate) type ValueFn = Arc<dyn Fn(&Resolved) -> Result<serde_json::Value> + Send + Sync>;
+/// A last change to a container's spec, with its dependencies resolved.
+pub(crate) type ConfigureFn = Arc<dyn Fn(&mut ContainerSpec, &Resolved) -> Result<()> + Send + Sync>;
+/// Wraps a container in a user type.
+pub(crate) type WrapFn = Arc<dyn Fn(Container) -> Arc<dyn Any + Send + Sync> + Send + Sync>;
+
+/// A user type around a [`Container`], with helper methods and its own readiness check
+/// (the reference's `wrapper_class`). Choose it per fixture with [`ContainerNode::wrapper`].
+pub trait Wrapper: Send + Sync + Sized + 'static {
+    /// Wraps the container.
+    fn wrap(container: Container) -> Self;
+
+    /// Extra readiness, checked after the default one until it returns `Ok(true)`.
+    fn ready(&self) -> impl Future<Output = Result<bool>> + Send {
+        std::future::ready(Ok(true))
+    }
+}
+
+/// A declared fixture.
+#[derive(Clone)]
+#[non_exhaustive]
+pub enum Node {
+    /// An image.
+    Image(ImageNode),
+    /// A container.
+    Container(Box<ContainerNode>),
+    /// A network.
+    Network(NetworkNode),
+    /// A volume.
+    Volume(VolumeNode),
+    /// A plain value.
+    Value(ValueNode),
+    /// A fixture made by user code (a client).
+    Custom(CustomNode),
+    /// One of several other fixtures: tests that use it run once per alternative.
+    Alternatives(Vec<String>),
+}
+
+impl std::fmt::Debug for Node {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Node::Image(n) => n.fmt(f),
+            Node::Container(n) => n.fmt(f),
+            Node::Network(n) => n.fmt(f),
+            Node::Volume(n) => n.fmt(f),
+            Node::Value(n) => n.fmt(f),
+            Node::Custom(n) => n.fmt(f),
+            Node::Alternatives(a) => f.debug_tuple("Alternatives").field(a).finish(),
+        }
+    }
+}
+
+impl Node {
+    /// What kind of fixture this is, in words.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Node::Image(_) => "image",
+            Node::Container(_) => "container",
+            Node::Network(_) => "network",
+            Node::Volume(_) => "volume",
+            Node::Value(_) => "value",
+            Node::Custom(_) => "custom fixture",
+            Node::Alternatives(_) => "alternatives",
+        }
+    }
+
+    /// Its scope, explicit or the kind's default.
+    pub fn scope(&self) -> Scope {
+        match self {
+            Node::Image(n) => n.scope.unwrap_or(Scope::Session),
+            Node::Container(n) => n.scope.unwrap_or(Scope::Function),
+            Node::Network(n) => n.scope.unwrap_or(Scope::Function),
+            Node::Volume(n) => n.scope.unwrap_or(Scope::Function),
+            Node::Value(_) => Scope::Session,
+            Node::Custom(n) => n.scope.unwrap_or(Scope::Function),
+            Node::Alternatives(_) => Scope::Function,
+        }
+    }
+}
+
+// ---------------------------------------------------------------- images
+
+/// Where an image fixture comes from.
+#[derive(Debug, Clone)]
+pub(crate) enum ImageSource {
+    /// Build it.
+    Build { spec: BuildSpec, stages: Vec<String> },
+    /// Pull it.
+    Fetch(PullSpec),
+    /// It exists on the engine already.
+    Existing(String),
+    /// The image named by an environment variable if set, else build.
+    FromEnvOrBuild { key: String, spec: BuildSpec, stages: Vec<String> },
+}
+
+/// An image fixture: built, pulled, or already there.
+#[derive(Debug, Clone)]
+pub struct ImageNode {
+    pub(crate) source: ImageSource,
+    pub(crate) scope: Option<Scope>,
+}
+
+/// An image built from a folder (`.path(...)`) or an in-code Dockerfile (`.dockerfile(...)`).
+pub fn build() -> ImageNode {
+    ImageNode {
+        source: ImageSource::Build { spec: BuildSpec::new(BuildContext::Dir(PathBuf::new())), stages: Vec::new() },
+        scope: None,
+    }
+}
+
+/// An image pulled from a registry: `fetch("127.0.0.1:5000/app:1")`.
+pub fn fetch(repository: impl Into<String>) -> ImageNode {
+    ImageNode { source: ImageSource::Fetch(PullSpec::new(repository)), scope: None }
+}
+
+/// An image that already exists on the engine, by id or reference. Nothing is pulled.
+pub fn image(reference: impl Into<String>) -> ImageNode {
+    ImageNode { source: ImageSource::Existing(reference.into()), scope: None }
+}
+
+/// The image named by the environment variable `key` (an artifact of your CI) if it is
+/// set, else an image built like [`build`].
+pub fn image_or_build(key: impl Into<String>) -> ImageNode {
+    ImageNode {
+        source: ImageSource::FromEnvOrBuild {
+            key: key.into(),
+            spec: BuildSpec::new(BuildContext::Dir(PathBuf::new())),
+            stages: Vec::new(),
+        },
+        scope: None,
+    }
+}
+
+impl ImageNode {
+    fn build_spec(&mut self) -> Option<(&mut BuildSpec, &mut Vec<String>)> {
+        match &mut self.source {
+            ImageSource::Build { spec, stages } | ImageSource::FromEnvOrBuild { spec, stages, .. } => Some((spec, stages)),
+            _ => None,
+        }
+    }
+
+    fn edit_build(mut self, f: impl FnOnce(&mut BuildSpec, &mut Vec<String>)) -> Self {
+        if let Some((spec, stages)) = self.build_spec() {
+            f(spec, stages);
+        }
+        self
+    }
+
+    /// The build context folder, relative to the crate's folder (`CARGO_MANIFEST_DIR`) or absolute.
+    pub fn path(self, path: impl Into<String>) -> Self {
+        let path = path.into();
+        self.edit_build(|s, _| s.context = BuildContext::Dir(PathBuf::from(path)))
+    }
+
+    /// A Dockerfile given in code, with an empty context.
+    pub fn dockerfile_text(self, dockerfile: impl Into<String>) -> Self {
+        let text = dockerfile.into();
+        self.edit_build(|s, _| s.context = BuildContext::Dockerfile(text))
+    }
+
+    /// The Dockerfile's path inside the context (default `Dockerfile`).
+    pub fn dockerfile(self, path: impl Into<String>) -> Self {
+        let path = path.into();
+        self.edit_build(|s, _| s.dockerfile = Some(path))
+    }
+
+    /// A build argument.
+    pub fn build_arg(self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        let (k, v) = (key.into(), value.into());
+        self.edit_build(|s, _| {
+            s.build_args.insert(k, v);
+        })
+    }
+
+    /// The stage to stop at.
+    pub fn target(self, stage: impl Into<String>) -> Self {
+        let stage = stage.into();
+        self.edit_build(|s, _| s.target = Some(stage))
+    }
+
+    /// Stages to build and tag first, so that they survive a prune and cache later builds.
+    pub fn stages<I, S>(self, stages: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        let list: Vec<String> = stages.into_iter().map(Into::into).collect();
+        self.edit_build(|_, st| *st = list)
+    }
+
+    /// A tag for the built image.
+    pub fn tag(self, tag: impl Into<String>) -> Self {
+        let tag = tag.into();
+        self.edit_build(|s, _| s.tags.push(tag))
+    }
+
+    /// Build without the cache.
+    pub fn no_cache(self) -> Self {
+        self.edit_build(|s, _| s.no_cache = true)
+    }
+
+    /// The platform to build or pull for (`linux/amd64`).
+    pub fn platform(mut self, platform: impl Into<String>) -> Self {
+        let platform = platform.into();
+        match &mut self.source {
+            ImageSource::Fetch(p) => p.platform = Some(platform),
+            _ => return self.edit_build(|s, _| s.platform = Some(platform)),
+        }
+        self
+    }
+
+    /// Registry credentials for a pull.
+    pub fn credentials(mut self, credentials: Credentials) -> Self {
+        if let ImageSource::Fetch(p) = &mut self.source {
+            p.credentials = Some(credentials);
+        }
+        self
+    }
+
+    /// A label on the built image, beside this library's.
+    pub fn label(self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        let (k, v) = (key.into(), value.into());
+        self.edit_build(|s, _| {
+            s.labels.insert(k, v);
+        })
+    }
+
+    /// Its scope (default session).
+    pub fn scope(mut self, scope: Scope) -> Self {
+        self.scope = Some(scope);
+        self
+    }
+}
+
+// ---------------------------------------------------------------- containers
+
+/// A container fixture.
+#[derive(Clone)]
+pub struct ContainerNode {
+    pub(crate) spec: ContainerSpec,
+    pub(crate) scope: Option<Scope>,
+    pub(crate) timeout: Option<Duration>,
+    pub(crate) ports_ready: bool,
+    pub(crate) checks: Vec<(String, ReadyFn)>,
+    pub(crate) configure: Vec<(Vec<String>, ConfigureFn)>,
+    pub(crate) wrapper: Option<(&'static str, WrapFn)>,
+    pub(crate) errors: Vec<String>,
+}
+
+impl std::fmt::Debug for ContainerNode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ContainerNode")
+            .field("spec", &self.spec)
+            .field("scope", &self.scope)
+            .field("timeout", &self.timeout)
+            .field("wrapper", &self.wrapper.as_ref().map(|w| w.0))
+            .finish_non_exhaustive()
+    }
+}
+
+/// A container. Set its image with [`ContainerNode::image`], usually a template like
+/// `"{my_image.id}"`.
+pub fn container() -> ContainerNode {
+    ContainerNode {
+        spec: ContainerSpec::default(),
+        scope: None,
+        timeout: None,
+        ports_ready: true,
+        checks: Vec::new(),
+        configure: Vec::new(),
+        wrapper: None,
+        errors: Vec::new(),
+    }
+}
+
+fn strings<I, S>(items: I) -> Vec<String>
+where
+    I: IntoIterator<Item = S>,
+    S: Into<String>,
+{
+    items.into_iter().map(Into::into).collect()
+}
+
+impl ContainerNode {
+    /// The image: an id, a reference, or a template like `"{my_image.id}"`.
+    pub fn image(mut self, image: impl Into<String>) -> Self {
+        self.spec.image = image.into();
+        self
+    }
+
+    /// The container's name. Unique names are made when none is given; a fixed name
+    /// is needed for reuse mode and keeps parallel tests from running the fixture twice.
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.spec.name = Some(name.into());
+        self
+    }
+
+    /// The command (the image's CMD otherwise).
+    pub fn command<I, S>(mut self, cmd: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.spec.command = Some(strings(cmd));
+        self
+    }
+
+    /// The entrypoint (the image's ENTRYPOINT otherwise).
+    pub fn entrypoint<I, S>(mut self, ep: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.spec.entrypoint = Some(strings(ep));
+        self
+    }
+
+    /// An environment variable; the value (and the name) may be templates.
+    pub fn env(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.spec.env.insert(key.into(), value.into());
+        self
+    }
+
+    /// Several environment variables.
+    pub fn envs<I, K, V>(mut self, vars: I) -> Self
+    where
+        I: IntoIterator<Item = (K, V)>,
+        K: Into<String>,
+        V: Into<String>,
+    {
+        for (k, v) in vars {
+            self.spec.env.insert(k.into(), v.into());
+        }
+        self
+    }
+
+    fn parse_port(&mut self, port: &str) -> Option<Port> {
+        match Port::parse(port) {
+            Ok(p) => Some(p),
+            Err(e) => {
+                self.errors.push(e.message().to_owned());
+                None
+            }
+        }
+    }
+
+    /// Publishes `port` (`"8080/tcp"`, `"53/udp"`) on an ephemeral host port, on 127.0.0.1.
+    pub fn port(mut self, port: &str) -> Self {
+        if let Some(port) = self.parse_port(port) {
+            self.spec.ports.push(PortBinding { port, host_ip: Some("127.0.0.1".into()), host_port: None });
+        }
+        self
+    }
+
+    /// Publishes `port` on a chosen host address and port (`None`: ephemeral).
+    pub fn port_on(mut self, port: &str, host_ip: &str, host_port: Option<u16>) -> Self {
+        if let Some(port) = self.parse_port(port) {
+            self.spec.ports.push(PortBinding { port, host_ip: Some(host_ip.to_owned()), host_port });
+        }
+        self
+    }
+
+    /// Exposes a port without publishing it (it is still awaited by readiness on its networks).
+    pub fn expose(mut self, port: &str) -> Self {
+        if let Some(port) = self.parse_port(port) {
+            self.spec.expose.push(port);
+        }
+        self
+    }
+
+    /// Mounts the volume `source` (a name or a template like `"{data.name}"`) at `target`.
+    pub fn volume(mut self, source: impl Into<String>, target: impl Into<String>) -> Self {
+        self.spec.mounts.push(Mount::Volume { name: source.into(), target: target.into(), read_only: false });
+        self
+    }
+
+    /// Mounts a volume read-only.
+    pub fn volume_ro(mut self, source: impl Into<String>, target: impl Into<String>) -> Self {
+        self.spec.mounts.push(Mount::Volume { name: source.into(), target: target.into(), read_only: true });
+        self
+    }
+
+    /// Bind-mounts a host path.
+    pub fn bind(mut self, source: impl Into<String>, target: impl Into<String>, read_only: bool) -> Self {
+        self.spec.mounts.push(Mount::Bind { source: source.into(), target: target.into(), read_only });
+        self
+    }
+
+    /// Mounts a tmpfs.
+    pub fn tmpfs(mut self, target: impl Into<String>, size: Option<u64>) -> Self {
+        self.spec.mounts.push(Mount::Tmpfs { target: target.into(), size });
+        self
+    }
+
+    /// Joins a network (a name or a template like `"{backend.name}"`); the first one is primary.
+    pub fn network(self, network: impl Into<String>) -> Self {
+        self.network_with_aliases(network, Vec::<String>::new())
+    }
+
+    /// Joins a network with extra DNS names.
+    pub fn network_with_aliases<I, S>(mut self, network: impl Into<String>, aliases: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.spec.networks.push(NetworkAttachment { network: network.into(), aliases: strings(aliases) });
+        self
+    }
+
+    /// Network mode (`host`, `none`, `container:<id>`) instead of networks.
+    pub fn network_mode(mut self, mode: impl Into<String>) -> Self {
+        self.spec.network_mode = Some(mode.into());
+        self
+    }
+
+    /// A DNS server, e.g. `"{fakedns.ips.primary}"`.
+    pub fn dns(mut self, server: impl Into<String>) -> Self {
+        self.spec.dns.push(server.into());
+        self
+    }
+
+    /// An `/etc/hosts` entry.
+    pub fn extra_host(mut self, name: impl Into<String>, ip: impl Into<String>) -> Self {
+        self.spec.extra_hosts.push(format!("{}:{}", name.into(), ip.into()));
+        self
+    }
+
+    /// Hostname.
+    pub fn hostname(mut self, hostname: impl Into<String>) -> Self {
+        self.spec.hostname = Some(hostname.into());
+        self
+    }
+
+    /// User (`uid[:gid]` or a name).
+    pub fn user(mut self, user: impl Into<String>) -> Self {
+        self.spec.user = Some(user.into());
+        self
+    }
+
+    /// Working directory.
+    pub fn working_dir(mut self, dir: impl Into<String>) -> Self {
+        self.spec.working_dir = Some(dir.into());
+        self
+    }
+
+    /// A label, beside this library's own.
+    pub fn label(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.spec.labels.insert(key.into(), value.into());
+        self
+    }
+
+    /// Privileged mode.
+    pub fn privileged(mut self) -> Self {
+        self.spec.privileged = true;
+        self
+    }
+
+    /// Adds a capability.
+    pub fn cap_add(mut self, cap: impl Into<String>) -> Self {
+        self.spec.cap_add.push(cap.into());
+        self
+    }
+
+    /// Drops a capability.
+    pub fn cap_drop(mut self, cap: impl Into<String>) -> Self {
+        self.spec.cap_drop.push(cap.into());
+        self
+    }
+
+    /// A read-only root filesystem.
+    pub fn read_only(mut self) -> Self {
+        self.spec.read_only = true;
+        self
+    }
+
+    /// An init process as PID 1.
+    pub fn init(mut self) -> Self {
+        self.spec.init = true;
+        self
+    }
+
+    /// The signal that stops it.
+    pub fn stop_signal(mut self, signal: impl Into<String>) -> Self {
+        self.spec.stop_signal = Some(signal.into());
+        self
+    }
+
+    /// A health check overriding the image's.
+    pub fn healthcheck(mut self, check: Healthcheck) -> Self {
+        self.spec.healthcheck = Some(check);
+        self
+    }
+
+    /// Memory limit in bytes.
+    pub fn memory(mut self, bytes: i64) -> Self {
+        self.spec.resources.memory = Some(bytes);
+        self.spec.resources.memory_swap = Some(bytes);
+        self
+    }
+
+    /// CPU limit in CPUs (`0.5`).
+    pub fn cpus(mut self, cpus: f64) -> Self {
+        self.spec.resources.nano_cpus = Some((cpus * 1e9) as i64);
+        self
+    }
+
+    /// Process limit.
+    pub fn pids_limit(mut self, limit: i64) -> Self {
+        self.spec.resources.pids_limit = Some(limit);
+        self
+    }
+
+    /// Size of /dev/shm in bytes.
+    pub fn shm_size(mut self, bytes: i64) -> Self {
+        self.spec.resources.shm_size = Some(bytes);
+        self
+    }
+
+    /// Extra fields for the engine's create request, merged into it as JSON, for what
+    /// the typed methods do not cover: `.raw(json!({"HostConfig": {"Sysctls": {...}}}))`.
+    /// Strings in it are not templates.
+    pub fn raw(mut self, fields: serde_json::Value) -> Self {
+        self.spec.raw = Some(fields);
+        self
+    }
+
+    /// Edits the spec in code once the fixtures named in `needs` are ready, for values
+    /// that are not strings (a port number from a value fixture, a computed list).
+    pub fn configure<I, S, F>(mut self, needs: I, f: F) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+        F: Fn(&mut ContainerSpec, &Resolved) -> Result<()> + Send + Sync + 'static,
+    {
+        self.configure.push((strings(needs), Arc::new(f)));
+        self
+    }
+
+    /// Its scope (default function).
+    pub fn scope(mut self, scope: Scope) -> Self {
+        self.scope = Some(scope);
+        self
+    }
+
+    /// How long it may take to become ready (default 30 s).
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    /// Don't wait for published ports to listen (e.g. a service that only connects out).
+    pub fn no_port_wait(mut self) -> Self {
+        self.ports_ready = false;
+        self
+    }
+
+    /// An extra readiness check, called until it returns `Ok(true)`.
+    pub fn ready_when<F, Fut>(mut self, name: impl Into<String>, check: F) -> Self
+    where
+        F: Fn(Container) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<bool>> + Send + 'static,
+    {
+        self.checks.push((name.into(), Arc::new(move |c| Box::pin(check(c)))));
+        self
+    }
+
+    /// Hands this container to tests as the user type `W`, whose `ready` joins the readiness checks.
+    pub fn wrapper<W: Wrapper>(mut self) -> Self {
+        let wrap: WrapFn = Arc::new(|c| Arc::new(W::wrap(c)) as Arc<dyn Any + Send + Sync>);
+        self.wrapper = Some((std::any::type_name::<W>(), wrap));
+        self.checks.push((
+            format!("{}::ready", std::any::type_name::<W>()),
+            Arc::new(|c: Container| Box::pin(async move { W::wrap(c).ready().await })),
+        ));
+        self
+    }
+}
+
+// ---------------------------------------------------------------- networks and volumes
+
+/// A network fixture.
+#[derive(Debug, Clone)]
+pub struct NetworkNode {
+    pub(crate) spec: NetworkSpec,
+    pub(crate) scope: Option<Scope>,
+}
+
+/// A network with a unique name.
+pub fn network() -> NetworkNode {
+    NetworkNode { spec: NetworkSpec::default(), scope: None }
+}
+
+impl NetworkNode {
+    /// A fixed name (unique ones are made otherwise).
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.spec.name = name.into();
+        self
+    }
+
+    /// The driver (default `bridge`).
+    pub fn driver(mut self, driver: impl Into<String>) -> Self {
+        self.spec.driver = Some(driver.into());
+        self
+    }
+
+    /// No route to the outside.
+    pub fn internal(mut self) -> Self {
+        self.spec.internal = true;
+        self
+    }
+
+    /// IPv6 addresses for its containers, where the engine supports it.
+    pub fn ipv6(mut self) -> Self {
+        self.spec.enable_ipv6 = true;
+        self
+    }
+
+    /// A driver option.
+    pub fn option(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.spec.options.insert(key.into(), value.into());
+        self
+    }
+
+    /// A label, beside this library's.
+    pub fn label(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.spec.labels.insert(key.into(), value.into());
+        self
+    }
+
+    /// Its scope (default function).
+    pub fn scope(mut self, scope: Scope) -> Self {
+        self.scope = Some(scope);
+        self
+    }
+}
+
+/// A volume fixture.
+#[derive(Debug, Clone)]
+pub struct VolumeNode {
+    pub(crate) spec: VolumeSpec,
+    pub(crate) scope: Option<Scope>,
+    pub(crate) initial_content: Files,
+}
+
+/// A volume with a unique name.
+pub fn volume() -> VolumeNode {
+    VolumeNode { spec: VolumeSpec::default(), scope: None, initial_content: Files::new() }
+}
+
+impl VolumeNode {
+    /// A fixed name (unique ones are made otherwise).
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.spec.name = name.into();
+        self
+    }
+
+    /// The driver (default `local`).
+    pub fn driver(mut self, driver: impl Into<String>) -> Self {
+        self.spec.driver = Some(driver.into());
+        self
+    }
+
+    /// A driver option.
+    pub fn driver_opt(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.spec.driver_opts.insert(key.into(), value.into());
+        self
+    }
+
+    /// A label, beside this library's.
+    pub fn label(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.spec.labels.insert(key.into(), value.into());
+        self
+    }
+
+    /// Seeds the new volume: relative paths to file contents, `None` for a folder.
+    /// No shell is needed in any image. Paths with `..` or absolute paths are refused.
+    pub fn initial_content<I, K>(mut self, files: I) -> Self
+    where
+        I: IntoIterator<Item = (K, Option<Vec<u8>>)>,
+        K: Into<String>,
+    {
+        self.initial_content = files.into_iter().map(|(k, v)| (k.into(), v)).collect();
+        self
+    }
+
+    /// Its scope (default function).
+    pub fn scope(mut self, scope: Scope) -> Self {
+        self.scope = Some(scope);
+        self
+    }
+}
+
+// ---------------------------------------------------------------- values and custom fixtures
+
+/// A value fixture: given, or computed from other fixtures.
+#[derive(Clone)]
+pub struct ValueNode {
+    pub(crate) value: Option<serde_json::Value>,
+    pub(crate) compute: Option<(Vec<String>, ValueFn)>,
+}
+
+impl std::fmt::Debug for ValueNode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ValueNode")
+            .field("value", &self.value)
+            .field("computed from", &self.compute.as_ref().map(|c| &c.0))
+            .finish()
+    }
+}
+
+/// A plain value other fixtures reference as `{name}` (strings as they are, other
+/// JSON as JSON text) or by path (`{cfg.port}`).
+pub fn value(value: impl Into<serde_json::Value>) -> ValueNode {
+    ValueNode { value: Some(value.into()), compute: None }
+}
+
+/// A value computed from the fixtures named in `needs` (the reference's callables).
+pub fn value_fn<I, S, F>(needs: I, f: F) -> ValueNode
+where
+    I: IntoIterator<Item = S>,
+    S: Into<String>,
+    F: Fn(&Resolved) -> Result<serde_json::Value> + Send + Sync + 'static,
+{
+    ValueNode { value: None, compute: Some((strings(needs), Arc::new(f))) }
+}
+
+/// A fixture made by user code, such as a client for a service.
+#[derive(Clone)]
+pub struct CustomNode {
+    pub(crate) needs: Vec<String>,
+    pub(crate) make: MakeFn,
+    pub(crate) scope: Option<Scope>,
+    pub(crate) type_name: &'static str,
+}
+
+impl std::fmt::Debug for CustomNode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CustomNode").field("needs", &self.needs).field("type", &self.type_name).finish()
+    }
+}
+
+/// A fixture made by `make` from the fixtures named in `needs`:
+/// `fixture(["apiserver"], |r| async move { Ok(Client::new(r.container("apiserver")?.addr("8080")?)) })`.
+pub fn fixture<I, S, T, F, Fut>(needs: I, make: F) -> CustomNode
+where
+    I: IntoIterator<Item = S>,
+    S: Into<String>,
+    T: Send + Sync + 'static,
+    F: Fn(Resolved) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<T>> + Send + 'static,
+{
+    let make = Arc::new(make);
+    CustomNode {
+        needs: strings(needs),
+        make: Arc::new(move |r| {
+            let fut = make(r);
+            Box::pin(async move { fut.await.map(|t| Arc::new(t) as Arc<dyn Any + Send + Sync>) })
+        }),
+        scope: None,
+        type_name: std::any::type_name::<T>(),
+    }
+}
+
+impl CustomNode {
+    /// Its scope (default function). It may only need fixtures that live at least as long.
+    pub fn scope(mut self, scope: Scope) -> Self {
+        self.scope = Some(scope);
+        self
+    }
+}
+
+/// A fixture that is one of `names`: each test using it, directly or not, runs once per name.
+pub fn alternatives<I, S>(names: I) -> Node
+where
+    I: IntoIterator<Item = S>,
+    S: Into<String>,
+{
+    Node::Alternatives(strings(names))
+}
+
+macro_rules! into_node {
+    ($($t:ty => $v:ident $(boxed)?),*) => {$(
+        impl From<$t> for Node {
+            fn from(n: $t) -> Node {
+                Node::$v(n.into())
+            }
+        }
+    )*};
+}
+
+into_node!(ImageNode => Image, ContainerNode => Container, NetworkNode => Network, VolumeNode => Volume, ValueNode => Value, CustomNode => Custom);
+
+/// Names in order of first appearance, without repeats.
+pub(crate) fn dedup(names: impl IntoIterator<Item = String>) -> Vec<String> {
+    let mut seen = std::collections::BTreeSet::new();
+    names.into_iter().filter(|n| seen.insert(n.clone())).collect()
+}
+
+/// Calls `f` on every string of a container spec that may hold a template.
+pub(crate) fn container_strings(spec: &mut ContainerSpec, f: &mut dyn FnMut(&mut String) -> Result<()>) -> Result<()> {
+    f(&mut spec.image)?;
+    for s in spec.name.iter_mut().chain(&mut spec.hostname).chain(&mut spec.user).chain(&mut spec.working_dir).chain(&mut spec.stop_signal) {
+        f(s)?;
+    }
+    for list in [&mut spec.command, &mut spec.entrypoint].into_iter().flatten() {
+        list.iter_mut().try_for_each(&mut *f)?;
+    }
+    spec.dns.iter_mut().chain(&mut spec.extra_hosts).chain(&mut spec.cap_add).chain(&mut spec.cap_drop).try_for_each(&mut *f)?;
+    for m in &mut spec.mounts {
+        match m {
+            Mount::Volume { name, target, .. } => {
+                f(name)?;
+                f(target)?;
+            }
+            Mount::Bind { source, target, .. } => {
+                f(source)?;
+                f(target)?;
+            }
+            Mount::Tmpfs { target, .. } => f(target)?,
+        }
+    }
+    for n in &mut spec.networks {
+        f(&mut n.network)?;
+        n.aliases.iter_mut().try_for_each(&mut *f)?;
+    }
+    if let Some(h) = &mut spec.healthcheck {
+        h.test.iter_mut().try_for_each(&mut *f)?;
+    }
+    for map in [&mut spec.env, &mut spec.labels] {
+        let mut rendered = BTreeMap::new();
+        for (k, v) in std::mem::take(map) {
+            let (mut k, mut v) = (k, v);
+            f(&mut k)?;
+            f(&mut v)?;
+            rendered.insert(k, v);
+        }
+        *map = rendered;
+    }
+    Ok(())
+}
+
+/// Calls `f` on every string of a build spec that may hold a template.
+pub(crate) fn build_strings(spec: &mut BuildSpec, f: &mut dyn FnMut(&mut String) -> Result<()>) -> Result<()> {
+    if let BuildContext::Dir(path) = &mut spec.context {
+        let mut s = path.to_string_lossy().into_owned();
+        f(&mut s)?;
+        *path = PathBuf::from(s);
+    }
+    for s in spec.dockerfile.iter_mut().chain(&mut spec.target).chain(&mut spec.tags) {
+        f(s)?;
+    }
+    let mut args = BTreeMap::new();
+    for (k, v) in std::mem::take(&mut spec.build_args) {
+        let (mut k, mut v) = (k, v);
+        f(&mut k)?;
+        f(&mut v)?;
+        args.insert(k, v);
+    }
+    spec.build_args = args;
+    Ok(())
+}

@@ -1,0 +1,721 @@
+//! Resolving fixtures for one test: create what is asked for and what it needs,
+//! concurrently where nothing orders them, sharing module and session fixtures.
+
+use std::any::Any;
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, LazyLock, Mutex};
+
+use futures_util::future::{BoxFuture, try_join_all};
+use serde_json::Value;
+use tokio::sync::OnceCell;
+
+use super::ledger::{Ledger, Owned, PROCESS};
+use super::node::{self, ImageSource, Node, Scope};
+use super::template::{Part, Reference, Segment, Template};
+use super::{Case, Env};
+use crate::archive;
+use crate::error::{Error, ErrorKind, Result};
+use crate::handle::{Container, Image, Network, Volume};
+use crate::labels;
+use crate::readiness::Readiness;
+use crate::runtime::Runtime;
+use crate::spec::{BuildContext, BuildSpec, ContainerSpec, Labels, Mount};
+
+/// Which test a [`TestEnv`] is for: its module (for module scope) and name.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct TestId {
+    /// Module path (`my_tests::api`).
+    pub module: String,
+    /// Test name.
+    pub name: String,
+}
+
+impl TestId {
+    /// The test `name` in `module`.
+    pub fn new(module: impl Into<String>, name: impl Into<String>) -> Self {
+        TestId { module: module.into(), name: name.into() }
+    }
+}
+
+impl From<&str> for TestId {
+    /// `"module::path::name"`, or a bare name in the root module.
+    fn from(path: &str) -> Self {
+        match path.rsplit_once("::") {
+            Some((module, name)) => TestId::new(module, name),
+            None => TestId::new("", path),
+        }
+    }
+}
+
+impl From<String> for TestId {
+    fn from(path: String) -> Self {
+        TestId::from(path.as_str())
+    }
+}
+
+/// A fixture, made.
+#[derive(Clone)]
+#[non_exhaustive]
+pub enum Fixture {
+    /// An image.
+    Image(Image),
+    /// A container, and its wrapper if it has one.
+    Container(Container, Option<Arc<dyn Any + Send + Sync>>),
+    /// A network.
+    Network(Network),
+    /// A volume.
+    Volume(Volume),
+    /// A value.
+    Value(Value),
+    /// A custom fixture.
+    Custom(Arc<dyn Any + Send + Sync>),
+}
+
+impl std::fmt::Debug for Fixture {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Fixture::Image(i) => f.debug_tuple("Image").field(&i.id()).finish(),
+            Fixture::Container(c, _) => f.debug_tuple("Container").field(&c.name()).finish(),
+            Fixture::Network(n) => f.debug_tuple("Network").field(&n.name()).finish(),
+            Fixture::Volume(v) => f.debug_tuple("Volume").field(&v.name()).finish(),
+            Fixture::Value(v) => f.debug_tuple("Value").field(v).finish(),
+            Fixture::Custom(_) => f.write_str("Custom(..)"),
+        }
+    }
+}
+
+impl Fixture {
+    fn kind(&self) -> &'static str {
+        match self {
+            Fixture::Image(_) => "an image",
+            Fixture::Container(..) => "a container",
+            Fixture::Network(_) => "a network",
+            Fixture::Volume(_) => "a volume",
+            Fixture::Value(_) => "a value",
+            Fixture::Custom(_) => "a custom fixture",
+        }
+    }
+
+    /// The fixture as `T`: a handle type (`Container`, `Image`, `Network`, `Volume`), a
+    /// container's wrapper type, a custom fixture's type, or for values `serde_json::Value`,
+    /// `String` or any type that deserialises from it.
+    fn downcast<T: Any + Clone>(&self) -> Option<T> {
+        let any: &dyn Any = match self {
+            Fixture::Image(i) => i,
+            Fixture::Container(c, wrapper) => {
+                if let Some(w) = wrapper.as_ref().and_then(|w| w.downcast_ref::<T>()) {
+                    return Some(w.clone());
+                }
+                c
+            }
+            Fixture::Network(n) => n,
+            Fixture::Volume(v) => v,
+            Fixture::Value(v) => {
+                if let Some(t) = (v as &dyn Any).downcast_ref::<T>() {
+                    return Some(t.clone());
+                }
+                let text = match v {
+                    Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                };
+                return (&text as &dyn Any).downcast_ref::<T>().cloned();
+            }
+            Fixture::Custom(c) => return c.downcast_ref::<T>().cloned(),
+        };
+        any.downcast_ref::<T>().cloned()
+    }
+}
+
+/// The fixtures a closure asked for, made.
+#[derive(Debug, Clone, Default)]
+pub struct Resolved {
+    fixtures: BTreeMap<String, Fixture>,
+}
+
+impl Resolved {
+    fn get(&self, name: &str) -> Result<&Fixture> {
+        self.fixtures.get(name).ok_or_else(|| {
+            Error::graph(name, format!("`{name}` was not declared as needed; add it to the closure's list of needs"))
+        })
+    }
+
+    fn typed<T: Any + Clone>(&self, name: &str) -> Result<T> {
+        let f = self.get(name)?;
+        f.downcast::<T>().ok_or_else(|| {
+            Error::graph(name, format!("`{name}` is {}, not a `{}`", f.kind(), std::any::type_name::<T>()))
+        })
+    }
+
+    /// The container `name`.
+    ///
+    /// # Errors
+    /// When it was not declared as needed or is not a container.
+    pub fn container(&self, name: &str) -> Result<Container> {
+        self.typed(name)
+    }
+
+    /// The image `name`.
+    ///
+    /// # Errors
+    /// When it was not declared as needed or is not an image.
+    pub fn image(&self, name: &str) -> Result<Image> {
+        self.typed(name)
+    }
+
+    /// The network `name`.
+    ///
+    /// # Errors
+    /// When it was not declared as needed or is not a network.
+    pub fn network(&self, name: &str) -> Result<Network> {
+        self.typed(name)
+    }
+
+    /// The volume `name`.
+    ///
+    /// # Errors
+    /// When it was not declared as needed or is not a volume.
+    pub fn volume(&self, name: &str) -> Result<Volume> {
+        self.typed(name)
+    }
+
+    /// The value `name`.
+    ///
+    /// # Errors
+    /// When it was not declared as needed or is not a value.
+    pub fn value(&self, name: &str) -> Result<Value> {
+        self.typed(name)
+    }
+
+    /// The fixture `name` as `T` (a handle, a wrapper, a custom fixture's type).
+    ///
+    /// # Errors
+    /// When it was not declared as needed or is not a `T`.
+    pub fn get_as<T: Any + Clone>(&self, name: &str) -> Result<T> {
+        self.typed(name)
+    }
+}
+
+/// Fixtures shared across tests of this process, by scope key.
+static SHARED: LazyLock<Mutex<HashMap<String, Arc<OnceCell<Fixture>>>>> = LazyLock::new(Default::default);
+
+/// Identifies this process's objects: names made here are unique across processes.
+static RUN_ID: LazyLock<String> = LazyLock::new(|| {
+    if let Ok(id) = std::env::var("FIXTURE_RUN_ID") {
+        return id;
+    }
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or_default();
+    format!("{:x}{:04x}", std::process::id(), (nanos & 0xffff) as u16)
+});
+static COUNTER: AtomicU64 = AtomicU64::new(0);
+
+fn unique_name(node: &str) -> String {
+    let node: String = node.chars().filter(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.')).take(40).collect();
+    format!("fx-{node}-{}-{}", *RUN_ID, COUNTER.fetch_add(1, Ordering::Relaxed))
+}
+
+/// FNV-1a of a spec's debug form: equal specs, equal signatures.
+fn signature(kind: &str, spec: &impl std::fmt::Debug) -> String {
+    let text = format!("{kind}:{spec:?}");
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in text.bytes() {
+        hash ^= u64::from(b);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("{hash:016x}")
+}
+
+fn our_labels(node: &str, scope: Scope, sig: &str) -> Labels {
+    let mut l = Labels::new();
+    l.insert(labels::MANAGED.to_owned(), "true".to_owned());
+    l.insert(labels::RUN.to_owned(), RUN_ID.clone());
+    l.insert(labels::NODE.to_owned(), node.to_owned());
+    l.insert(labels::SCOPE.to_owned(), scope.as_str().to_owned());
+    l.insert(labels::SIGNATURE.to_owned(), sig.to_owned());
+    l.insert(labels::OWNER.to_owned(), std::process::id().to_string());
+    l
+}
+
+/// The text a reference stands for.
+fn lookup(fixture: &Fixture, reference: &Reference, all: &Resolved) -> std::result::Result<String, String> {
+    let path = reference.path.as_slice();
+    let attr = |i: usize| match path.get(i) {
+        Some(Segment::Attr(a)) => Some(a.as_str()),
+        _ => None,
+    };
+    match fixture {
+        Fixture::Image(i) => match attr(0) {
+            None | Some("id") => Ok(i.id().to_owned()),
+            Some("name") => Ok(i.tags().first().cloned().unwrap_or_else(|| i.id().to_owned())),
+            Some(other) => Err(format!("an image has no attribute `{other}`")),
+        },
+        Fixture::Network(n) => match attr(0) {
+            None | Some("name") => Ok(n.name().to_owned()),
+            Some("id") => Ok(n.id().to_owned()),
+            Some(other) => Err(format!("a network has no attribute `{other}`")),
+        },
+        Fixture::Volume(v) => Ok(v.name().to_owned()),
+        Fixture::Container(c, _) => match path {
+            [] => Ok(c.name().to_owned()),
+            [Segment::Attr(a)] if a == "id" => Ok(c.id().to_owned()),
+            [Segment::Attr(a)] if a == "name" => Ok(c.name().to_owned()),
+            [Segment::Attr(a), Segment::Attr(p)] if a == "ips" && p == "primary" => {
+                c.ips().primary().map(|ip| ip.to_string()).ok_or_else(|| format!("container `{}` has no IP address", c.name()))
+            }
+            [Segment::Attr(a), Segment::Key(k)] if a == "ips" => {
+                // The key is a network's name, or the name of a network fixture.
+                let network = match all.fixtures.get(k) {
+                    Some(Fixture::Network(n)) => n.name().to_owned(),
+                    _ => k.clone(),
+                };
+                c.ips().get(&network).map(|ip| ip.to_string()).ok_or_else(|| {
+                    format!("container `{}` is not on network `{network}`", c.name())
+                })
+            }
+            [Segment::Attr(a), Segment::Key(k)] if a == "ports" => {
+                c.ports().host_port(k).map(|p| p.to_string()).map_err(|e| e.message().to_owned())
+            }
+            [Segment::Attr(a), Segment::Key(k)] if a == "env" => {
+                c.env().get(k).cloned().ok_or_else(|| format!("container `{}` has no variable `{k}`", c.name()))
+            }
+            _ => Err("a container has no such attribute".to_owned()),
+        },
+        Fixture::Value(v) => {
+            let mut at = v;
+            for seg in path {
+                let key = match seg {
+                    Segment::Attr(a) | Segment::Key(a) => a,
+                };
+                at = match at {
+                    Value::Object(m) => m.get(key).ok_or_else(|| format!("the value has no field `{key}`"))?,
+                    Value::Array(a) => key.parse::<usize>().ok().and_then(|i| a.get(i)).ok_or_else(|| format!("the value has no item `{key}`"))?,
+                    _ => return Err(format!("the value has no field `{key}`")),
+                };
+            }
+            Ok(match at {
+                Value::String(s) => s.clone(),
+                other => other.to_string(),
+            })
+        }
+        Fixture::Custom(_) => Err("a custom fixture cannot be used in a template".to_owned()),
+    }
+}
+
+/// Renders `text` with `resolved` fixtures.
+fn render(text: &str, resolved: &Resolved) -> Result<String> {
+    let template = Template::parse(text).map_err(|e| Error::new(ErrorKind::Graph, format!("template {e}")))?;
+    let mut out = String::new();
+    for part in &template.parts {
+        match part {
+            Part::Literal(l) => out.push_str(l),
+            Part::Ref(r) => {
+                let fixture = resolved.get(&r.node)?;
+                let text = lookup(fixture, r, resolved)
+                    .map_err(|m| Error::new(ErrorKind::Graph, format!("`{{{r}}}`: {m}")))?;
+                out.push_str(&text);
+            }
+        }
+    }
+    Ok(out)
+}
+
+struct TestInner {
+    env: Arc<Env>,
+    runtime: Arc<dyn Runtime>,
+    test: TestId,
+    case: Case,
+    memo: Mutex<HashMap<String, Arc<OnceCell<Fixture>>>>,
+    ledger: Arc<Ledger>,
+    containers: Mutex<Vec<Container>>,
+}
+
+/// The fixtures of one test: made on demand, removed when it ends.
+///
+/// End it with [`TestEnv::finish`]; dropping it also removes its function-scoped
+/// fixtures, blocking until they are gone.
+#[derive(Clone)]
+pub struct TestEnv {
+    inner: Arc<TestInner>,
+}
+
+impl std::fmt::Debug for TestEnv {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TestEnv").field("test", &self.inner.test).field("case", &self.inner.case).finish_non_exhaustive()
+    }
+}
+
+impl Drop for TestInner {
+    fn drop(&mut self) {
+        self.ledger.teardown_blocking();
+    }
+}
+
+impl TestEnv {
+    pub(crate) fn new(env: Arc<Env>, runtime: Arc<dyn Runtime>, test: TestId, case: Case) -> Self {
+        TestEnv {
+            inner: Arc::new(TestInner {
+                env,
+                runtime,
+                test,
+                case,
+                memo: Mutex::default(),
+                ledger: Arc::default(),
+                containers: Mutex::default(),
+            }),
+        }
+    }
+
+    /// The runtime fixtures are made on.
+    pub fn runtime(&self) -> &Arc<dyn Runtime> {
+        &self.inner.runtime
+    }
+
+    /// The test this is for.
+    pub fn test(&self) -> &TestId {
+        &self.inner.test
+    }
+
+    /// The case of alternatives this test runs.
+    pub fn case(&self) -> &Case {
+        &self.inner.case
+    }
+
+    /// The containers made for this test so far (to show their logs when it fails).
+    pub fn containers(&self) -> Vec<Container> {
+        self.inner.containers.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// The fixture `name`, made (with what it needs) if it is not yet.
+    ///
+    /// # Errors
+    /// When it, or something it needs, cannot be made; the error names the fixture.
+    pub async fn fixture(&self, name: &str) -> Result<Fixture> {
+        resolve(self.inner.clone(), name.to_owned()).await
+    }
+
+    /// The fixture `name` as `T`: `Container`, `Image`, `Network`, `Volume`, a wrapper type,
+    /// a custom fixture's type, or for a value `serde_json::Value` or `String`.
+    ///
+    /// # Errors
+    /// When it cannot be made, or is not a `T`.
+    pub async fn get<T: Any + Clone>(&self, name: &str) -> Result<T> {
+        let f = self.fixture(name).await?;
+        f.downcast::<T>().ok_or_else(|| {
+            Error::graph(name, format!("the test asks for `{name}` as `{}`, but it is {}", std::any::type_name::<T>(), f.kind()))
+        })
+    }
+
+    /// The container `name`.
+    ///
+    /// # Errors
+    /// When it cannot be made or is not a container.
+    pub async fn container(&self, name: &str) -> Result<Container> {
+        self.get(name).await
+    }
+
+    /// The image `name`.
+    ///
+    /// # Errors
+    /// When it cannot be made or is not an image.
+    pub async fn image(&self, name: &str) -> Result<Image> {
+        self.get(name).await
+    }
+
+    /// The network `name`.
+    ///
+    /// # Errors
+    /// When it cannot be made or is not a network.
+    pub async fn network(&self, name: &str) -> Result<Network> {
+        self.get(name).await
+    }
+
+    /// The volume `name`.
+    ///
+    /// # Errors
+    /// When it cannot be made or is not a volume.
+    pub async fn volume(&self, name: &str) -> Result<Volume> {
+        self.get(name).await
+    }
+
+    /// Makes all of `names` at once (independent ones concurrently).
+    ///
+    /// # Errors
+    /// The first failure.
+    pub async fn prepare(&self, names: &[&str]) -> Result<()> {
+        try_join_all(names.iter().map(|n| resolve(self.inner.clone(), (*n).to_owned()))).await.map(drop)
+    }
+
+    /// Removes this test's function-scoped fixtures and waits until they are gone.
+    pub async fn finish(self) {
+        self.inner.ledger.teardown().await;
+    }
+}
+
+fn resolve(t: Arc<TestInner>, name: String) -> BoxFuture<'static, Result<Fixture>> {
+    Box::pin(async move {
+        let cell = t.memo.lock().unwrap_or_else(|p| p.into_inner()).entry(name.clone()).or_default().clone();
+        cell.get_or_try_init(|| make(t.clone(), name.clone())).await.cloned()
+    })
+}
+
+async fn make(t: Arc<TestInner>, name: String) -> Result<Fixture> {
+    let node = t.env.node(&name).cloned().ok_or_else(|| {
+        let known: Vec<&str> = t.env.names().collect();
+        Error::graph(&name, format!("unknown fixture `{name}` (known: {})", known.join(", ")))
+    })?;
+    if let Node::Alternatives(names) = &node {
+        let choice = t.case.choices.get(&name).cloned().ok_or_else(|| {
+            Error::graph(&name, format!(
+                "`{name}` stands for one of [{}]; run the test once per case (Env::cases, or the #[fixtures_core::test] attribute)",
+                names.join(", ")
+            ))
+        })?;
+        return resolve(t.clone(), choice).await;
+    }
+    let deps = node::dedup(t.env.dependencies(&name)?.into_iter().map(|(d, _)| d));
+    let made = try_join_all(deps.iter().map(|d| resolve(t.clone(), d.clone()))).await?;
+    let resolved = Resolved { fixtures: deps.into_iter().zip(made).collect() };
+    let span = tracing::info_span!("fixture", fixture = %name, test = %t.test.name);
+    let result = tracing::Instrument::instrument(make_node(&t, &name, &node, resolved), span).await;
+    let fixture = result.map_err(|e| e.with_fixture(name.clone()).with_runtime(t.runtime.name()))?;
+    if let Fixture::Container(c, _) = &fixture {
+        t.containers.lock().unwrap_or_else(|p| p.into_inner()).push(c.clone());
+    }
+    Ok(fixture)
+}
+
+/// Makes a shared fixture once per scope key, or a function one for this test.
+async fn scoped<F>(t: &TestInner, name: &str, scope: Scope, sig: &str, make: F) -> Result<Fixture>
+where
+    F: std::future::Future<Output = Result<Fixture>>,
+{
+    let key = match scope {
+        Scope::Function => return make.await,
+        Scope::Module => format!("module|{}|{}|{name}|{sig}", t.runtime.name(), t.test.module),
+        Scope::Session => format!("session|{}|{name}|{sig}", t.runtime.name()),
+    };
+    let cell = SHARED.lock().unwrap_or_else(|p| p.into_inner()).entry(key).or_default().clone();
+    cell.get_or_try_init(|| make).await.cloned()
+}
+
+fn ledger_for(t: &TestInner, scope: Scope) -> Arc<Ledger> {
+    match scope {
+        Scope::Function => t.ledger.clone(),
+        Scope::Module | Scope::Session => PROCESS.clone(),
+    }
+}
+
+async fn make_node(t: &TestInner, name: &str, node: &Node, resolved: Resolved) -> Result<Fixture> {
+    let scope = node.scope();
+    match node {
+        Node::Value(v) => match (&v.value, &v.compute) {
+            (Some(value), _) => Ok(Fixture::Value(value.clone())),
+            (None, Some((_, f))) => f(&resolved).map(Fixture::Value),
+            (None, None) => Ok(Fixture::Value(Value::Null)),
+        },
+        Node::Custom(c) => {
+            let sig = format!("custom-{}", c.type_name);
+            let make = (c.make)(resolved);
+            scoped(t, name, scope, &sig, async move { make.await.map(Fixture::Custom) }).await
+        }
+        Node::Image(i) => {
+            let source = render_image(&i.source, &resolved)?;
+            let sig = signature("image", &source);
+            scoped(t, name, scope, &sig, make_image(t.runtime.clone(), name.to_owned(), source, sig.clone())).await
+        }
+        Node::Network(n) => {
+            let mut spec = n.spec.clone();
+            let sig = signature("network", &spec);
+            if spec.name.is_empty() {
+                spec.name = unique_name(name);
+            }
+            spec.labels.extend(our_labels(name, scope, &sig));
+            let ledger = ledger_for(t, scope);
+            let runtime = t.runtime.clone();
+            scoped(t, name, scope, &sig, async move {
+                let id = runtime.create_network(&spec).await?;
+                ledger.push(&runtime, Owned::Network(id.clone()));
+                tracing::info!(network = %spec.name, "created network");
+                Ok(Fixture::Network(Network::new(spec.name, id)))
+            })
+            .await
+        }
+        Node::Volume(v) => {
+            let mut spec = v.spec.clone();
+            let sig = signature("volume", &(&spec, &v.initial_content));
+            if spec.name.is_empty() {
+                spec.name = unique_name(name);
+            }
+            spec.labels.extend(our_labels(name, scope, &sig));
+            // Refuse bad paths before anything exists.
+            let seed = if v.initial_content.is_empty() { None } else { Some(archive::build_tar(&v.initial_content)?) };
+            let ledger = ledger_for(t, scope);
+            let runtime = t.runtime.clone();
+            scoped(t, name, scope, &sig, async move {
+                runtime.create_volume(&spec).await?;
+                ledger.push(&runtime, Owned::Volume(spec.name.clone()));
+                if let Some(tar) = seed {
+                    seed_volume(&runtime, &ledger, &spec.name, tar).await?;
+                }
+                tracing::info!(volume = %spec.name, "created volume");
+                Ok(Fixture::Volume(Volume::new(spec.name)))
+            })
+            .await
+        }
+        Node::Container(c) => {
+            let mut spec = c.spec.clone();
+            node::container_strings(&mut spec, &mut |s| {
+                *s = render(s, &resolved)?;
+                Ok(())
+            })?;
+            for (_, configure) in &c.configure {
+                configure(&mut spec, &resolved)?;
+            }
+            let sig = signature("container", &(&spec, c.wrapper.as_ref().map(|w| w.0)));
+            if spec.name.is_none() {
+                spec.name = Some(unique_name(name));
+            }
+            spec.labels.extend(our_labels(name, scope, &sig));
+            let readiness = Readiness {
+                timeout: c.timeout.unwrap_or(crate::readiness::DEFAULT_TIMEOUT),
+                ports: c.ports_ready,
+                checks: c.checks.clone(),
+            };
+            let ledger = ledger_for(t, scope);
+            let runtime = t.runtime.clone();
+            let wrapper = c.wrapper.clone();
+            let node_name = name.to_owned();
+            scoped(t, name, scope, &sig, async move {
+                let container = start_container(&runtime, &ledger, &node_name, &spec, readiness).await?;
+                let wrapped = wrapper.map(|(_, wrap)| wrap(container.clone()));
+                Ok(Fixture::Container(container, wrapped))
+            })
+            .await
+        }
+        Node::Alternatives(_) => Err(Error::graph(name, "alternatives are resolved through their choice")),
+    }
+}
+
+fn render_image(source: &ImageSource, resolved: &Resolved) -> Result<ImageSource> {
+    let render_build = |spec: &BuildSpec| -> Result<BuildSpec> {
+        let mut spec = spec.clone();
+        node::build_strings(&mut spec, &mut |s| {
+            *s = render(s, resolved)?;
+            Ok(())
+        })?;
+        if let BuildContext::Dir(path) = &mut spec.context {
+            if path.is_relative() {
+                let base = std::env::var_os("CARGO_MANIFEST_DIR").map(PathBuf::from).unwrap_or_default();
+                *path = base.join(&*path);
+            }
+        }
+        Ok(spec)
+    };
+    Ok(match source {
+        ImageSource::Build { spec, stages } => ImageSource::Build { spec: render_build(spec)?, stages: stages.clone() },
+        ImageSource::FromEnvOrBuild { key, spec, stages } => {
+            ImageSource::FromEnvOrBuild { key: key.clone(), spec: render_build(spec)?, stages: stages.clone() }
+        }
+        ImageSource::Fetch(p) => {
+            let mut p = p.clone();
+            p.repository = render(&p.repository, resolved)?;
+            ImageSource::Fetch(p)
+        }
+        ImageSource::Existing(r) => ImageSource::Existing(render(r, resolved)?),
+    })
+}
+
+async fn build(runtime: &Arc<dyn Runtime>, name: &str, spec: &BuildSpec, stages: &[String], sig: &str) -> Result<String> {
+    if let BuildContext::Dir(dir) = &spec.context {
+        if !dir.is_dir() {
+            return Err(Error::new(ErrorKind::InvalidInput, format!("build context `{}` is not a folder", dir.display()))
+                .with_hint("paths are relative to the crate's folder (CARGO_MANIFEST_DIR)"));
+        }
+    }
+    let progress = |p: crate::runtime::Progress| tracing::debug!(target: "fixtures::build", fixture = %name, "{}", p.message);
+    for stage in stages {
+        let mut stage_spec = spec.clone();
+        stage_spec.target = Some(stage.clone());
+        stage_spec.tags = vec![format!("fixtures-stage/{}:{stage}-{sig}", name.to_ascii_lowercase())];
+        runtime.build_image(&stage_spec, &progress).await?;
+    }
+    let mut spec = spec.clone();
+    spec.labels.insert(labels::NODE.to_owned(), name.to_owned());
+    spec.labels.insert(labels::SIGNATURE.to_owned(), sig.to_owned());
+    tracing::info!(fixture = %name, "building image");
+    runtime.build_image(&spec, &progress).await
+}
+
+async fn make_image(runtime: Arc<dyn Runtime>, name: String, source: ImageSource, sig: String) -> Result<Fixture> {
+    let id = match &source {
+        ImageSource::Build { spec, stages } => build(&runtime, &name, spec, stages, &sig).await?,
+        ImageSource::FromEnvOrBuild { key, spec, stages } => match std::env::var(key).ok().filter(|v| !v.is_empty()) {
+            Some(reference) => {
+                tracing::info!(fixture = %name, image = %reference, "using the image named by {key}");
+                runtime.inspect_image(&reference).await.map_err(|e| {
+                    e.with_hint(format!("{key}={reference} names an image the engine does not have"))
+                })?.id
+            }
+            None => build(&runtime, &name, spec, stages, &sig).await?,
+        },
+        ImageSource::Fetch(pull) => {
+            tracing::info!(fixture = %name, image = %pull.reference(), "pulling image");
+            let progress = |p: crate::runtime::Progress| tracing::info!(target: "fixtures::pull", fixture = %name, "{}", p.message);
+            runtime.pull_image(pull, &progress).await?
+        }
+        ImageSource::Existing(reference) => runtime
+            .inspect_image(reference)
+            .await
+            .map_err(|e| e.with_hint("`image(...)` uses an image already on the engine; build or fetch it instead, or create it first"))?
+            .id,
+    };
+    Ok(Fixture::Image(Image::new(runtime.inspect_image(&id).await?)))
+}
+
+async fn start_container(
+    runtime: &Arc<dyn Runtime>,
+    ledger: &Arc<Ledger>,
+    node: &str,
+    spec: &ContainerSpec,
+    readiness: Readiness,
+) -> Result<Container> {
+    let id = runtime.create_container(spec).await.map_err(|e| e.with_image(spec.image.clone()))?;
+    ledger.push(runtime, Owned::Container(id.clone()));
+    tracing::info!(container_id = %id, image = %spec.image, "created container");
+    runtime.start_container(&id).await?;
+    let primary = spec.networks.first().map(|n| n.network.clone());
+    let container = Container::attach(runtime.clone(), node, &id, primary, readiness).await?;
+    container.wait_ready().await.map_err(|e| e.with_image(spec.image.clone()))?;
+    tracing::info!(container_id = %id, "container ready");
+    Ok(container)
+}
+
+/// The image that seeds volumes: no layers, never started, so it needs nothing pulled.
+const SEED_IMAGE: &str = "fixtures-helper/seed:1";
+
+async fn seed_volume(runtime: &Arc<dyn Runtime>, ledger: &Arc<Ledger>, volume: &str, tar: bytes::Bytes) -> Result<()> {
+    if runtime.inspect_image(SEED_IMAGE).await.is_err() {
+        let mut spec = BuildSpec::new(BuildContext::Dockerfile("FROM scratch\nLABEL fixtures.helper=seed\n".to_owned()));
+        spec.tags = vec![SEED_IMAGE.to_owned()];
+        runtime.build_image(&spec, &|_| {}).await?;
+    }
+    let mut helper = ContainerSpec {
+        name: Some(unique_name("seed")),
+        image: SEED_IMAGE.to_owned(),
+        command: Some(vec!["/seed".to_owned()]),
+        mounts: vec![Mount::Volume { name: volume.to_owned(), target: "/seed".to_owned(), read_only: false }],
+        network_mode: Some("none".to_owned()),
+        ..ContainerSpec::default()
+    };
+    helper.labels = our_labels("seed", Scope::Function, "seed");
+    let id = runtime.create_container(&helper).await?;
+    ledger.push(runtime, Owned::Container(id.clone()));
+    let copied = runtime.put_archive(&id, "/seed", tar).await;
+    let removed = runtime.remove_container(&id, true).await;
+    copied?;
+    removed
+}
