@@ -128,3 +128,32 @@ impl Drop for Scratch {
         let _ = done.join();
     }
 }
+
+/// A minimal HTTP/1.0 client, enough for the test services.
+#[derive(Debug, Clone)]
+pub struct HttpClient {
+    addr: std::net::SocketAddr,
+}
+
+impl HttpClient {
+    /// A client of the server at `addr`.
+    pub fn new(addr: std::net::SocketAddr) -> Self {
+        HttpClient { addr }
+    }
+
+    /// `GET path`: the status code and the body.
+    ///
+    /// # Errors
+    /// When the server cannot be reached or answers something that is not HTTP.
+    pub async fn get(&self, path: &str) -> std::io::Result<(u16, String)> {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut sock = tokio::net::TcpStream::connect(self.addr).await?;
+        sock.write_all(format!("GET {path} HTTP/1.0\r\nHost: test\r\n\r\n").as_bytes()).await?;
+        let mut raw = String::new();
+        sock.read_to_string(&mut raw).await?;
+        let bad = || std::io::Error::new(std::io::ErrorKind::InvalidData, format!("not an HTTP answer: {raw:?}"));
+        let status = raw.split_whitespace().nth(1).and_then(|s| s.parse().ok()).ok_or_else(bad)?;
+        let body = raw.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).ok_or_else(bad)?;
+        Ok((status, body))
+    }
+}

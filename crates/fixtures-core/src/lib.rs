@@ -15,11 +15,17 @@ pub mod env;
 mod error;
 pub mod handle;
 pub mod labels;
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::private::*;
+}
+mod private;
 pub mod readiness;
 pub mod runtime;
 pub mod spec;
 
 pub use backend::Backend;
+pub use fixtures_macros::test;
 pub use env::{
     Case, Env, Fixture, Resolved, Scope, TestEnv, TestId, Wrapper, alternatives, build, container, fetch,
     fixture, image, image_or_build, network, value, value_fn, volume,

@@ -38,13 +38,15 @@ pub struct Readiness {
     pub timeout: Duration,
     /// Check that each published port listens (default true).
     pub ports: bool,
+    /// Ports to await besides the published ones (exposed on the container's networks).
+    pub expose: Vec<Port>,
     /// Extra checks, all of which must pass after the default ones.
     pub checks: Vec<(String, ReadyFn)>,
 }
 
 impl Default for Readiness {
     fn default() -> Self {
-        Readiness { timeout: DEFAULT_TIMEOUT, ports: true, checks: Vec::new() }
+        Readiness { timeout: DEFAULT_TIMEOUT, ports: true, expose: Vec::new(), checks: Vec::new() }
     }
 }
 
@@ -53,6 +55,7 @@ impl std::fmt::Debug for Readiness {
         f.debug_struct("Readiness")
             .field("timeout", &self.timeout)
             .field("ports", &self.ports)
+            .field("expose", &self.expose)
             .field("checks", &self.checks.iter().map(|(n, _)| n).collect::<Vec<_>>())
             .finish()
     }
@@ -236,6 +239,7 @@ pub(crate) async fn wait_ready(container: &Container, readiness: &Readiness) -> 
     if readiness.ports {
         let probe = probe_for(runtime, &info);
         let mut ports: Vec<Port> = info.ports.keys().copied().collect();
+        ports.extend(readiness.expose.iter().filter(|p| !info.ports.contains_key(p)));
         let mut backoff = Backoff::new();
         while let Some(&port) = ports.first() {
             waiting_for = format!("port {port} to listen");

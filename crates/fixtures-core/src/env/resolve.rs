@@ -583,6 +583,7 @@ async fn make_node(t: &TestInner, name: &str, node: &Node, resolved: Resolved) -
             let readiness = Readiness {
                 timeout: c.timeout.unwrap_or(crate::readiness::DEFAULT_TIMEOUT),
                 ports: c.ports_ready,
+                expose: spec.expose.clone(),
                 checks: c.checks.clone(),
             };
             let ledger = ledger_for(t, scope);
