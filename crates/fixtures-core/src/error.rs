@@ -115,6 +115,11 @@ impl Error {
         self.ctx.fixture.as_deref()
     }
 
+    /// The container (id) this error is about, if any.
+    pub fn container(&self) -> Option<&str> {
+        self.ctx.container.as_deref()
+    }
+
     /// The exit code of the container, for [`ErrorKind::Exited`].
     pub fn exit_code(&self) -> Option<i64> {
         self.ctx.exit_code

@@ -19,7 +19,7 @@ pub use node::{
     Wrapper, alternatives, build, container, fetch, fixture, image, image_or_build, network, value,
     value_fn, volume,
 };
-pub use resolve::{Fixture, Resolved, TestEnv, TestId};
+pub use resolve::{Fixture, RUNTIME_FIXTURE, Resolved, TestEnv, TestId};
 
 use crate::backend::Backend;
 use crate::error::{Error, ErrorKind, Result};
@@ -327,7 +327,7 @@ impl Env {
     pub fn cases(&self, requested: &[&str]) -> Result<Vec<Case>> {
         self.validate()?;
         for r in requested {
-            if !self.nodes.contains_key(*r) {
+            if !self.nodes.contains_key(*r) && *r != resolve::RUNTIME_FIXTURE {
                 let known: Vec<&str> = self.nodes.keys().map(String::as_str).collect();
                 return Err(Error::graph(*r, format!("the test asks for unknown fixture `{r}` (known: {})", known.join(", "))));
             }

@@ -455,8 +455,15 @@ impl TestEnv {
     }
 }
 
+/// The name under which a test gets the runtime itself (`runtime: &Arc<dyn Runtime>`),
+/// unless the environment declares a fixture of that name.
+pub const RUNTIME_FIXTURE: &str = "runtime";
+
 fn resolve(t: Arc<TestInner>, name: String) -> BoxFuture<'static, Result<Fixture>> {
     Box::pin(async move {
+        if name == RUNTIME_FIXTURE && t.env.node(&name).is_none() {
+            return Ok(Fixture::Custom(Arc::new(t.runtime.clone())));
+        }
         let cell = t.memo.lock().unwrap_or_else(|p| p.into_inner()).entry(name.clone()).or_default().clone();
         cell.get_or_try_init(|| make(t.clone(), name.clone())).await.cloned()
     })
