@@ -16,13 +16,23 @@ pub const REGISTRY_IMAGE: &str = "127.0.0.1:5000/fixtures-test/services:latest";
 /// An image with busybox and a shell.
 pub const BUSYBOX_IMAGE: &str = "fixtures-test/busybox:latest";
 
+/// The backends compiled into the tests; `FIXTURE_RUNTIME` picks one.
+pub fn backends() -> Vec<fixtures_core::Backend> {
+    vec![fixtures_docker::backend()]
+}
+
+/// An empty environment on the backends under test.
+pub fn base_env() -> fixtures_core::Env {
+    backends().into_iter().fold(fixtures_core::Env::new(), fixtures_core::Env::backend)
+}
+
 /// The engine under test.
 ///
 /// # Panics
 /// When no engine answers: an integration test never passes without one.
 pub async fn runtime() -> Arc<dyn Runtime> {
-    match fixtures_docker::DockerRuntime::connect().await {
-        Ok(rt) => Arc::new(rt),
+    match fixtures_core::backend::select(&backends()).await {
+        Ok(rt) => rt,
         Err(e) => panic!("integration tests need a container engine: {e:?}"),
     }
 }

@@ -12,8 +12,7 @@ use fixtures_core::{
 use integration_tests::{BUSYBOX_IMAGE, REGISTRY_IMAGE, SERVICES_IMAGE};
 
 fn env() -> Env {
-    Env::new()
-        .backend(fixtures_docker::backend())
+    integration_tests::base_env()
         .with("services", image(SERVICES_IMAGE))
         .with("pulled", fetch(REGISTRY_IMAGE))
         .with("http", container().image("{services.id}").command(["http"]).port("8080/tcp").timeout(Duration::from_secs(30)))

@@ -8,8 +8,7 @@ use integration_tests::SERVICES_IMAGE;
 async fn uses_the_variable_when_set_and_builds_otherwise() -> Result<()> {
     // SAFETY: the only test of this binary; nothing else reads the environment meanwhile.
     unsafe { std::env::set_var("FIXTURES_IT_IMAGE_ID", SERVICES_IMAGE) };
-    let env = Env::new()
-        .backend(fixtures_docker::backend())
+    let env = integration_tests::base_env()
         .with("services", image(SERVICES_IMAGE))
         .with("artifact", image_or_build("FIXTURES_IT_IMAGE_ID").path("examples/resolver-service/dns"))
         .with("built", image_or_build("FIXTURES_IT_UNSET_IMAGE_ID").path("examples/resolver-service/dns"));

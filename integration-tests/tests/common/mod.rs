@@ -8,8 +8,7 @@ use integration_tests::HttpClient;
 
 /// The fake DNS server and the API server that resolves `example.com` through it.
 pub(crate) fn env() -> Env {
-    Env::new()
-        .backend(fixtures_docker::backend())
+    integration_tests::base_env()
         .with("fakedns_image", build().path("examples/resolver-service/dns"))
         .with("example_com_a", value("127.0.0.1"))
         .with(

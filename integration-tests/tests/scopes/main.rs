@@ -15,8 +15,7 @@ use integration_tests::SERVICES_IMAGE;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 pub(crate) fn env() -> Env {
-    Env::new()
-        .backend(fixtures_docker::backend())
+    integration_tests::base_env()
         .with("memcache_image", image(SERVICES_IMAGE))
         .with(
             "memcache_session",
