@@ -1,7 +1,7 @@
 //! `image_or_build`: the image named by an environment variable (a CI artifact) when it
 //! is set, else a build. One test per binary: it sets a process environment variable.
 
-use fixtures_core::{Env, Image, Result, image, image_or_build};
+use fixtures_core::{Image, Result, image, image_or_build};
 use integration_tests::SERVICES_IMAGE;
 
 #[tokio::test]
