@@ -32,5 +32,5 @@ pub use env::{
 };
 pub use error::{BoxError, Error, ErrorKind, Result};
 pub use handle::{Container, Image, Ips, Network, Ports, Volume};
-pub use readiness::Readiness;
+pub use readiness::{LogSource, Readiness, WaitFor};
 pub use runtime::{ContainerInfo, ContainerStatus, ExecOutput, Runtime};

@@ -2,36 +2,176 @@
 //!
 //! The default check needs nothing inside the image (it works for `FROM
 //! scratch`): the container is running, has an address on each of its networks,
-//! and every published port is listening. Listening is read from the
-//! container's own network namespace (`/proc/<pid>/net/tcp` and friends) when
-//! the engine runs on this machine, which sees a socket the moment it listens;
-//! otherwise it connects to the container's address.
+//! and every published (and declared exposed) port is listening. Listening is
+//! read from the container's own network namespace (`/proc/<pid>/net/tcp` and
+//! friends) when the engine runs on this machine, which sees a socket the
+//! moment it listens; otherwise it connects to the container's address.
+//!
+//! After the default check come the node's [`WaitFor`] strategies (all of them
+//! by default, concurrently): a log line, an HTTP answer, the HEALTHCHECK, a
+//! command's exit 0, a custom check. Meanwhile the engine's event stream is
+//! watched: a container that dies or is OOM-killed fails at once, with its exit
+//! code and last log lines. Repeated checks start at 2 ms and back off to 25 ms.
 
+use std::collections::BTreeSet;
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
+use futures_util::future::{select_ok, try_join_all};
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::handle::Container;
-use crate::runtime::{ContainerInfo, ContainerStatus, Runtime};
-use crate::spec::{LogsSpec, Port, Protocol};
+use crate::runtime::{ContainerInfo, ContainerStatus, EventAction, Health, Runtime, Stream};
+use crate::spec::{LabelFilter, LogsSpec, Port, Protocol};
 
-/// Default time a container has to become ready.
+/// Default time a container has to become ready (`FIXTURE_TIMEOUT`, in seconds, changes it).
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// Lines of logs kept in errors.
+/// Lines of logs kept when a test fails (`FIXTURE_LOG_TAIL` changes it).
 pub const DEFAULT_LOG_TAIL: usize = 100;
+
+/// The readiness timeout for nodes that set none: `FIXTURE_TIMEOUT` seconds, else 30 s.
+pub fn default_timeout() -> Duration {
+    std::env::var("FIXTURE_TIMEOUT")
+        .ok()
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .filter(|s| *s > 0.0)
+        .map_or(DEFAULT_TIMEOUT, Duration::from_secs_f64)
+}
 
 /// A user's readiness check: called until it returns `Ok(true)`.
 pub type ReadyFn =
     Arc<dyn Fn(Container) -> Pin<Box<dyn Future<Output = Result<bool>> + Send>> + Send + Sync>;
 
-/// How a container is judged ready.
+/// Which output a log strategy reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogSource {
+    /// Standard output only.
+    Stdout,
+    /// Standard error only.
+    Stderr,
+    /// Either.
+    Either,
+}
+
+/// A way to tell that a container is ready, beyond the default check.
 #[derive(Clone)]
+#[non_exhaustive]
+pub enum WaitFor {
+    /// A line of output matches `pattern`, `times` times.
+    Log {
+        /// The pattern (a regular expression).
+        pattern: regex::Regex,
+        /// Which output to read.
+        source: LogSource,
+        /// How many matching lines.
+        times: usize,
+    },
+    /// `GET path` on the published `port` answers `status` (and a body containing `body`).
+    Http {
+        /// The container port (`8080/tcp`).
+        port: String,
+        /// The request path.
+        path: String,
+        /// The status awaited.
+        status: u16,
+        /// Text the body must contain.
+        body: Option<String>,
+    },
+    /// The image's (or the node's) HEALTHCHECK reports healthy.
+    Healthy,
+    /// The command exits 0 inside the container.
+    Command(Vec<String>),
+    /// A custom check returns `Ok(true)`.
+    Custom(String, ReadyFn),
+    /// Every one of these.
+    All(Vec<WaitFor>),
+    /// Any one of these.
+    Any(Vec<WaitFor>),
+}
+
+impl WaitFor {
+    /// A line matching the regular expression `pattern` on stdout or stderr.
+    ///
+    /// # Errors
+    /// [`ErrorKind::InvalidInput`] when `pattern` is not a regular expression.
+    pub fn log(pattern: &str) -> Result<Self> {
+        WaitFor::log_on(pattern, LogSource::Either, 1)
+    }
+
+    /// `times` lines matching `pattern` on `source`.
+    ///
+    /// # Errors
+    /// [`ErrorKind::InvalidInput`] when `pattern` is not a regular expression.
+    pub fn log_on(pattern: &str, source: LogSource, times: usize) -> Result<Self> {
+        let pattern = regex::Regex::new(pattern)
+            .map_err(|e| Error::invalid_input(format!("`{pattern}` is not a regular expression")).with_source(e))?;
+        Ok(WaitFor::Log { pattern, source, times: times.max(1) })
+    }
+
+    /// `GET path` on `port` answers `status`.
+    pub fn http(port: &str, path: &str, status: u16) -> Self {
+        WaitFor::Http { port: port.to_owned(), path: path.to_owned(), status, body: None }
+    }
+
+    /// A command that must exit 0 inside the container.
+    pub fn command<I, S>(cmd: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        WaitFor::Command(cmd.into_iter().map(Into::into).collect())
+    }
+
+    /// Any one of `strategies`.
+    pub fn any(strategies: impl IntoIterator<Item = WaitFor>) -> Self {
+        WaitFor::Any(strategies.into_iter().collect())
+    }
+
+    /// Every one of `strategies`.
+    pub fn all(strategies: impl IntoIterator<Item = WaitFor>) -> Self {
+        WaitFor::All(strategies.into_iter().collect())
+    }
+
+    /// In words, for errors.
+    pub fn describe(&self) -> String {
+        match self {
+            WaitFor::Log { pattern, source, times } => {
+                let on = match source {
+                    LogSource::Stdout => " on stdout",
+                    LogSource::Stderr => " on stderr",
+                    LogSource::Either => "",
+                };
+                let n = if *times > 1 { format!(" {times} times") } else { String::new() };
+                format!("a log line matching /{pattern}/{on}{n}")
+            }
+            WaitFor::Http { port, path, status, body } => {
+                let b = body.as_ref().map(|b| format!(" with {b:?} in the body")).unwrap_or_default();
+                format!("GET {path} on {port} to answer {status}{b}")
+            }
+            WaitFor::Healthy => "the health check to report healthy".to_owned(),
+            WaitFor::Command(cmd) => format!("{cmd:?} to exit 0"),
+            WaitFor::Custom(name, _) => format!("check `{name}`"),
+            WaitFor::All(list) => list.iter().map(WaitFor::describe).collect::<Vec<_>>().join(" and "),
+            WaitFor::Any(list) => {
+                format!("any of ({})", list.iter().map(WaitFor::describe).collect::<Vec<_>>().join(", "))
+            }
+        }
+    }
+}
+
+impl std::fmt::Debug for WaitFor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.describe())
+    }
+}
+
+/// How a container is judged ready.
+#[derive(Clone, Debug)]
 #[non_exhaustive]
 pub struct Readiness {
     /// How long it may take.
@@ -40,24 +180,13 @@ pub struct Readiness {
     pub ports: bool,
     /// Ports to await besides the published ones (exposed on the container's networks).
     pub expose: Vec<Port>,
-    /// Extra checks, all of which must pass after the default ones.
-    pub checks: Vec<(String, ReadyFn)>,
+    /// Strategies, all of which must pass after the default check.
+    pub wait_for: Vec<WaitFor>,
 }
 
 impl Default for Readiness {
     fn default() -> Self {
-        Readiness { timeout: DEFAULT_TIMEOUT, ports: true, expose: Vec::new(), checks: Vec::new() }
-    }
-}
-
-impl std::fmt::Debug for Readiness {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Readiness")
-            .field("timeout", &self.timeout)
-            .field("ports", &self.ports)
-            .field("expose", &self.expose)
-            .field("checks", &self.checks.iter().map(|(n, _)| n).collect::<Vec<_>>())
-            .finish()
+        Readiness { timeout: default_timeout(), ports: true, expose: Vec::new(), wait_for: Vec::new() }
     }
 }
 
@@ -88,12 +217,7 @@ pub async fn logs_tail(runtime: &dyn Runtime, id: &str, lines: usize) -> String 
 }
 
 /// The error for a container that stopped while it was awaited.
-pub(crate) async fn exited_error(
-    runtime: &dyn Runtime,
-    info: &ContainerInfo,
-    waiting_for: &str,
-    waited: Duration,
-) -> Error {
+pub(crate) async fn exited_error(runtime: &dyn Runtime, info: &ContainerInfo, waiting_for: &str, waited: Duration) -> Error {
     let how = if info.oom_killed {
         "was killed for lack of memory (OOM) before it was ready".to_owned()
     } else {
@@ -184,115 +308,274 @@ async fn connect_listening(ip: IpAddr, port: Port) -> bool {
     }
 }
 
-/// Waits until the container `id` is ready by `readiness`, or fails when it stops or time runs out.
+/// What is still awaited, for the timeout's message.
+#[derive(Debug, Default)]
+struct Pending(Mutex<BTreeSet<String>>);
+
+impl Pending {
+    fn start(&self, what: String) -> String {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).insert(what.clone());
+        what
+    }
+
+    fn done(&self, what: &str) {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).remove(what);
+    }
+
+    fn describe(&self) -> String {
+        let set = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if set.is_empty() { "the container to be ready".to_owned() } else { set.iter().cloned().collect::<Vec<_>>().join(" and ") }
+    }
+}
+
+/// A check failed for good (not "not yet").
+struct Stop(Error);
+
+/// Running, with an address on each network, every port listening.
+async fn default_check(container: &Container, readiness: &Readiness, pending: &Pending) -> Result<ContainerInfo> {
+    let runtime = container.runtime().as_ref();
+    let id = container.id();
+    let mut backoff = Backoff::new();
+    let step = pending.start("the container to run".to_owned());
+    let info = loop {
+        let info = runtime.inspect_container(id).await?;
+        match info.status {
+            ContainerStatus::Running => {
+                match info.networks.values().find(|n| n.ipv4.is_none() && n.ipv6.is_none()) {
+                    None => break info,
+                    Some(n) => {
+                        pending.done(&step);
+                        pending.start(format!("an address on network `{}`", n.network));
+                    }
+                }
+            }
+            ContainerStatus::Exited | ContainerStatus::Dead => {
+                return Err(exited_error(runtime, &info, &pending.describe(), Duration::ZERO).await);
+            }
+            _ => {}
+        }
+        backoff.wait().await;
+    };
+    *pending.0.lock().unwrap_or_else(|p| p.into_inner()) = BTreeSet::new();
+    if !readiness.ports {
+        return Ok(info);
+    }
+    let probe = probe_for(runtime, &info);
+    let mut ports: Vec<Port> = info.ports.keys().copied().collect();
+    ports.extend(readiness.expose.iter().filter(|p| !info.ports.contains_key(p)));
+    let mut backoff = Backoff::new();
+    while let Some(&port) = ports.first() {
+        let step = pending.start(format!("port {port} to listen"));
+        let listening = match &probe {
+            Probe::Proc(pid) => proc_listening(*pid, port),
+            Probe::Connect(Some(ip)) => Some(connect_listening(*ip, port).await),
+            Probe::Connect(None) => Some(true),
+        };
+        match listening {
+            Some(true) => {
+                pending.done(&step);
+                ports.remove(0);
+                continue;
+            }
+            Some(false) => {}
+            None => {
+                // The process is gone: say how it ended.
+                let now = runtime.inspect_container(id).await?;
+                if now.status != ContainerStatus::Running {
+                    return Err(exited_error(runtime, &now, &step, Duration::ZERO).await);
+                }
+            }
+        }
+        backoff.wait().await;
+    }
+    Ok(info)
+}
+
+/// Lines of a log stream matching a pattern, `times` times.
+async fn wait_log(container: &Container, pattern: &regex::Regex, source: LogSource, times: usize) -> std::result::Result<(), Stop> {
+    let spec = LogsSpec {
+        follow: true,
+        stdout: source != LogSource::Stderr,
+        stderr: source != LogSource::Stdout,
+        ..LogsSpec::default()
+    };
+    let mut stream = container.runtime().logs(container.id(), &spec);
+    let mut partial = [String::new(), String::new()];
+    let mut seen = 0;
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(Stop)?;
+        let buf = &mut partial[usize::from(chunk.stream == Stream::Stderr)];
+        buf.push_str(&String::from_utf8_lossy(&chunk.bytes));
+        while let Some(end) = buf.find('\n') {
+            let line: String = buf.drain(..=end).collect();
+            if pattern.is_match(line.trim_end_matches(['\n', '\r'])) {
+                seen += 1;
+                if seen >= times {
+                    return Ok(());
+                }
+            }
+        }
+    }
+    // The stream ended: the container stopped. A last line without a newline counts too.
+    if partial.iter().any(|rest| !rest.is_empty() && pattern.is_match(rest)) && seen + 1 >= times {
+        return Ok(());
+    }
+    let info = container.runtime().inspect_container(container.id()).await.map_err(Stop)?;
+    Err(Stop(exited_error(container.runtime().as_ref(), &info, &format!("a log line matching /{pattern}/"), Duration::ZERO).await))
+}
+
+async fn http_once(addr: SocketAddr, path: &str) -> std::io::Result<(u16, String)> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut sock = tokio::net::TcpStream::connect(addr).await?;
+    sock.write_all(format!("GET {path} HTTP/1.0\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes()).await?;
+    let mut raw = Vec::new();
+    sock.read_to_end(&mut raw).await?;
+    let raw = String::from_utf8_lossy(&raw);
+    let status = raw.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let body = raw.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
+    Ok((status, body))
+}
+
+async fn until<F, Fut>(mut check: F) -> std::result::Result<(), Stop>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = std::result::Result<bool, Stop>>,
+{
+    let mut backoff = Backoff::new();
+    loop {
+        if check().await? {
+            return Ok(());
+        }
+        backoff.wait().await;
+    }
+}
+
+fn run<'a>(container: &'a Container, strategy: &'a WaitFor, pending: &'a Pending) -> Pin<Box<dyn Future<Output = std::result::Result<(), Stop>> + Send + 'a>> {
+    Box::pin(async move {
+        let step = match strategy {
+            WaitFor::All(_) | WaitFor::Any(_) => None,
+            other => Some(pending.start(other.describe())),
+        };
+        let result = match strategy {
+            WaitFor::Log { pattern, source, times } => wait_log(container, pattern, *source, *times).await,
+            WaitFor::Http { port, path, status, body } => {
+                let addr = container.addr(port).map_err(Stop)?;
+                until(|| async move {
+                    Ok(match http_once(addr, path).await {
+                        Ok((got, text)) => got == *status && body.as_ref().is_none_or(|b| text.contains(b.as_str())),
+                        Err(_) => false,
+                    })
+                })
+                .await
+            }
+            WaitFor::Healthy => {
+                until(|| async move {
+                    let info = container.runtime().inspect_container(container.id()).await.map_err(Stop)?;
+                    match info.health {
+                        Health::Healthy => Ok(true),
+                        Health::Unhealthy => Err(Stop(
+                            Error::new(ErrorKind::Exited, "the health check reports unhealthy")
+                                .with_logs_tail(logs_tail(container.runtime().as_ref(), container.id(), 20).await),
+                        )),
+                        Health::None => Err(Stop(Error::invalid_input(
+                            "waiting for healthy, but the container has no health check: give the image a HEALTHCHECK or the node `.healthcheck(...)`",
+                        ))),
+                        _ => Ok(false),
+                    }
+                })
+                .await
+            }
+            WaitFor::Command(cmd) => {
+                until(|| async move {
+                    match container.exec(cmd.clone()).await {
+                        Ok(out) => Ok(out.success()),
+                        Err(e) if e.kind() == ErrorKind::Conflict => Ok(false),
+                        Err(e) => Err(Stop(e)),
+                    }
+                })
+                .await
+            }
+            WaitFor::Custom(_, check) => until(|| async move { check(container.clone()).await.map_err(Stop) }).await,
+            WaitFor::All(list) => try_join_all(list.iter().map(|s| run(container, s, pending))).await.map(drop),
+            WaitFor::Any(list) if list.is_empty() => Ok(()),
+            WaitFor::Any(list) => select_ok(list.iter().map(|s| run(container, s, pending))).await.map(drop),
+        };
+        if let Some(step) = step {
+            if result.is_ok() {
+                pending.done(&step);
+            }
+        }
+        result
+    })
+}
+
+/// Resolves when the engine says the container died or was OOM-killed.
+async fn died(container: &Container) -> Error {
+    let runtime = container.runtime().as_ref();
+    let info = container.info();
+    let filter = match info.labels.get(crate::labels::RUN) {
+        Some(run) => LabelFilter::eq(crate::labels::RUN, run.clone()),
+        None => LabelFilter::default(),
+    };
+    let mut events = runtime.events(&filter);
+    while let Some(event) = events.next().await {
+        match event {
+            Ok(e) if e.id == container.id() && matches!(e.action, EventAction::Die | EventAction::Oom) => {
+                match runtime.inspect_container(container.id()).await {
+                    Ok(now) if matches!(now.status, ContainerStatus::Exited | ContainerStatus::Dead) => {
+                        return exited_error(runtime, &now, "", Duration::ZERO).await;
+                    }
+                    Ok(_) => {}
+                    Err(e) => return e,
+                }
+            }
+            Ok(_) => {}
+            Err(e) => {
+                tracing::debug!(error = %e, "event stream ended; readiness falls back to polling");
+                break;
+            }
+        }
+    }
+    std::future::pending::<Error>().await
+}
+
+/// Waits until the container is ready by `readiness`, or fails when it stops or time runs out.
 ///
 /// Returns the container as it is when ready.
 pub(crate) async fn wait_ready(container: &Container, readiness: &Readiness) -> Result<ContainerInfo> {
     let runtime = container.runtime().as_ref();
     let id = container.id();
     let start = Instant::now();
-    let deadline = start + readiness.timeout;
-    let mut backoff = Backoff::new();
-    let mut waiting_for = "the container to run".to_owned();
-
-    let timeout = |waiting_for: &str| {
-        let waiting_for = waiting_for.to_owned();
-        async move {
-            Error::new(
+    let pending = Pending::default();
+    let checks = async {
+        default_check(container, readiness, &pending).await.map_err(Stop)?;
+        try_join_all(readiness.wait_for.iter().map(|s| run(container, s, &pending))).await.map(drop)
+    };
+    let outcome = tokio::select! {
+        r = checks => r.map_err(|Stop(e)| e),
+        e = died(container) => Err(e),
+        () = tokio::time::sleep(readiness.timeout) => {
+            let waiting_for = pending.describe();
+            return Err(Error::new(
                 ErrorKind::Timeout,
-                format!(
-                    "container `{}` was not ready within {:.0}s",
-                    container.name(),
-                    readiness.timeout.as_secs_f64()
-                ),
+                format!("container `{}` was not ready within {:.0}s", container.name(), readiness.timeout.as_secs_f64()),
             )
             .with_container(id.to_owned())
             .with_wait(waiting_for, start.elapsed())
             .with_logs_tail(logs_tail(runtime, id, 20).await)
-            .with_hint("raise the fixture's timeout if the service is slow to start, or check its logs above")
+            .with_hint("raise the fixture's `.timeout(...)` (or FIXTURE_TIMEOUT) if the service is slow to start, or read its logs above"));
         }
     };
-
-    // Running, with an address on each network.
-    let info = loop {
-        let info = runtime.inspect_container(id).await?;
-        match info.status {
-            ContainerStatus::Running => {
-                let missing = info.networks.values().find(|n| n.ipv4.is_none() && n.ipv6.is_none());
-                match missing {
-                    None => break info,
-                    Some(n) => waiting_for = format!("an address on network `{}`", n.network),
-                }
-            }
-            ContainerStatus::Exited | ContainerStatus::Dead => {
-                return Err(exited_error(runtime, &info, &waiting_for, start.elapsed()).await);
-            }
-            _ => {}
+    match outcome {
+        Ok(()) => {
+            tracing::debug!(container_id = id, elapsed_ms = start.elapsed().as_millis() as u64, "container ready");
+            runtime.inspect_container(id).await
         }
-        if Instant::now() >= deadline {
-            return Err(timeout(&waiting_for).await);
-        }
-        backoff.wait().await;
-    };
-
-    // Every published port listening.
-    if readiness.ports {
-        let probe = probe_for(runtime, &info);
-        let mut ports: Vec<Port> = info.ports.keys().copied().collect();
-        ports.extend(readiness.expose.iter().filter(|p| !info.ports.contains_key(p)));
-        let mut backoff = Backoff::new();
-        while let Some(&port) = ports.first() {
-            waiting_for = format!("port {port} to listen");
-            let listening = match &probe {
-                Probe::Proc(pid) => proc_listening(*pid, port),
-                Probe::Connect(Some(ip)) => Some(connect_listening(*ip, port).await),
-                Probe::Connect(None) => Some(true),
-            };
-            match listening {
-                Some(true) => {
-                    ports.remove(0);
-                    continue;
-                }
-                Some(false) => {}
-                None => {
-                    // The process is gone: say how it ended.
-                    let now = runtime.inspect_container(id).await?;
-                    if now.status != ContainerStatus::Running {
-                        return Err(exited_error(runtime, &now, &waiting_for, start.elapsed()).await);
-                    }
-                }
-            }
-            if Instant::now() >= deadline {
-                return Err(timeout(&waiting_for).await);
-            }
-            backoff.wait().await;
+        Err(e) => {
+            let waiting = pending.describe();
+            Err(if e.kind() == ErrorKind::Exited { e.with_wait(waiting, start.elapsed()) } else { e })
         }
     }
-
-    // The user's checks.
-    for (name, check) in &readiness.checks {
-        waiting_for = format!("check `{name}`");
-        let mut backoff = Backoff::new();
-        loop {
-            let remaining = deadline.saturating_duration_since(Instant::now());
-            match tokio::time::timeout(remaining, check(container.clone())).await {
-                Ok(Ok(true)) => break,
-                Ok(Ok(false)) => {}
-                Ok(Err(e)) => return Err(e.with_wait(waiting_for, start.elapsed())),
-                Err(_) => return Err(timeout(&waiting_for).await),
-            }
-            let now = runtime.inspect_container(id).await?;
-            if matches!(now.status, ContainerStatus::Exited | ContainerStatus::Dead) {
-                return Err(exited_error(runtime, &now, &waiting_for, start.elapsed()).await);
-            }
-            if Instant::now() >= deadline {
-                return Err(timeout(&waiting_for).await);
-            }
-            backoff.wait().await;
-        }
-    }
-    tracing::debug!(container_id = id, elapsed_ms = start.elapsed().as_millis() as u64, "container ready");
-    runtime.inspect_container(id).await
 }
 
 #[cfg(test)]
@@ -310,5 +593,34 @@ mod tests {
         assert!(!proc_table_has(TCP, 53, "0A"), "53 is an established socket, not a listener");
         assert!(!proc_table_has(TCP, 9000, "0A"));
         assert!(!proc_table_has("header only\n", 8080, "0A"));
+    }
+
+    #[test]
+    fn strategies_describe_themselves() {
+        let s = WaitFor::all([
+            WaitFor::log_on("ready (\\d+)", LogSource::Stderr, 2).expect("regex"),
+            WaitFor::any([WaitFor::http("8080/tcp", "/health", 200), WaitFor::Healthy]),
+            WaitFor::command(["pg_isready"]),
+        ]);
+        assert_eq!(
+            s.describe(),
+            "a log line matching /ready (\\d+)/ on stderr 2 times and any of (GET /health on 8080/tcp to answer 200, \
+             the health check to report healthy) and [\"pg_isready\"] to exit 0"
+        );
+        let err = WaitFor::log("(unclosed").expect_err("bad regex");
+        assert_eq!(err.to_string(), "`(unclosed` is not a regular expression");
+    }
+
+    #[test]
+    fn backoff_grows_and_caps() {
+        let mut b = Backoff::new();
+        let mut seen = Vec::new();
+        for _ in 0..12 {
+            seen.push(b.0.as_millis());
+            b.0 = (b.0 * 3 / 2).min(Duration::from_millis(25));
+        }
+        assert_eq!(seen[0], 2);
+        assert!(seen.windows(2).all(|w| w[0] <= w[1]));
+        assert_eq!(*seen.last().expect("some"), 25);
     }
 }

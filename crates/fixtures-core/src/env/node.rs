@@ -16,7 +16,7 @@ use std::time::Duration;
 use crate::archive::Files;
 use crate::error::Result;
 use crate::handle::Container;
-use crate::readiness::ReadyFn;
+use crate::readiness::{LogSource, WaitFor};
 use crate::spec::{
     BuildContext, BuildSpec, ContainerSpec, Credentials, Healthcheck, Mount, NetworkAttachment,
     NetworkSpec, Port, PortBinding, PullSpec, VolumeSpec,
@@ -295,7 +295,7 @@ pub struct ContainerNode {
     pub(crate) scope: Option<Scope>,
     pub(crate) timeout: Option<Duration>,
     pub(crate) ports_ready: bool,
-    pub(crate) checks: Vec<(String, ReadyFn)>,
+    pub(crate) wait_for: Vec<WaitFor>,
     pub(crate) configure: Vec<(Vec<String>, ConfigureFn)>,
     pub(crate) wrapper: Option<(&'static str, WrapFn)>,
     pub(crate) errors: Vec<String>,
@@ -320,7 +320,7 @@ pub fn container() -> ContainerNode {
         scope: None,
         timeout: None,
         ports_ready: true,
-        checks: Vec::new(),
+        wait_for: Vec::new(),
         configure: Vec::new(),
         wrapper: None,
         errors: Vec::new(),
@@ -596,7 +596,7 @@ impl ContainerNode {
         self
     }
 
-    /// How long it may take to become ready (default 30 s).
+    /// How long it may take to become ready (default 30 s, or `FIXTURE_TIMEOUT` seconds).
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = Some(timeout);
         self
@@ -609,24 +609,64 @@ impl ContainerNode {
     }
 
     /// An extra readiness check, called until it returns `Ok(true)`.
-    pub fn ready_when<F, Fut>(mut self, name: impl Into<String>, check: F) -> Self
+    pub fn ready_when<F, Fut>(self, name: impl Into<String>, check: F) -> Self
     where
         F: Fn(Container) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<bool>> + Send + 'static,
     {
-        self.checks.push((name.into(), Arc::new(move |c| Box::pin(check(c)))));
+        self.wait_for(WaitFor::Custom(name.into(), Arc::new(move |c| Box::pin(check(c)))))
+    }
+
+    /// A readiness strategy, awaited after the default check; several are all awaited
+    /// (concurrently). Combine with [`WaitFor::any`] for either-or.
+    pub fn wait_for(mut self, strategy: WaitFor) -> Self {
+        self.wait_for.push(strategy);
         self
+    }
+
+    /// Ready once a line of output (stdout or stderr) matches the regular expression `pattern`.
+    pub fn wait_for_log(self, pattern: &str) -> Self {
+        self.wait_for_log_on(pattern, LogSource::Either, 1)
+    }
+
+    /// Ready once `times` lines of `source` match `pattern`.
+    pub fn wait_for_log_on(mut self, pattern: &str, source: LogSource, times: usize) -> Self {
+        match WaitFor::log_on(pattern, source, times) {
+            Ok(w) => self.wait_for(w),
+            Err(e) => {
+                self.errors.push(e.message().to_owned());
+                self
+            }
+        }
+    }
+
+    /// Ready once `GET path` on the published `port` answers `status`.
+    pub fn wait_for_http(self, port: &str, path: &str, status: u16) -> Self {
+        self.wait_for(WaitFor::http(port, path, status))
+    }
+
+    /// Ready once the HEALTHCHECK (the image's, or `.healthcheck(...)`) reports healthy.
+    pub fn wait_for_healthy(self) -> Self {
+        self.wait_for(WaitFor::Healthy)
+    }
+
+    /// Ready once `cmd` exits 0 inside the container.
+    pub fn wait_for_command<I, S>(self, cmd: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.wait_for(WaitFor::command(cmd))
     }
 
     /// Hands this container to tests as the user type `W`, whose `ready` joins the readiness checks.
     pub fn wrapper<W: Wrapper>(mut self) -> Self {
         let wrap: WrapFn = Arc::new(|c| Arc::new(W::wrap(c)) as Arc<dyn Any + Send + Sync>);
         self.wrapper = Some((std::any::type_name::<W>(), wrap));
-        self.checks.push((
+        self.wait_for(WaitFor::Custom(
             format!("{}::ready", std::any::type_name::<W>()),
             Arc::new(|c: Container| Box::pin(async move { W::wrap(c).ready().await })),
-        ));
-        self
+        ))
     }
 }
 

@@ -588,10 +588,10 @@ async fn make_node(t: &TestInner, name: &str, node: &Node, resolved: Resolved) -
             }
             spec.labels.extend(our_labels(name, scope, &sig));
             let readiness = Readiness {
-                timeout: c.timeout.unwrap_or(crate::readiness::DEFAULT_TIMEOUT),
+                timeout: c.timeout.unwrap_or_else(crate::readiness::default_timeout),
                 ports: c.ports_ready,
                 expose: spec.expose.clone(),
-                checks: c.checks.clone(),
+                wait_for: c.wait_for.clone(),
             };
             let ledger = ledger_for(t, scope);
             let runtime = t.runtime.clone();
