@@ -563,7 +563,7 @@ pub(crate) async fn wait_ready(container: &Container, readiness: &Readiness) -> 
             .with_container(id.to_owned())
             .with_wait(waiting_for, start.elapsed())
             .with_logs_tail(logs_tail(runtime, id, 20).await)
-            .with_hint("raise the fixture's `.timeout(...)` (or FIXTURE_TIMEOUT) if the service is slow to start, or read its logs above"));
+            .with_hint("raise the fixture's `.timeout(...)` (or FIXTURE_TIMEOUT) if the service is slow to start, or check its logs (`docker logs`, or the test's output)"));
         }
     };
     match outcome {

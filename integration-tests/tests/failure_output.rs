@@ -1,0 +1,61 @@
+//! When a test fails, the logs of the containers it used are printed with the failure,
+//! each under a header naming its fixture; a passing test prints nothing extra.
+//!
+//! The example test below fails only when asked to; the checks run it as a subprocess.
+
+use std::process::Command;
+
+use fixtures_core::{Container, Env, Result, container, image};
+use integration_tests::SERVICES_IMAGE;
+
+fn env() -> Env {
+    integration_tests::base_env()
+        .with("services", image(SERVICES_IMAGE))
+        .with(
+            "noisy",
+            container().image("{services.id}").command(["sleep"]).env("STDOUT_LINES", "noisy says hello|second line"),
+        )
+        .with("quiet", container().image("{services.id}").command(["sleep"]))
+}
+
+const FAIL: &str = "FIXTURES_FAIL_ON_PURPOSE";
+
+#[fixtures_core::test(env = env())]
+async fn example_that_fails_on_demand(noisy: &Container, quiet: &Container) -> Result<()> {
+    assert_eq!(noisy.status().await?, "running");
+    assert_eq!(quiet.status().await?, "running");
+    assert!(std::env::var_os(FAIL).is_none(), "failing on purpose");
+    Ok(())
+}
+
+fn run_example(fail: bool) -> (bool, String) {
+    let mut cmd = Command::new(std::env::current_exe().expect("the test binary"));
+    cmd.args(["example_that_fails_on_demand", "--exact", "--test-threads=1"]);
+    if fail {
+        cmd.env(FAIL, "1");
+    } else {
+        cmd.env_remove(FAIL).arg("--nocapture");
+    }
+    let out = cmd.output().expect("run the example");
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    (out.status.success(), text)
+}
+
+#[test]
+fn a_failing_test_prints_the_logs_of_its_containers() {
+    let (ok, out) = run_example(true);
+    assert!(!ok, "the example failed: {out}");
+    assert!(out.contains("failing on purpose"), "{out}");
+    assert!(out.contains("---- logs of fixture `noisy` (container fx-noisy-"), "{out}");
+    assert!(out.contains("noisy says hello\nsecond line\n"), "{out}");
+    assert!(out.contains("---- logs of fixture `quiet` (container fx-quiet-"), "{out}");
+    assert!(out.contains("(no output)"), "{out}");
+}
+
+#[test]
+fn a_passing_test_prints_nothing_extra() {
+    let (ok, out) = run_example(false);
+    assert!(ok, "{out}");
+    assert!(!out.contains("logs of fixture"), "{out}");
+    assert!(out.contains("1 passed"), "{out}");
+}
