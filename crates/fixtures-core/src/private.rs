@@ -99,7 +99,7 @@ where
             if result.is_err() {
                 print_logs(&t).await;
             }
-            t.finish().await;
+            t.finish_in_background();
             result
         });
         match outcome {

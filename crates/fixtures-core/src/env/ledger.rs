@@ -6,7 +6,7 @@
 //! normally. Writing an object down before anything else can fail is what
 //! makes a leak on an error path impossible.
 
-use std::sync::{Arc, LazyLock, Mutex, Once};
+use std::sync::{Arc, Condvar, LazyLock, Mutex, Once};
 
 use futures_util::future::join_all;
 
@@ -35,13 +35,46 @@ impl Ledger {
         std::mem::take(&mut *self.items.lock().unwrap_or_else(|p| p.into_inner()))
     }
 
+    /// Hands everything to the background remover and returns at once: the test's time
+    /// does not include removal. The process waits for the remover before it exits.
+    pub(crate) fn teardown_in_background(&self) {
+        let items = self.take();
+        if !items.is_empty() {
+            REMOVER.submit(items);
+        }
+    }
+
     /// Removes everything: containers first (force, all at once), then networks and volumes.
     /// Failures are logged, never raised: teardown must not fail a test that passed.
     pub(crate) async fn teardown(&self) {
-        let items = self.take();
-        if items.is_empty() {
+        remove(self.take()).await;
+    }
+
+    /// [`Ledger::teardown`] from synchronous code, on a thread of its own so that it
+    /// works inside or outside an async runtime.
+    pub(crate) fn teardown_blocking(self: &Arc<Self>) {
+        if self.items.lock().map(|i| i.is_empty()).unwrap_or(false) {
             return;
         }
+        let ledger = self.clone();
+        let worker = std::thread::spawn(move || {
+            match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+                Ok(rt) => rt.block_on(ledger.teardown()),
+                Err(e) => tracing::warn!(error = %e, "no runtime to remove fixtures with"),
+            }
+        });
+        if worker.join().is_err() {
+            tracing::warn!("fixture teardown panicked");
+        }
+    }
+}
+
+/// Removes `items`: containers first (force, all at once), then networks and volumes.
+async fn remove(items: Vec<(Arc<dyn Runtime>, Owned)>) {
+    if items.is_empty() {
+        return;
+    }
+    {
         let containers = items.iter().filter_map(|(rt, o)| match o {
             Owned::Container(id) => Some(async move {
                 match rt.remove_container(id, true).await {
@@ -72,31 +105,15 @@ impl Ledger {
         });
         join_all(rest).await;
     }
-
-    /// [`Ledger::teardown`] from synchronous code, on a thread of its own so that it
-    /// works inside or outside an async runtime.
-    pub(crate) fn teardown_blocking(self: &Arc<Self>) {
-        if self.items.lock().map(|i| i.is_empty()).unwrap_or(false) {
-            return;
-        }
-        let ledger = self.clone();
-        let worker = std::thread::spawn(move || {
-            match tokio::runtime::Builder::new_current_thread().enable_all().build() {
-                Ok(rt) => rt.block_on(ledger.teardown()),
-                Err(e) => tracing::warn!(error = %e, "no runtime to remove fixtures with"),
-            }
-        });
-        if worker.join().is_err() {
-            tracing::warn!("fixture teardown panicked");
-        }
-    }
 }
 
-/// Module- and session-scoped objects of this process.
-pub(crate) static PROCESS: LazyLock<Arc<Ledger>> = LazyLock::new(|| {
+/// Registers, once, what runs when the process exits: wait for the background remover,
+/// then remove the module and session objects.
+fn ensure_exit_hook() {
     static HOOK: Once = Once::new();
     HOOK.call_once(|| {
         extern "C" fn at_exit() {
+            REMOVER.wait_idle();
             PROCESS.teardown_blocking();
         }
         // SAFETY: registering a plain `extern "C" fn()` with no captured state.
@@ -104,5 +121,73 @@ pub(crate) static PROCESS: LazyLock<Arc<Ledger>> = LazyLock::new(|| {
             libc::atexit(at_exit);
         }
     });
+}
+
+/// Module- and session-scoped objects of this process.
+pub(crate) static PROCESS: LazyLock<Arc<Ledger>> = LazyLock::new(|| {
+    ensure_exit_hook();
     Arc::new(Ledger::default())
 });
+
+type Batch = Vec<(Arc<dyn Runtime>, Owned)>;
+
+/// A thread with its own async runtime that removes what finished tests leave.
+struct Remover {
+    tx: tokio::sync::mpsc::UnboundedSender<Batch>,
+    in_flight: Arc<(Mutex<usize>, Condvar)>,
+}
+
+impl Remover {
+    fn start() -> Remover {
+        ensure_exit_hook();
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Batch>();
+        let in_flight: Arc<(Mutex<usize>, Condvar)> = Arc::default();
+        let counter = in_flight.clone();
+        let spawned = std::thread::Builder::new().name("fixtures-remover".to_owned()).spawn(move || {
+            let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+                Ok(rt) => rt,
+                Err(e) => {
+                    tracing::warn!(error = %e, "no runtime for the fixture remover");
+                    return;
+                }
+            };
+            rt.block_on(async move {
+                while let Some(batch) = rx.recv().await {
+                    let counter = counter.clone();
+                    tokio::spawn(async move {
+                        remove(batch).await;
+                        let (count, done) = &*counter;
+                        let mut n = count.lock().unwrap_or_else(|p| p.into_inner());
+                        *n -= 1;
+                        done.notify_all();
+                    });
+                }
+            });
+        });
+        if let Err(e) = spawned {
+            tracing::warn!(error = %e, "cannot start the fixture remover thread");
+        }
+        Remover { tx, in_flight }
+    }
+
+    fn submit(&self, batch: Batch) {
+        *self.in_flight.0.lock().unwrap_or_else(|p| p.into_inner()) += 1;
+        if let Err(unsent) = self.tx.send(batch) {
+            // No remover thread: remove here and now.
+            *self.in_flight.0.lock().unwrap_or_else(|p| p.into_inner()) -= 1;
+            let ledger = Arc::new(Ledger { items: Mutex::new(unsent.0) });
+            ledger.teardown_blocking();
+        }
+    }
+
+    /// Blocks until every submitted batch is removed.
+    fn wait_idle(&self) {
+        let (count, done) = &*self.in_flight;
+        let mut n = count.lock().unwrap_or_else(|p| p.into_inner());
+        while *n > 0 {
+            n = done.wait(n).unwrap_or_else(|p| p.into_inner());
+        }
+    }
+}
+
+static REMOVER: LazyLock<Remover> = LazyLock::new(Remover::start);

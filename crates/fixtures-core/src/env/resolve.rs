@@ -453,6 +453,13 @@ impl TestEnv {
     pub async fn finish(self) {
         self.inner.ledger.teardown().await;
     }
+
+    /// Hands this test's function-scoped fixtures to a background remover and returns at
+    /// once, so removal is not part of the test's time. The process waits for the remover
+    /// before it exits.
+    pub fn finish_in_background(self) {
+        self.inner.ledger.teardown_in_background();
+    }
 }
 
 /// The name under which a test gets the runtime itself (`runtime: &Arc<dyn Runtime>`),
