@@ -21,6 +21,7 @@ use crate::spec::{ExecSpec, LogsSpec, Port};
 pub struct Ips {
     primary: Option<IpAddr>,
     by_network: BTreeMap<String, IpAddr>,
+    v6_by_network: BTreeMap<String, IpAddr>,
 }
 
 impl Ips {
@@ -33,7 +34,14 @@ impl Ips {
         let primary = primary_network
             .and_then(|p| by_network.get(p).copied())
             .or_else(|| by_network.values().next().copied());
-        Ips { primary, by_network }
+        let v6_by_network =
+            info.networks.iter().filter_map(|(name, n)| n.ipv6.map(|ip| (name.clone(), ip))).collect();
+        Ips { primary, by_network, v6_by_network }
+    }
+
+    /// The IPv6 address on the network named `network`, if it has IPv6 enabled.
+    pub fn ipv6(&self, network: &str) -> Option<IpAddr> {
+        self.v6_by_network.get(network).copied()
     }
 
     /// The address on the container's first network.

@@ -27,7 +27,7 @@ pub mod spec;
 pub use backend::Backend;
 pub use fixtures_macros::test;
 pub use env::{
-    Case, Env, Fixture, Resolved, Scope, TestEnv, TestId, Wrapper, alternatives, build, container, fetch,
+    BlockingTestEnv, Case, Env, Fixture, Resolved, Scope, TestEnv, TestId, Wrapper, alternatives, build, container, fetch,
     fixture, image, image_or_build, network, value, value_fn, volume,
 };
 pub use error::{BoxError, Error, ErrorKind, Result};

@@ -372,6 +372,8 @@ pub struct NetworkSpec {
     pub internal: bool,
     /// Give containers IPv6 addresses too.
     pub enable_ipv6: bool,
+    /// Subnets to allocate from (`172.30.0.0/16`, `fd00:1::/64`); the engine chooses when empty.
+    pub subnets: Vec<String>,
     /// Driver options.
     pub options: BTreeMap<String, String>,
     /// Labels.

@@ -178,6 +178,10 @@ pub(crate) fn network_create(spec: &NetworkSpec) -> Value {
     body.insert("CheckDuplicate".into(), json!(true));
     put(&mut body, "Internal", json!(spec.internal));
     put(&mut body, "EnableIPv6", json!(spec.enable_ipv6));
+    if !spec.subnets.is_empty() {
+        let config: Vec<Value> = spec.subnets.iter().map(|s| json!({"Subnet": s})).collect();
+        body.insert("IPAM".into(), json!({"Driver": "default", "Config": config}));
+    }
     put(&mut body, "Options", json!(spec.options));
     put(&mut body, "Labels", json!(spec.labels));
     Value::Object(body)

@@ -6,6 +6,7 @@
 //! only what a test asks for, and what that needs, is created, and
 //! independent fixtures are created concurrently.
 
+mod blocking;
 mod ledger;
 pub(crate) mod node;
 mod resolve;
@@ -19,6 +20,7 @@ pub use node::{
     Wrapper, alternatives, build, container, fetch, fixture, image, image_or_build, network, value,
     value_fn, volume,
 };
+pub use blocking::BlockingTestEnv;
 pub use resolve::{Fixture, RUNTIME_FIXTURE, Resolved, TestEnv, TestId};
 
 use crate::backend::Backend;

@@ -703,9 +703,16 @@ impl NetworkNode {
         self
     }
 
-    /// IPv6 addresses for its containers, where the engine supports it.
+    /// IPv6 addresses for its containers, where the engine supports it. Without a
+    /// [`NetworkNode::subnet`], a unique private (`fdxx:…::/64`) one is chosen.
     pub fn ipv6(mut self) -> Self {
         self.spec.enable_ipv6 = true;
+        self
+    }
+
+    /// A subnet to allocate addresses from (IPv4 or IPv6); the engine chooses otherwise.
+    pub fn subnet(mut self, subnet: impl Into<String>) -> Self {
+        self.spec.subnets.push(subnet.into());
         self
     }
 

@@ -218,6 +218,12 @@ fn unique_name(node: &str) -> String {
     format!("fx-{node}-{}-{}", *RUN_ID, COUNTER.fetch_add(1, Ordering::Relaxed))
 }
 
+/// A private IPv6 /64 derived from a (unique) network name, so that networks do not overlap.
+fn ula_subnet(name: &str) -> String {
+    let h = signature("subnet", &name);
+    format!("fd{}:{}:{}::/64", &h[0..2], &h[2..6], &h[6..10])
+}
+
 /// FNV-1a of a spec's debug form: equal specs, equal signatures.
 fn signature(kind: &str, spec: &impl std::fmt::Debug) -> String {
     let text = format!("{kind}:{spec:?}");
@@ -546,6 +552,9 @@ async fn make_node(t: &TestInner, name: &str, node: &Node, resolved: Resolved) -
             let sig = signature("network", &spec);
             if spec.name.is_empty() {
                 spec.name = unique_name(name);
+            }
+            if spec.enable_ipv6 && !spec.subnets.iter().any(|s| s.contains(':')) {
+                spec.subnets.push(ula_subnet(&spec.name));
             }
             spec.labels.extend(our_labels(name, scope, &sig));
             let ledger = ledger_for(t, scope);
