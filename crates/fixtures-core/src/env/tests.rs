@@ -97,3 +97,231 @@ fn scopes_default_by_kind() {
     assert_eq!(scope("mod"), Some(Scope::Module));
     assert_eq!(scope("example_com_a"), Some(Scope::Session));
 }
+
+/// A runtime that records what it is asked, for the resolver's logic. Builds take 50 ms.
+mod fake {
+    use std::any::Any;
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use async_trait::async_trait;
+    use bytes::Bytes;
+    use futures_util::stream::BoxStream;
+    use serde_json::json;
+
+    use crate::error::{Error, ErrorKind, Result};
+    use crate::runtime::*;
+    use crate::spec::*;
+
+    #[derive(Debug, Default)]
+    pub(super) struct Fake {
+        pub(super) name: &'static str,
+        pub(super) calls: Mutex<Vec<String>>,
+        pub(super) building: AtomicUsize,
+        pub(super) max_building: AtomicUsize,
+        pub(super) fail_start: bool,
+    }
+
+    impl Fake {
+        pub(super) fn new(name: &'static str) -> Self {
+            Fake { name, ..Fake::default() }
+        }
+
+        fn call(&self, what: String) {
+            self.calls.lock().expect("calls").push(what);
+        }
+
+        pub(super) fn calls(&self, prefix: &str) -> Vec<String> {
+            self.calls.lock().expect("calls").iter().filter(|c| c.starts_with(prefix)).cloned().collect()
+        }
+    }
+
+    fn unsupported<T>() -> Result<T> {
+        Err(Error::new(ErrorKind::Unsupported, "not in the fake"))
+    }
+
+    #[async_trait]
+    impl Runtime for Fake {
+        fn name(&self) -> &str {
+            self.name
+        }
+        fn as_any(&self) -> &dyn Any {
+            self
+        }
+        async fn ping(&self) -> Result<()> {
+            Ok(())
+        }
+        async fn version(&self) -> Result<VersionInfo> {
+            Ok(VersionInfo::new(self.name, "0", "0", "linux/amd64"))
+        }
+        async fn build_image(&self, spec: &BuildSpec, _: ProgressSink<'_>) -> Result<String> {
+            let now = self.building.fetch_add(1, Ordering::SeqCst) + 1;
+            self.max_building.fetch_max(now, Ordering::SeqCst);
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            self.building.fetch_sub(1, Ordering::SeqCst);
+            let BuildContext::Dockerfile(text) = &spec.context else { return unsupported() };
+            self.call(format!("build {}", text.trim()));
+            Ok(format!("sha256:{}", text.trim().replace(' ', "-")))
+        }
+        async fn pull_image(&self, _: &PullSpec, _: ProgressSink<'_>) -> Result<String> {
+            unsupported()
+        }
+        async fn inspect_image(&self, reference: &str) -> Result<ImageInfo> {
+            Ok(crate::compat::image_info(json!({"Id": reference, "Os": "linux"})))
+        }
+        async fn list_images(&self, _: &LabelFilter) -> Result<Vec<ImageInfo>> {
+            Ok(Vec::new())
+        }
+        async fn tag_image(&self, _: &str, _: &str, _: &str) -> Result<()> {
+            Ok(())
+        }
+        async fn remove_image(&self, _: &str, _: bool) -> Result<()> {
+            Ok(())
+        }
+        async fn create_container(&self, spec: &ContainerSpec) -> Result<String> {
+            let id = spec.name.clone().unwrap_or_default();
+            self.call(format!("create {id} from {}", spec.image));
+            Ok(id)
+        }
+        async fn start_container(&self, id: &str) -> Result<()> {
+            self.call(format!("start {id}"));
+            if self.fail_start { Err(Error::new(ErrorKind::Engine, "start refused")) } else { Ok(()) }
+        }
+        async fn inspect_container(&self, id: &str) -> Result<ContainerInfo> {
+            Ok(crate::compat::container_info(json!({
+                "Id": id, "Name": format!("/{id}"), "Image": "img",
+                "State": {"Status": "running", "Pid": 0},
+                "Config": {"Env": [], "Labels": {}},
+                "NetworkSettings": {"Networks": {"bridge": {"IPAddress": "172.17.0.9", "Gateway": "172.17.0.1"}}}
+            })))
+        }
+        async fn list_containers(&self, _: &LabelFilter) -> Result<Vec<ContainerSummary>> {
+            Ok(Vec::new())
+        }
+        async fn stop_container(&self, _: &str, _: i64) -> Result<()> {
+            Ok(())
+        }
+        async fn kill_container(&self, _: &str, _: &str) -> Result<()> {
+            Ok(())
+        }
+        async fn restart_container(&self, _: &str, _: i64) -> Result<()> {
+            Ok(())
+        }
+        async fn pause_container(&self, _: &str) -> Result<()> {
+            Ok(())
+        }
+        async fn unpause_container(&self, _: &str) -> Result<()> {
+            Ok(())
+        }
+        async fn wait_container(&self, _: &str) -> Result<i64> {
+            Ok(0)
+        }
+        async fn remove_container(&self, id: &str, _: bool) -> Result<()> {
+            self.call(format!("remove {id}"));
+            Ok(())
+        }
+        fn logs(&self, _: &str, _: &LogsSpec) -> BoxStream<'static, Result<LogChunk>> {
+            Box::pin(futures_util::stream::empty())
+        }
+        async fn exec(&self, _: &str, _: &ExecSpec) -> Result<ExecOutput> {
+            unsupported()
+        }
+        async fn put_archive(&self, _: &str, _: &str, _: Bytes) -> Result<()> {
+            Ok(())
+        }
+        async fn get_archive(&self, _: &str, _: &str) -> Result<Bytes> {
+            unsupported()
+        }
+        async fn create_network(&self, spec: &NetworkSpec) -> Result<String> {
+            self.call(format!("create network {}", spec.name));
+            Ok(spec.name.clone())
+        }
+        async fn inspect_network(&self, _: &str) -> Result<NetworkInfo> {
+            unsupported()
+        }
+        async fn list_networks(&self, _: &LabelFilter) -> Result<Vec<NetworkInfo>> {
+            Ok(Vec::new())
+        }
+        async fn remove_network(&self, id: &str) -> Result<()> {
+            self.call(format!("remove network {id}"));
+            Ok(())
+        }
+        async fn connect_network(&self, _: &str, _: &str, _: &[String]) -> Result<()> {
+            Ok(())
+        }
+        async fn disconnect_network(&self, _: &str, _: &str, _: bool) -> Result<()> {
+            Ok(())
+        }
+        async fn create_volume(&self, spec: &VolumeSpec) -> Result<VolumeInfo> {
+            Ok(crate::compat::volume_info(&json!({"Name": spec.name})))
+        }
+        async fn inspect_volume(&self, _: &str) -> Result<VolumeInfo> {
+            unsupported()
+        }
+        async fn list_volumes(&self, _: &LabelFilter) -> Result<Vec<VolumeInfo>> {
+            Ok(Vec::new())
+        }
+        async fn remove_volume(&self, _: &str, _: bool) -> Result<()> {
+            Ok(())
+        }
+        fn events(&self, _: &LabelFilter) -> BoxStream<'static, Result<Event>> {
+            Box::pin(futures_util::stream::pending())
+        }
+    }
+}
+
+fn fake_env(fake: &Arc<fake::Fake>, env: Env, test: &str) -> TestEnv {
+    TestEnv::new(Arc::new(env), fake.clone(), TestId::new("tests", test), Case::default())
+}
+
+fn two_images() -> Env {
+    Env::new()
+        .with("image_a", build().dockerfile_text("FROM a"))
+        .with("image_b", build().dockerfile_text("FROM b"))
+        .with("a", container().image("{image_a.id}"))
+        .with("b", container().image("{image_b.id}"))
+        .with("both", fixture(["a", "b"], |_r| async { Ok(()) }))
+        .with("unused", container().image("{image_b.id}"))
+}
+
+#[tokio::test]
+async fn independent_fixtures_are_made_concurrently() {
+    let fake = Arc::new(fake::Fake::new("fake-concurrent"));
+    let t = fake_env(&fake, two_images(), "concurrent");
+    t.prepare(&["both"]).await.expect("made");
+    assert_eq!(fake.max_building.load(std::sync::atomic::Ordering::SeqCst), 2, "the two builds overlapped");
+    assert_eq!(fake.calls("create").len(), 2);
+    t.finish().await;
+    assert_eq!(fake.calls("remove").len(), 2, "both containers removed");
+}
+
+#[tokio::test]
+async fn only_what_is_asked_for_is_made_and_sessions_are_shared() {
+    let fake = Arc::new(fake::Fake::new("fake-lazy"));
+    let first = fake_env(&fake, two_images(), "lazy_1");
+    first.container("a").await.expect("a");
+    assert_eq!(fake.calls("build"), ["build FROM a"], "image_b is not needed");
+    assert_eq!(fake.calls("create").len(), 1);
+    let second = fake_env(&fake, two_images(), "lazy_2");
+    second.container("a").await.expect("a again");
+    assert_eq!(fake.calls("build").len(), 1, "the session image is built once");
+    assert_eq!(fake.calls("create").len(), 2, "each test gets its own function-scoped container");
+    first.finish().await;
+    second.finish().await;
+}
+
+#[tokio::test]
+async fn what_was_created_before_a_failure_is_removed() {
+    let fake = Arc::new(fake::Fake { fail_start: true, ..fake::Fake::new("fake-failing") });
+    let env = Env::new().with("net", network()).with("c", container().image("img").network("{net.name}"));
+    let t = fake_env(&fake, env, "failing");
+    let err = t.container("c").await.expect_err("start fails");
+    assert_eq!(err.fixture(), Some("c"));
+    assert_eq!(err.kind(), crate::ErrorKind::Engine);
+    t.finish().await;
+    let created = fake.calls("create ");
+    let removed = fake.calls("remove");
+    assert_eq!(created.len(), 2, "{created:?}");
+    assert_eq!(removed.len(), 2, "the container and then the network: {removed:?}");
+    assert!(removed[0].starts_with("remove fx-c-") && removed[1].starts_with("remove network fx-net-"), "{removed:?}");
+}
