@@ -16,6 +16,21 @@ pub const REGISTRY_IMAGE: &str = "127.0.0.1:5000/fixtures-test/services:latest";
 /// An image with busybox and a shell.
 pub const BUSYBOX_IMAGE: &str = "fixtures-test/busybox:latest";
 
+/// Prints this library's `tracing` events (builds, pulls, creation, readiness, removal)
+/// when `FIXTURE_LOG` is set (`info`, `debug`); `cargo xtask demo` sets it.
+pub fn init_tracing() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    let Ok(level) = std::env::var("FIXTURE_LOG") else { return };
+    ONCE.call_once(|| {
+        let level = match level.to_ascii_lowercase().as_str() {
+            "debug" => tracing_subscriber::filter::LevelFilter::DEBUG,
+            "trace" => tracing_subscriber::filter::LevelFilter::TRACE,
+            _ => tracing_subscriber::filter::LevelFilter::INFO,
+        };
+        let _ = tracing_subscriber::fmt().with_max_level(level).with_target(false).without_time().with_writer(std::io::stderr).with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr())).try_init();
+    });
+}
+
 /// The backends compiled into the tests; `FIXTURE_RUNTIME` picks one.
 pub fn backends() -> Vec<fixtures_core::Backend> {
     vec![fixtures_docker::backend()]
@@ -23,6 +38,7 @@ pub fn backends() -> Vec<fixtures_core::Backend> {
 
 /// An empty environment on the backends under test.
 pub fn base_env() -> fixtures_core::Env {
+    init_tracing();
     backends().into_iter().fold(fixtures_core::Env::new(), fixtures_core::Env::backend)
 }
 

@@ -34,3 +34,9 @@ pub use error::{BoxError, Error, ErrorKind, Result};
 pub use handle::{Container, Image, Ips, Network, Ports, Volume};
 pub use readiness::{LogSource, Readiness, WaitFor};
 pub use runtime::{ContainerInfo, ContainerStatus, ExecOutput, Runtime};
+
+/// The first 12 characters of an id (after any `sha256:`), as engines show them.
+pub(crate) fn short_id(id: &str) -> &str {
+    let id = id.strip_prefix("sha256:").unwrap_or(id);
+    &id[..id.len().min(12)]
+}

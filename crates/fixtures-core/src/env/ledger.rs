@@ -78,9 +78,9 @@ async fn remove(items: Vec<(Arc<dyn Runtime>, Owned)>) {
         let containers = items.iter().filter_map(|(rt, o)| match o {
             Owned::Container(id) => Some(async move {
                 match rt.remove_container(id, true).await {
-                    Ok(()) => tracing::info!(container_id = %id, "removed container"),
+                    Ok(()) => tracing::info!(container_id = %crate::short_id(id), "removed container"),
                     Err(e) if e.kind() == crate::ErrorKind::NotFound => {}
-                    Err(e) => tracing::warn!(container_id = %id, error = %e, "could not remove container"),
+                    Err(e) => tracing::warn!(container_id = %crate::short_id(id), error = %e, "could not remove container"),
                 }
             }),
             _ => None,

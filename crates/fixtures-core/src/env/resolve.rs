@@ -709,12 +709,12 @@ async fn start_container(
 ) -> Result<Container> {
     let id = runtime.create_container(spec).await.map_err(|e| e.with_image(spec.image.clone()))?;
     ledger.push(runtime, Owned::Container(id.clone()));
-    tracing::info!(container_id = %id, image = %spec.image, "created container");
+    tracing::info!(container_id = %crate::short_id(&id), image = %crate::short_id(&spec.image), "created container");
     runtime.start_container(&id).await?;
     let primary = spec.networks.first().map(|n| n.network.clone());
     let container = Container::attach(runtime.clone(), node, &id, primary, readiness).await?;
     container.wait_ready().await.map_err(|e| e.with_image(spec.image.clone()))?;
-    tracing::info!(container_id = %id, "container ready");
+    tracing::info!(container_id = %crate::short_id(&id), "container ready");
     Ok(container)
 }
 
