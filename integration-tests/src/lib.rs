@@ -31,9 +31,10 @@ pub fn init_tracing() {
     });
 }
 
-/// The backends compiled into the tests; `FIXTURE_RUNTIME` picks one.
+/// The backends compiled into the tests; `FIXTURE_RUNTIME` picks one (without it,
+/// Docker is tried first, then Podman).
 pub fn backends() -> Vec<fixtures_core::Backend> {
-    vec![fixtures_docker::backend()]
+    vec![fixtures_docker::backend(), fixtures_podman::backend()]
 }
 
 /// An empty environment on the backends under test.
@@ -153,6 +154,22 @@ impl Drop for Scratch {
         });
         let _ = done.join();
     }
+}
+
+/// Whether the container's logs come to contain `text` within 5 s. A service's log line
+/// may trail what it did (a request answered, a port bound) by a moment.
+///
+/// # Errors
+/// When the logs cannot be read.
+pub async fn logs_come_to_contain(c: &fixtures_core::Container, text: &str) -> Result<bool> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while std::time::Instant::now() < deadline {
+        if c.logs().await?.contains(text) {
+            return Ok(true);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    Ok(false)
 }
 
 /// A minimal HTTP/1.0 client, enough for the test services.

@@ -105,7 +105,7 @@ async fn ports_are_ephemeral_host_ports(http: &Container) -> Result<()> {
 
 #[fixtures_core::test(env = env())]
 async fn logs_show_the_service_starting(http: &Container) -> Result<()> {
-    assert!(http.logs().await?.contains("http: listening on 0.0.0.0:8080"));
+    assert!(integration_tests::logs_come_to_contain(http, "http: listening on 0.0.0.0:8080").await?);
     Ok(())
 }
 
@@ -141,8 +141,18 @@ async fn volume_content_paths_must_stay_inside() -> Result<()> {
 async fn the_runtime_and_its_raw_client(runtime: &Arc<dyn Runtime>, http: &Container) -> Result<()> {
     let listed = runtime.list_containers(&fixtures_core::spec::LabelFilter::has("fixtures.managed")).await?;
     assert!(listed.iter().any(|c| c.id == http.id()), "our container is listed");
-    let docker = runtime.as_any().downcast_ref::<fixtures_docker::DockerRuntime>().expect("docker");
-    let raw = docker.client().inspect_container(http.id(), None::<bollard::query_parameters::InspectContainerOptions>).await;
-    assert_eq!(raw.ok().and_then(|c| c.id).as_deref(), Some(http.id()));
+    let raw_id = match runtime.name() {
+        "docker" => {
+            let docker = runtime.as_any().downcast_ref::<fixtures_docker::DockerRuntime>().expect("docker");
+            let raw = docker.client().inspect_container(http.id(), None::<bollard::query_parameters::InspectContainerOptions>).await;
+            raw.ok().and_then(|c| c.id)
+        }
+        "podman" => {
+            let podman = runtime.as_any().downcast_ref::<fixtures_podman::PodmanRuntime>().expect("podman");
+            podman.client().containers().get(http.id()).inspect().await.ok().and_then(|c| c.id)
+        }
+        other => panic!("no raw client known for runtime `{other}`"),
+    };
+    assert_eq!(raw_id.as_deref(), Some(http.id()));
     Ok(())
 }

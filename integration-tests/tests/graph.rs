@@ -88,8 +88,10 @@ async fn the_blocking_api_refuses_to_run_inside_a_runtime() {
 #[fixtures_core::test(env = env())]
 fn synchronous_test_body(http: &Container) {
     // A non-async body may block, and reach async handle methods through the runtime.
-    let logs = tokio::runtime::Handle::current().block_on(http.logs()).expect("logs");
-    assert!(logs.contains("listening on 0.0.0.0:9090"), "{logs}");
+    let listening = tokio::runtime::Handle::current()
+        .block_on(integration_tests::logs_come_to_contain(http, "listening on 0.0.0.0:9090"))
+        .expect("logs");
+    assert!(listening);
 }
 
 #[fixtures_core::test(env = env())]

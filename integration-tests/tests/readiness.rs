@@ -106,13 +106,13 @@ fn env() -> Env {
 async fn a_slow_listener_is_ready_only_once_it_listens(slow_http: &Container) -> Result<()> {
     // Connecting right away works: the port listened before the test started.
     tokio::net::TcpStream::connect(slow_http.addr("8080/tcp")?).await?;
-    assert!(slow_http.logs().await?.contains("http: listening"));
+    assert!(integration_tests::logs_come_to_contain(slow_http, "http: listening").await?);
     Ok(())
 }
 
 #[fixtures_core::test(env = env())]
 async fn udp_ports_are_awaited_too(slow_udp: &Container) -> Result<()> {
-    assert!(slow_udp.logs().await?.contains("listening on 0.0.0.0:7000/udp"), "bound before ready");
+    assert!(integration_tests::logs_come_to_contain(slow_udp, "listening on 0.0.0.0:7000/udp").await?);
     let sock = tokio::net::UdpSocket::bind("127.0.0.1:0").await?;
     sock.send_to(b"ping", slow_udp.addr("7000/udp")?).await?;
     let mut buf = [0u8; 16];
@@ -130,7 +130,7 @@ async fn log_lines_counted_on_one_stream(logs_twice: &Container) -> Result<()> {
 
 #[fixtures_core::test(env = env())]
 async fn http_status_awaited(http_health: &Container) -> Result<()> {
-    assert!(http_health.logs().await?.contains("GET /status/204"), "the probe was answered");
+    assert!(integration_tests::logs_come_to_contain(http_health, "GET /status/204").await?, "the probe was answered");
     Ok(())
 }
 
@@ -148,13 +148,13 @@ async fn command_awaited(command: &Container) -> Result<()> {
 
 #[fixtures_core::test(env = env())]
 async fn any_of_several_strategies(either: &Container) -> Result<()> {
-    assert!(either.logs().await?.contains("GET /health"));
+    assert!(integration_tests::logs_come_to_contain(either, "GET /health").await?);
     Ok(())
 }
 
 #[fixtures_core::test(env = env())]
 async fn custom_check_awaited(custom: &Container) -> Result<()> {
-    assert!(custom.logs().await?.contains("GET / "));
+    assert!(integration_tests::logs_come_to_contain(custom, "GET / ").await?);
     Ok(())
 }
 

@@ -438,7 +438,7 @@ async fn restart_waits_for_a_slow_listener() -> Result<()> {
     let started = std::time::Instant::now();
     c.wait_ready().await?;
     assert!(started.elapsed() >= Duration::from_millis(300), "waited for the listener: {:?}", started.elapsed());
-    assert!(c.logs().await?.contains("listening"), "ready only once listening");
+    assert!(integration_tests::logs_come_to_contain(&c, "listening").await?, "it did start listening");
     let mut sock = tokio::net::TcpStream::connect(c.addr("8080")?).await?;
     sock.write_all(b"GET / HTTP/1.0\r\n\r\n").await?;
     let mut body = String::new();
@@ -457,13 +457,20 @@ async fn the_raw_client_sees_our_containers() -> Result<()> {
     let mut spec = scratch.container("seen", SERVICES_IMAGE);
     spec.command = Some(vec!["sleep".into()]);
     let id = scratch.start(&spec).await?;
-    let docker = rt.as_any().downcast_ref::<fixtures_docker::DockerRuntime>().expect("the Docker backend");
-    let listed = docker
-        .client()
-        .list_containers(Some(bollard::query_parameters::ListContainersOptions { all: true, ..Default::default() }))
-        .await
-        .expect("raw list");
-    assert!(listed.iter().any(|c| c.id.as_deref() == Some(id.as_str())), "our container is listed");
+    let listed: Vec<Option<String>> = match rt.name() {
+        "docker" => {
+            let docker = rt.as_any().downcast_ref::<fixtures_docker::DockerRuntime>().expect("the Docker backend");
+            let options = bollard::query_parameters::ListContainersOptions { all: true, ..Default::default() };
+            docker.client().list_containers(Some(options)).await.expect("raw list").into_iter().map(|c| c.id).collect()
+        }
+        "podman" => {
+            let podman = rt.as_any().downcast_ref::<fixtures_podman::PodmanRuntime>().expect("the Podman backend");
+            let options = podman_api::opts::ContainerListOpts::builder().all(true).build();
+            podman.client().containers().list(&options).await.expect("raw list").into_iter().map(|c| c.id).collect()
+        }
+        other => panic!("no raw client known for runtime `{other}`"),
+    };
+    assert!(listed.iter().any(|c| c.as_deref() == Some(id.as_str())), "our container is listed");
     let _ = BTreeMap::<String, String>::new();
     scratch.clean().await
 }

@@ -11,7 +11,10 @@ pub const RUN: &str = "fixtures.run";
 pub const NODE: &str = "fixtures.node";
 /// Hash of the resolved spec, to tell whether a reused object is stale.
 pub const SIGNATURE: &str = "fixtures.signature";
-/// The owning process, `pid@boot-id`, to find runs whose owner is gone.
+/// Who removes the object: `<host>:<pid>:<start time>` of the process that made it, or
+/// `run:<run id>` for session objects shared by a run's processes.
 pub const OWNER: &str = "fixtures.owner";
+/// Present (value `true`) on objects kept across runs in reuse mode.
+pub const REUSE: &str = "fixtures.reuse";
 /// The scope the object was created for.
 pub const SCOPE: &str = "fixtures.scope";

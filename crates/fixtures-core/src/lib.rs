@@ -10,6 +10,8 @@
 
 pub mod archive;
 pub mod backend;
+#[doc(hidden)]
+pub mod cleanup;
 pub mod compat;
 pub mod env;
 mod error;

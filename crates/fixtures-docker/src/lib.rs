@@ -629,7 +629,31 @@ impl Runtime for DockerRuntime {
 
 /// This backend, for `Env::backend`: `FIXTURE_RUNTIME=docker` picks it.
 pub fn backend() -> fixtures_core::Backend {
+    // Keeps the watcher hook linked into every binary that uses this backend.
+    std::hint::black_box(&WATCHER_HOOK);
     fixtures_core::Backend::new("docker", || {
         Box::pin(async { Ok(std::sync::Arc::new(DockerRuntime::connect().await?) as std::sync::Arc<dyn Runtime>) })
     })
+}
+
+/// Before `main`: when the test binary is started as a watcher for this backend (see
+/// `fixtures_core::cleanup`), be the watcher instead of running tests.
+#[used]
+#[unsafe(link_section = ".init_array")]
+static WATCHER_HOOK: extern "C" fn() = watcher_hook;
+
+extern "C" fn watcher_hook() {
+    if !fixtures_core::cleanup::watcher_requested("docker") {
+        return;
+    }
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .ok()
+        .and_then(|rt| rt.block_on(DockerRuntime::connect()).ok());
+    match runtime {
+        Some(docker) => fixtures_core::cleanup::watch(std::sync::Arc::new(docker)),
+        // SAFETY: nothing to watch with; leave without running the binary's main.
+        None => std::process::exit(1),
+    }
 }

@@ -113,8 +113,10 @@ fn ensure_exit_hook() {
     static HOOK: Once = Once::new();
     HOOK.call_once(|| {
         extern "C" fn at_exit() {
+            crate::cleanup::wait_for_signal_cleanup();
             REMOVER.wait_idle();
             PROCESS.teardown_blocking();
+            crate::cleanup::leave_run_blocking();
         }
         // SAFETY: registering a plain `extern "C" fn()` with no captured state.
         unsafe {
@@ -123,7 +125,12 @@ fn ensure_exit_hook() {
     });
 }
 
-/// Module- and session-scoped objects of this process.
+/// Makes sure the exit hook is registered (the run's session objects rely on it).
+pub(crate) fn exit_hook() {
+    ensure_exit_hook();
+}
+
+/// Module-scoped objects of this process (session objects belong to the run: see `cleanup`).
 pub(crate) static PROCESS: LazyLock<Arc<Ledger>> = LazyLock::new(|| {
     ensure_exit_hook();
     Arc::new(Ledger::default())

@@ -385,6 +385,7 @@ impl Env {
     pub async fn start_case(&self, test: impl Into<TestId>, case: Case) -> Result<TestEnv> {
         self.validate()?;
         let runtime = crate::backend::select(&self.backends).await?;
+        crate::cleanup::prepare(&runtime).await;
         Ok(TestEnv::new(Arc::new(self.clone()), runtime, test.into(), case))
     }
 }

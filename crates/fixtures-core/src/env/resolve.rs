@@ -201,10 +201,7 @@ impl Resolved {
 static SHARED: LazyLock<Mutex<HashMap<String, Arc<OnceCell<Fixture>>>>> = LazyLock::new(Default::default);
 
 /// Identifies this process's objects: names made here are unique across processes.
-static RUN_ID: LazyLock<String> = LazyLock::new(|| {
-    if let Ok(id) = std::env::var("FIXTURE_RUN_ID") {
-        return id;
-    }
+static PROCESS_ID: LazyLock<String> = LazyLock::new(|| {
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_nanos())
@@ -215,7 +212,13 @@ static COUNTER: AtomicU64 = AtomicU64::new(0);
 
 fn unique_name(node: &str) -> String {
     let node: String = node.chars().filter(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.')).take(40).collect();
-    format!("fx-{node}-{}-{}", *RUN_ID, COUNTER.fetch_add(1, Ordering::Relaxed))
+    format!("fx-{node}-{}-{}", *PROCESS_ID, COUNTER.fetch_add(1, Ordering::Relaxed))
+}
+
+/// The name of a session object: the same in every process of the run, so that they share it.
+fn shared_name(node: &str, sig: &str) -> String {
+    let node: String = node.chars().filter(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.')).take(40).collect();
+    format!("fx-{node}-{}-{}", *crate::cleanup::RUN, &sig[..sig.len().min(10)])
 }
 
 /// A private IPv6 /64 derived from a (unique) network name, so that networks do not overlap.
@@ -238,11 +241,12 @@ fn signature(kind: &str, spec: &impl std::fmt::Debug) -> String {
 fn our_labels(node: &str, scope: Scope, sig: &str) -> Labels {
     let mut l = Labels::new();
     l.insert(labels::MANAGED.to_owned(), "true".to_owned());
-    l.insert(labels::RUN.to_owned(), RUN_ID.clone());
+    l.insert(labels::RUN.to_owned(), crate::cleanup::RUN.clone());
     l.insert(labels::NODE.to_owned(), node.to_owned());
     l.insert(labels::SCOPE.to_owned(), scope.as_str().to_owned());
     l.insert(labels::SIGNATURE.to_owned(), sig.to_owned());
-    l.insert(labels::OWNER.to_owned(), std::process::id().to_string());
+    let owner = if scope == Scope::Session { crate::cleanup::run_owner() } else { crate::cleanup::OWNER.clone() };
+    l.insert(labels::OWNER.to_owned(), owner);
     l
 }
 
@@ -522,14 +526,23 @@ where
     cell.get_or_try_init(|| make).await.cloned()
 }
 
+/// Who removes an object of `scope`: the test, the process, or (session) the run's last
+/// process, which finds them by label; their ledger is a throwaway.
 fn ledger_for(t: &TestInner, scope: Scope) -> Arc<Ledger> {
     match scope {
         Scope::Function => t.ledger.clone(),
-        Scope::Module | Scope::Session => PROCESS.clone(),
+        Scope::Module => PROCESS.clone(),
+        Scope::Session => {
+            super::ledger::exit_hook();
+            Arc::new(Ledger::default())
+        }
     }
 }
 
 async fn make_node(t: &TestInner, name: &str, node: &Node, resolved: Resolved) -> Result<Fixture> {
+    if crate::cleanup::stopping() {
+        return Err(Error::new(ErrorKind::Config, "the test process is being interrupted; nothing new is created"));
+    }
     let scope = node.scope();
     match node {
         Node::Value(v) => match (&v.value, &v.compute) {
@@ -550,8 +563,9 @@ async fn make_node(t: &TestInner, name: &str, node: &Node, resolved: Resolved) -
         Node::Network(n) => {
             let mut spec = n.spec.clone();
             let sig = signature("network", &spec);
+            let fixed_name = !spec.name.is_empty();
             if spec.name.is_empty() {
-                spec.name = unique_name(name);
+                spec.name = if scope == Scope::Session { shared_name(name, &sig) } else { unique_name(name) };
             }
             if spec.enable_ipv6 && !spec.subnets.iter().any(|s| s.contains(':')) {
                 spec.subnets.push(ula_subnet(&spec.name));
@@ -559,8 +573,14 @@ async fn make_node(t: &TestInner, name: &str, node: &Node, resolved: Resolved) -
             spec.labels.extend(our_labels(name, scope, &sig));
             let ledger = ledger_for(t, scope);
             let runtime = t.runtime.clone();
+            let share = scope == Scope::Session && !fixed_name;
             scoped(t, name, scope, &sig, async move {
-                let id = runtime.create_network(&spec).await?;
+                let id = match runtime.create_network(&spec).await {
+                    Ok(id) => id,
+                    // Another process of the run made it first.
+                    Err(e) if share && e.kind() == ErrorKind::Conflict => runtime.inspect_network(&spec.name).await?.id,
+                    Err(e) => return Err(e),
+                };
                 ledger.push(&runtime, Owned::Network(id.clone()));
                 tracing::info!(network = %spec.name, "created network");
                 Ok(Fixture::Network(Network::new(spec.name, id)))
@@ -570,8 +590,9 @@ async fn make_node(t: &TestInner, name: &str, node: &Node, resolved: Resolved) -
         Node::Volume(v) => {
             let mut spec = v.spec.clone();
             let sig = signature("volume", &(&spec, &v.initial_content));
+            let share = scope == Scope::Session && spec.name.is_empty();
             if spec.name.is_empty() {
-                spec.name = unique_name(name);
+                spec.name = if share { shared_name(name, &sig) } else { unique_name(name) };
             }
             spec.labels.extend(our_labels(name, scope, &sig));
             // Refuse bad paths before anything exists.
@@ -579,9 +600,13 @@ async fn make_node(t: &TestInner, name: &str, node: &Node, resolved: Resolved) -
             let ledger = ledger_for(t, scope);
             let runtime = t.runtime.clone();
             scoped(t, name, scope, &sig, async move {
-                runtime.create_volume(&spec).await?;
+                // Another process of the run may have made (and seeded) it already.
+                let existed = share && runtime.inspect_volume(&spec.name).await.is_ok();
+                if !existed {
+                    runtime.create_volume(&spec).await?;
+                }
                 ledger.push(&runtime, Owned::Volume(spec.name.clone()));
-                if let Some(tar) = seed {
+                if let (Some(tar), false) = (seed, existed) {
                     seed_volume(&runtime, &ledger, &spec.name, tar).await?;
                 }
                 tracing::info!(volume = %spec.name, "created volume");
@@ -599,8 +624,9 @@ async fn make_node(t: &TestInner, name: &str, node: &Node, resolved: Resolved) -
                 configure(&mut spec, &resolved)?;
             }
             let sig = signature("container", &(&spec, c.wrapper.as_ref().map(|w| w.0)));
+            let share = scope == Scope::Session && spec.name.is_none();
             if spec.name.is_none() {
-                spec.name = Some(unique_name(name));
+                spec.name = Some(if share { shared_name(name, &sig) } else { unique_name(name) });
             }
             spec.labels.extend(our_labels(name, scope, &sig));
             let readiness = Readiness {
@@ -614,7 +640,7 @@ async fn make_node(t: &TestInner, name: &str, node: &Node, resolved: Resolved) -
             let wrapper = c.wrapper.clone();
             let node_name = name.to_owned();
             scoped(t, name, scope, &sig, async move {
-                let container = start_container(&runtime, &ledger, &node_name, &spec, readiness).await?;
+                let container = start_container(&runtime, &ledger, &node_name, &spec, readiness, share).await?;
                 let wrapped = wrapper.map(|(_, wrap)| wrap(container.clone()));
                 Ok(Fixture::Container(container, wrapped))
             })
@@ -706,11 +732,28 @@ async fn start_container(
     node: &str,
     spec: &ContainerSpec,
     readiness: Readiness,
+    share: bool,
 ) -> Result<Container> {
-    let id = runtime.create_container(spec).await.map_err(|e| e.with_image(spec.image.clone()))?;
-    ledger.push(runtime, Owned::Container(id.clone()));
-    tracing::info!(container_id = %crate::short_id(&id), image = %crate::short_id(&spec.image), "created container");
-    runtime.start_container(&id).await?;
+    let id = match runtime.create_container(spec).await {
+        Ok(id) => {
+            ledger.push(runtime, Owned::Container(id.clone()));
+            tracing::info!(container_id = %crate::short_id(&id), image = %crate::short_id(&spec.image), "created container");
+            runtime.start_container(&id).await?;
+            id
+        }
+        // Another process of the run made it first: use theirs once it is ready.
+        Err(e) if share && e.kind() == ErrorKind::Conflict => {
+            let name = spec.name.clone().unwrap_or_default();
+            let theirs = runtime.inspect_container(&name).await?;
+            if theirs.labels.get(labels::SIGNATURE) != spec.labels.get(labels::SIGNATURE) {
+                return Err(Error::new(ErrorKind::Conflict, format!("a container named `{name}` exists with another spec"))
+                    .with_container(theirs.id));
+            }
+            tracing::info!(container_id = %crate::short_id(&theirs.id), "sharing the run's session container");
+            theirs.id
+        }
+        Err(e) => return Err(e.with_image(spec.image.clone())),
+    };
     let primary = spec.networks.first().map(|n| n.network.clone());
     let container = Container::attach(runtime.clone(), node, &id, primary, readiness).await?;
     container.wait_ready().await.map_err(|e| e.with_image(spec.image.clone()))?;
