@@ -1,0 +1,1019 @@
+//! The Podman backend of `fixtures-core`, over libpod's API with [podman-api].
+//!
+//! ```no_run
+//! # async fn demo() -> fixtures_core::Result<()> {
+//! use std::sync::Arc;
+//! use fixtures_core::Runtime;
+//!
+//! let podman = fixtures_podman::PodmanRuntime::connect().await?;
+//! println!("{:?}", podman.version().await?);
+//! let runtime: Arc<dyn Runtime> = Arc::new(podman);
+//! # Ok(()) }
+//! ```
+//!
+//! It speaks libpod's API at version 4.3.1 (podman-api 0.11's), which Podman 4.3 and
+//! later serve. It behaves as `fixtures_docker::DockerRuntime` does: image ids carry
+//! `sha256:`, names given without a registry read back without Podman's `localhost/`,
+//! the default network is called `bridge`, and libpod's errors map to the same kinds
+//! (404 and libpod's "no such …" / "not known" → [`ErrorKind::NotFound`], 409 and
+//! "already in use" / "state improper" / "being used" → [`ErrorKind::Conflict`]).
+//!
+//! A spec's `raw` fields are merged into libpod's create body (its `SpecGenerator`),
+//! so they are written in libpod's field names (`{"sysctl": {...}}`), not Docker's.
+//!
+//! The raw client is reachable with [`PodmanRuntime::client`]; it follows
+//! podman-api's versioning, not this crate's.
+//!
+//! [podman-api]: https://docs.rs/podman-api
+
+mod answer;
+mod libpod;
+mod request;
+
+use std::any::Any;
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use fixtures_core::compat;
+use fixtures_core::runtime::{
+    ContainerInfo, ContainerSummary, Event, ExecOutput, ImageInfo, LogChunk, NetworkInfo, Progress,
+    ProgressSink, Stream, VersionInfo, VolumeInfo,
+};
+use fixtures_core::spec::{
+    BuildContext, BuildSpec, ContainerSpec, ExecSpec, LabelFilter, LogsSpec, NetworkSpec, PullSpec,
+    VolumeSpec,
+};
+use fixtures_core::{Error, ErrorKind, Result, Runtime};
+use futures_util::stream::BoxStream;
+use futures_util::{FutureExt, StreamExt, TryStreamExt};
+use hyper::Method;
+use podman_api::Podman;
+use podman_api::conn::TtyChunk;
+use podman_api::opts;
+use serde_json::Value;
+
+use crate::libpod::{Libpod, RequestError};
+use crate::request::network_name;
+
+const RUNTIME: &str = "podman";
+
+/// The socket of the rootful service.
+pub const ROOT_SOCKET: &str = "unix:///run/podman/podman.sock";
+
+/// A [`Runtime`] over Podman's libpod API.
+#[derive(Debug, Clone)]
+pub struct PodmanRuntime {
+    client: Podman,
+    libpod: Libpod,
+    host: String,
+}
+
+// --- errors ---
+
+/// libpod's answers to failures are mostly 500s; its `cause` (a Go sentinel error's
+/// text) says what happened.
+const NOT_FOUND_CAUSES: &[&str] = &[
+    "no such container",
+    "no such image",
+    "image not known",
+    "no such network",
+    "network not found",
+    "no such volume",
+    "no such object",
+    "no such exec session",
+    "no such pod",
+];
+const CONFLICT_CAUSES: &[&str] = &[
+    "that name is already in use",
+    "container already exists",
+    "container state improper",
+    "volume already exists",
+    "network already exists",
+    "volume is being used",
+    "network is being used",
+    "image is in use by a container",
+    "image is being used",
+];
+
+fn kind_of(status: u16, text: &str) -> ErrorKind {
+    match status {
+        404 => ErrorKind::NotFound,
+        409 | 304 => ErrorKind::Conflict,
+        400 => ErrorKind::InvalidInput,
+        _ => {
+            let lower = text.to_ascii_lowercase();
+            if NOT_FOUND_CAUSES.iter().any(|c| lower.contains(c)) {
+                ErrorKind::NotFound
+            } else if CONFLICT_CAUSES.iter().any(|c| lower.contains(c)) {
+                ErrorKind::Conflict
+            } else {
+                ErrorKind::Engine
+            }
+        }
+    }
+}
+
+/// podman-api writes a fault as `message: cause`, and libpod's message usually ends
+/// with the cause already; say it once.
+fn tidy(message: &str) -> String {
+    let message = message.trim();
+    match message.rsplit_once(": ") {
+        Some((head, cause)) if !cause.is_empty() && head.ends_with(cause) => head.to_owned(),
+        Some((head, "")) => head.to_owned(),
+        _ => message.trim_end_matches(':').trim().to_owned(),
+    }
+}
+
+fn fault(op: &str, status: u16, message: &str) -> Error {
+    let message = tidy(message);
+    Error::new(kind_of(status, &message), format!("the engine answered {status}: {message}"))
+        .with_operation(op.to_owned())
+        .with_runtime(RUNTIME)
+}
+
+/// Maps a podman-api error to this library's kinds.
+fn map_error(op: &str, e: podman_api::Error) -> Error {
+    match e {
+        podman_api::Error::Fault { code, message } => fault(op, code.as_u16(), &message),
+        podman_api::Error::Error(podman_api::conn::Error::Fault { code, message }) => fault(op, code.as_u16(), &message),
+        podman_api::Error::ServerError(e) => {
+            let message = e.to_string();
+            Error::new(kind_of(500, &message), message).with_operation(op.to_owned()).with_runtime(RUNTIME)
+        }
+        other => Error::new(ErrorKind::Engine, "the request to the engine failed")
+            .with_operation(op.to_owned())
+            .with_runtime(RUNTIME)
+            .with_source(other),
+    }
+}
+
+fn err(op: &str) -> impl Fn(podman_api::Error) -> Error + '_ {
+    move |e| map_error(op, e)
+}
+
+/// Maps an error of a direct libpod request.
+fn map_request_error(op: &str, e: RequestError) -> Error {
+    match e {
+        RequestError::Fault(f) => {
+            let text = if f.cause.is_empty() { f.message.clone() } else { format!("{}: {}", f.message, f.cause) };
+            Error::new(kind_of(f.status, &text), format!("the engine answered {}: {}", f.status, tidy(&f.message)))
+                .with_operation(op.to_owned())
+                .with_runtime(RUNTIME)
+        }
+        other => Error::new(ErrorKind::Engine, "the request to the engine failed")
+            .with_operation(op.to_owned())
+            .with_runtime(RUNTIME)
+            .with_source(other),
+    }
+}
+
+fn to_json<T: serde::Serialize>(value: &T) -> Value {
+    serde_json::to_value(value).unwrap_or(Value::Null)
+}
+
+fn from_slice(op: &str, bytes: &[u8]) -> Result<Value> {
+    serde_json::from_slice(bytes).map_err(|e| {
+        Error::new(ErrorKind::Engine, "the engine's answer is not the JSON expected")
+            .with_operation(op.to_owned())
+            .with_runtime(RUNTIME)
+            .with_source(e)
+    })
+}
+
+/// What to ask libpod for a label filter (`key` or `key=value`); the answer is checked
+/// again here, since libpod's semantics for several label filters vary by endpoint.
+fn label_query(filter: &LabelFilter) -> Vec<(String, Option<String>)> {
+    filter.labels.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
+}
+
+fn labels_of(doc: &Value, key: &str) -> fixtures_core::spec::Labels {
+    doc.get(key)
+        .and_then(Value::as_object)
+        .map(|m| m.iter().map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_owned())).collect())
+        .unwrap_or_default()
+}
+
+/// A stream that owns what it reads from: `produce` sends into a channel and is driven
+/// by polling the stream itself (no task is spawned); dropping the stream ends it.
+fn owned_stream<T, F, Fut>(produce: F) -> BoxStream<'static, T>
+where
+    T: Send + 'static,
+    F: FnOnce(tokio::sync::mpsc::Sender<T>) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let (tx, rx) = tokio::sync::mpsc::channel(32);
+    let producer = produce(tx).into_stream().filter_map(|()| std::future::ready(None));
+    let consumer = futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|item| (item, rx)) });
+    futures_util::stream::select(producer, consumer).boxed()
+}
+
+/// Whether `repository` names a registry on this machine, which Docker reaches over
+/// plain HTTP without being told to.
+fn loopback_registry(repository: &str) -> bool {
+    let Some((host, _)) = repository.split_once('/') else { return false };
+    let host = match host.strip_prefix('[') {
+        Some(rest) => rest.split(']').next().unwrap_or_default(),
+        None => host.rsplit_once(':').map_or(host, |(h, _)| h),
+    };
+    host == "localhost" || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
+/// A build context as a folder: the given one, or a temporary one removed on drop.
+struct ContextDir {
+    path: PathBuf,
+    temporary: bool,
+}
+
+impl Drop for ContextDir {
+    fn drop(&mut self) {
+        if self.temporary {
+            let _ = std::fs::remove_dir_all(&self.path);
+        }
+    }
+}
+
+fn temporary_dir() -> Result<PathBuf> {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+    let path = std::env::temp_dir().join(format!(
+        "fixtures-podman-build-{}-{nanos:x}-{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    ));
+    std::fs::create_dir_all(&path).map_err(|e| Error::from(e).with_operation(format!("create {}", path.display())))?;
+    Ok(path)
+}
+
+/// libpod builds from a folder (podman-api tars it): unpack an archive, or write the Dockerfile.
+fn context_dir(context: &BuildContext) -> Result<ContextDir> {
+    match context {
+        BuildContext::Dir(dir) => Ok(ContextDir { path: dir.clone(), temporary: false }),
+        BuildContext::Tar(bytes) => {
+            let dir = ContextDir { path: temporary_dir()?, temporary: true };
+            tar::Archive::new(bytes.as_ref())
+                .unpack(&dir.path)
+                .map_err(|e| Error::new(ErrorKind::InvalidInput, "the build context is not a readable tar archive").with_source(e))?;
+            Ok(dir)
+        }
+        BuildContext::Dockerfile(text) => {
+            let dir = ContextDir { path: temporary_dir()?, temporary: true };
+            std::fs::write(dir.path.join("Dockerfile"), text)?;
+            Ok(dir)
+        }
+        _ => Err(Error::new(ErrorKind::Unsupported, "this kind of build context is not supported by the Podman backend")
+            .with_runtime(RUNTIME)),
+    }
+}
+
+fn is_image_id(line: &str) -> bool {
+    line.len() == 64 && line.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+impl PodmanRuntime {
+    /// Connects to the service named by `CONTAINER_HOST` (`unix://` or `tcp://`), else
+    /// the rootful socket (`/run/podman/podman.sock`) when running as root, else
+    /// `$XDG_RUNTIME_DIR/podman/podman.sock`.
+    ///
+    /// # Errors
+    /// [`ErrorKind::Engine`] when the service does not answer, saying where it looked.
+    pub async fn connect() -> Result<Self> {
+        let host = std::env::var("CONTAINER_HOST").ok().filter(|h| !h.is_empty());
+        Self::connect_to(&host.unwrap_or_else(default_host)).await
+    }
+
+    /// Connects to `host` (`unix:///path` or `tcp://host:port`).
+    ///
+    /// # Errors
+    /// [`ErrorKind::Engine`] when the service does not answer; [`ErrorKind::Config`] for a
+    /// scheme that is not supported.
+    pub async fn connect_to(host: &str) -> Result<Self> {
+        let unsupported = || {
+            Error::new(
+                ErrorKind::Config,
+                format!("Podman host `{host}` is not supported: use unix:///path/to/podman.sock or tcp://host:port"),
+            )
+            .with_runtime(RUNTIME)
+        };
+        let (client, libpod) = if let Some(path) = host.strip_prefix("unix://") {
+            if !Path::new(path).exists() {
+                return Err(Error::new(
+                    ErrorKind::Engine,
+                    format!("no Podman socket at `{path}`: is the service running? Set CONTAINER_HOST to reach another one"),
+                )
+                .with_operation("connect")
+                .with_runtime(RUNTIME)
+                .with_hint(format!("start it with `podman system service --time=0 unix://{path}`")));
+            }
+            (Podman::unix(path), Libpod::unix(path))
+        } else if let Some(authority) = host.strip_prefix("tcp://").or_else(|| host.strip_prefix("http://")) {
+            let authority = authority.trim_end_matches('/');
+            if authority.is_empty() {
+                return Err(unsupported());
+            }
+            (Podman::tcp(authority).map_err(|_| unsupported())?, Libpod::tcp(authority))
+        } else {
+            return Err(unsupported());
+        };
+        // podman-api's default version is libpod 4.3.1's; `adjust_api_version` would lower
+        // it to the Docker-compatible number, which libpod's network endpoints refuse.
+        let runtime = PodmanRuntime { client, libpod, host: host.to_owned() };
+        runtime
+            .ping()
+            .await
+            .map_err(|e| e.with_hint(format!("tried {host}; is `podman system service` running?")))?;
+        Ok(runtime)
+    }
+
+    /// The podman-api client, for what this library does not cover. It follows
+    /// podman-api's versioning, not this crate's.
+    pub fn client(&self) -> &Podman {
+        &self.client
+    }
+
+    /// The host this runtime talks to.
+    pub fn host(&self) -> &str {
+        &self.host
+    }
+
+    async fn inspect_raw(&self, id: &str) -> Result<Value> {
+        let op = "inspect container";
+        // Directly: podman-api's inspect also asks for sizes, which walks the filesystem.
+        let bytes = self
+            .libpod
+            .call(Method::GET, &format!("/containers/{}/json", encode(id)), None)
+            .await
+            .map_err(|e| map_request_error(op, e).with_container(id.to_owned()))?;
+        from_slice(op, &bytes)
+    }
+
+    async fn containers_on(&self, network: &str) -> Result<Vec<String>> {
+        let opts = opts::ContainerListOpts::builder()
+            .all(true)
+            .filter([opts::ContainerListFilter::Network(network.to_owned())])
+            .build();
+        let list = self.client.containers().list(&opts).await.map_err(err("list containers"))?;
+        Ok(list.into_iter().filter_map(|c| c.id).collect())
+    }
+}
+
+/// Percent-encodes a path segment (names and ids are plain, references may hold `/`, `:`, `@`).
+fn encode(segment: &str) -> String {
+    let mut out = String::with_capacity(segment.len());
+    for b in segment.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b':' | b'@' => out.push(b as char),
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
+
+/// `unix:///run/podman/podman.sock` for root, else the user's socket under `XDG_RUNTIME_DIR`.
+pub fn default_host() -> String {
+    use std::os::unix::fs::MetadataExt;
+    // /proc/self belongs to the effective user.
+    let uid = std::fs::metadata("/proc/self").map(|m| m.uid()).unwrap_or(0);
+    if uid == 0 {
+        return ROOT_SOCKET.to_owned();
+    }
+    let dir = std::env::var("XDG_RUNTIME_DIR").ok().filter(|d| !d.is_empty()).unwrap_or_else(|| format!("/run/user/{uid}"));
+    format!("unix://{dir}/podman/podman.sock")
+}
+
+#[async_trait]
+impl Runtime for PodmanRuntime {
+    fn name(&self) -> &str {
+        RUNTIME
+    }
+
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+
+    fn is_local(&self) -> bool {
+        self.host.starts_with("unix://")
+    }
+
+    async fn ping(&self) -> Result<()> {
+        self.libpod.call(Method::GET, "/_ping", None).await.map(drop).map_err(|e| map_request_error("ping", e))
+    }
+
+    async fn version(&self) -> Result<VersionInfo> {
+        let v = self.client.version().await.map_err(err("version"))?;
+        // `ApiVersion` is the Docker API level the engine offers; libpod's own is in Components.
+        Ok(VersionInfo::new(
+            RUNTIME,
+            v.version.unwrap_or_default(),
+            v.api_version.unwrap_or_default(),
+            format!("{}/{}", v.os.unwrap_or_default(), v.arch.unwrap_or_default()),
+        ))
+    }
+
+    async fn build_image(&self, spec: &BuildSpec, progress: ProgressSink<'_>) -> Result<String> {
+        let context = context_dir(&spec.context)?;
+        let mut builder = opts::ImageBuildOpts::builder(context.path.to_string_lossy())
+            .dockerfile(spec.dockerfile.clone().unwrap_or_else(|| "Dockerfile".to_owned()))
+            .remove(spec.remove_intermediate)
+            .force_rm(spec.remove_intermediate)
+            .no_cache(spec.no_cache)
+            .pull(spec.pull);
+        if !spec.build_args.is_empty() {
+            builder = builder.build_args(spec.build_args.clone());
+        }
+        if !spec.labels.is_empty() {
+            builder = builder.labels(spec.labels.clone());
+        }
+        if let Some(tag) = spec.tags.first() {
+            builder = builder.tag(tag);
+        }
+        if let Some(target) = &spec.target {
+            builder = builder.target(target);
+        }
+        if let Some(platform) = &spec.platform {
+            let mut parts = platform.splitn(3, '/');
+            let mut p = opts::Platform::new(parts.next().unwrap_or("linux"));
+            if let Some(arch) = parts.next() {
+                p = p.arch(arch);
+            }
+            if let Some(variant) = parts.next() {
+                p = p.version(variant);
+            }
+            builder = builder.platform(p);
+        }
+        let options = builder.build();
+        let failed = |kind: ErrorKind, message: String, tail: &[String]| {
+            Error::new(kind, message).with_operation("build image").with_runtime(RUNTIME).with_logs_tail(tail.join("\n"))
+        };
+        let images = self.client.images();
+        let mut stream = images.build(&options).map_err(|e| {
+            let e = map_error("build image", e);
+            Error::new(ErrorKind::Build, format!("the build context `{}` cannot be sent", context.path.display()))
+                .with_runtime(RUNTIME)
+                .with_source(e)
+        })?;
+        let mut tail: Vec<String> = Vec::new();
+        let mut id = None;
+        while let Some(item) = stream.next().await {
+            let report = match item {
+                Ok(report) => report,
+                Err(e) => {
+                    let e = map_error("build image", e);
+                    let kind = if e.kind() == ErrorKind::Engine { ErrorKind::Build } else { e.kind() };
+                    return Err(failed(kind, e.message().to_owned(), &tail));
+                }
+            };
+            for line in report.stream.lines() {
+                let line = line.trim_end();
+                if line.is_empty() {
+                    continue;
+                }
+                if is_image_id(line) {
+                    id = Some(answer::image_id(line));
+                }
+                tracing::debug!(target: "fixtures::build", "{line}");
+                progress(Progress::new(line.to_owned()));
+                tail.push(line.to_owned());
+                if tail.len() > 30 {
+                    tail.remove(0);
+                }
+            }
+        }
+        drop(stream);
+        let id = id.ok_or_else(|| failed(ErrorKind::Build, "the engine did not say which image it built".to_owned(), &tail))?;
+        for extra in spec.tags.iter().skip(1) {
+            let (repo, tag) = extra.rsplit_once(':').filter(|(_, t)| !t.contains('/')).unwrap_or((extra, "latest"));
+            self.tag_image(&id, repo, tag).await?;
+        }
+        Ok(id)
+    }
+
+    async fn pull_image(&self, spec: &PullSpec, progress: ProgressSink<'_>) -> Result<String> {
+        let reference = spec.reference();
+        let mut builder = opts::PullOpts::builder().reference(&reference);
+        if let Some(platform) = &spec.platform {
+            let mut parts = platform.splitn(3, '/');
+            if let Some(os) = parts.next() {
+                builder = builder.os(os);
+            }
+            if let Some(arch) = parts.next() {
+                builder = builder.arch(arch);
+            }
+            if let Some(variant) = parts.next() {
+                builder = builder.variant(variant);
+            }
+        }
+        if loopback_registry(&spec.repository) {
+            // As Docker does for registries on 127.0.0.0/8: plain HTTP is allowed.
+            builder = builder.tls_verify(false);
+        }
+        if let Some(c) = &spec.credentials {
+            let mut auth = opts::RegistryAuth::builder();
+            if let Some(u) = &c.username {
+                auth.username(u);
+            }
+            if let Some(p) = &c.password {
+                auth.password(p);
+            }
+            if let Some(s) = &c.server_address {
+                auth.server_address(s);
+            }
+            let auth = match &c.identity_token {
+                Some(token) => opts::RegistryAuth::token(token),
+                None => auth.build(),
+            };
+            builder.auth(auth);
+        }
+        let options = builder.build();
+        let pull_failed = |message: String| {
+            Error::new(ErrorKind::Pull, format!("pulling `{reference}` failed: {message}"))
+                .with_image(reference.clone())
+                .with_operation("pull image")
+                .with_runtime(RUNTIME)
+        };
+        let images = self.client.images();
+        let mut stream = images.pull(&options);
+        while let Some(item) = stream.next().await {
+            let report = item.map_err(|e| {
+                let e = map_error("pull image", e);
+                pull_failed(e.message().to_owned())
+            })?;
+            if let Some(error) = report.error.filter(|e| !e.is_empty()) {
+                return Err(pull_failed(error.trim().to_owned()));
+            }
+            if let Some(text) = report.stream {
+                for line in text.lines().map(str::trim_end).filter(|l| !l.is_empty()) {
+                    tracing::debug!(target: "fixtures::pull", "{line}");
+                    progress(Progress::new(line.to_owned()));
+                }
+            }
+        }
+        drop(stream);
+        Ok(self.inspect_image(&reference).await?.id)
+    }
+
+    async fn inspect_image(&self, reference: &str) -> Result<ImageInfo> {
+        let info = self
+            .client
+            .images()
+            .get(reference)
+            .inspect()
+            .await
+            .map_err(|e| map_error("inspect image", e).with_image(reference.to_owned()))?;
+        let raw = to_json(&info);
+        let mut info = compat::image_info(answer::image(raw.clone()));
+        info.raw = raw;
+        Ok(info)
+    }
+
+    async fn list_images(&self, filter: &LabelFilter) -> Result<Vec<ImageInfo>> {
+        let filters = label_query(filter).into_iter().map(|(k, v)| match v {
+            Some(v) => opts::ImageListFilter::LabelKeyVal(k, v),
+            None => opts::ImageListFilter::LabelKey(k),
+        });
+        let options = opts::ImageListOpts::builder().filter(filters).build();
+        let list = self.client.images().list(&options).await.map_err(err("list images"))?;
+        Ok(list
+            .iter()
+            .map(to_json)
+            .filter(|doc| filter.matches(&labels_of(doc, "Labels")))
+            .map(|raw| {
+                let mut info = compat::image_info(answer::image(raw.clone()));
+                info.raw = raw;
+                info
+            })
+            .collect())
+    }
+
+    async fn tag_image(&self, reference: &str, repository: &str, tag: &str) -> Result<()> {
+        let options = opts::ImageTagOpts::builder().repo(repository).tag(tag).build();
+        self.client
+            .images()
+            .get(reference)
+            .tag(&options)
+            .await
+            .map_err(|e| map_error("tag image", e).with_image(reference.to_owned()))
+    }
+
+    async fn remove_image(&self, reference: &str, force: bool) -> Result<()> {
+        let image = self.client.images().get(reference);
+        let removed = if force { image.remove().await } else { image.delete().await };
+        removed.map_err(|e| map_error("remove image", e).with_image(reference.to_owned()))
+    }
+
+    async fn create_container(&self, spec: &ContainerSpec) -> Result<String> {
+        let op = "create container";
+        let body = request::container_create(spec).map_err(|e| e.with_operation(op).with_runtime(RUNTIME))?;
+        let answer = self
+            .libpod
+            .call(Method::POST, "/containers/create", Some(&body))
+            .await
+            .map_err(|e| map_request_error(op, e).with_image(spec.image.clone()))?;
+        let created = from_slice(op, &answer)?;
+        created.get("Id").and_then(Value::as_str).map(str::to_owned).ok_or_else(|| {
+            Error::new(ErrorKind::Engine, "the engine did not say which container it created")
+                .with_operation(op)
+                .with_runtime(RUNTIME)
+        })
+    }
+
+    async fn start_container(&self, id: &str) -> Result<()> {
+        self.client
+            .containers()
+            .get(id)
+            .start(None)
+            .await
+            .map_err(|e| map_error("start container", e).with_container(id.to_owned()))
+    }
+
+    async fn inspect_container(&self, id: &str) -> Result<ContainerInfo> {
+        let raw = self.inspect_raw(id).await?;
+        let mut info = compat::container_info(answer::container(raw.clone()));
+        info.raw = raw;
+        Ok(info)
+    }
+
+    async fn list_containers(&self, filter: &LabelFilter) -> Result<Vec<ContainerSummary>> {
+        let filters = label_query(filter).into_iter().map(|(k, v)| match v {
+            Some(v) => opts::ContainerListFilter::LabelKeyVal(k, v),
+            None => opts::ContainerListFilter::LabelKey(k),
+        });
+        let options = opts::ContainerListOpts::builder().all(true).filter(filters).build();
+        let list = self.client.containers().list(&options).await.map_err(err("list containers"))?;
+        Ok(list
+            .iter()
+            .map(|c| compat::container_summary(&to_json(c)))
+            .filter(|c| filter.matches(&c.labels))
+            .collect())
+    }
+
+    async fn stop_container(&self, id: &str, timeout_secs: i64) -> Result<()> {
+        let options = opts::ContainerStopOpts::builder().timeout(timeout_secs.max(0) as usize).build();
+        match self.client.containers().get(id).stop(&options).await {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                let e = map_error("stop container", e).with_container(id.to_owned());
+                // 304: already stopped.
+                if e.message().starts_with("the engine answered 304") { Ok(()) } else { Err(e) }
+            }
+        }
+    }
+
+    async fn kill_container(&self, id: &str, signal: &str) -> Result<()> {
+        self.client
+            .containers()
+            .get(id)
+            .send_signal(signal)
+            .await
+            .map_err(|e| map_error(&format!("kill container with {signal}"), e).with_container(id.to_owned()))
+    }
+
+    async fn restart_container(&self, id: &str, timeout_secs: i64) -> Result<()> {
+        self.client
+            .containers()
+            .get(id)
+            .restart_with_timeout(timeout_secs.max(0) as usize)
+            .await
+            .map_err(|e| map_error("restart container", e).with_container(id.to_owned()))
+    }
+
+    async fn pause_container(&self, id: &str) -> Result<()> {
+        self.client.containers().get(id).pause().await.map_err(|e| map_error("pause container", e).with_container(id.to_owned()))
+    }
+
+    async fn unpause_container(&self, id: &str) -> Result<()> {
+        self.client
+            .containers()
+            .get(id)
+            .unpause()
+            .await
+            .map_err(|e| map_error("unpause container", e).with_container(id.to_owned()))
+    }
+
+    async fn wait_container(&self, id: &str) -> Result<i64> {
+        let op = "wait container";
+        // Directly: podman-api's wait drops the exit code libpod answers with.
+        // `stopped` and `exited` together are Docker's `not-running`.
+        let path = format!("/containers/{}/wait?condition=stopped&condition=exited", encode(id));
+        let answer = self
+            .libpod
+            .call(Method::POST, &path, None)
+            .await
+            .map_err(|e| map_request_error(op, e).with_container(id.to_owned()))?;
+        let text = String::from_utf8_lossy(&answer);
+        text.trim().parse::<i64>().map_err(|_| {
+            Error::new(ErrorKind::Engine, format!("the engine answered the wait with `{}`, not an exit code", text.trim()))
+                .with_operation(op)
+                .with_container(id.to_owned())
+                .with_runtime(RUNTIME)
+        })
+    }
+
+    async fn remove_container(&self, id: &str, force: bool) -> Result<()> {
+        // `timeout=0`: a forced removal kills at once (libpod would wait 10 s for SIGTERM).
+        let options = opts::ContainerDeleteOpts::builder().force(force).volumes(true).timeout(0).build();
+        self.client
+            .containers()
+            .get(id)
+            .delete(&options)
+            .await
+            .map_err(|e| map_error("remove container", e).with_container(id.to_owned()))
+    }
+
+    fn logs(&self, id: &str, spec: &LogsSpec) -> BoxStream<'static, Result<LogChunk>> {
+        let mut builder = opts::ContainerLogsOpts::builder().follow(spec.follow).stdout(spec.stdout).stderr(spec.stderr);
+        if let Some(n) = spec.tail {
+            builder = builder.tail(n.to_string());
+        }
+        if let Some(since) = spec.since {
+            builder = builder.since(since.to_string());
+        }
+        let options = builder.build();
+        let client = self.client.clone();
+        let id = id.to_owned();
+        owned_stream(move |tx| async move {
+            let container = client.containers().get(id.as_str());
+            let mut stream = container.logs(&options);
+            while let Some(item) = stream.next().await {
+                let chunk = match item {
+                    Ok(TtyChunk::StdOut(bytes)) => Ok(LogChunk { stream: Stream::Stdout, bytes: Bytes::from(bytes) }),
+                    Ok(TtyChunk::StdErr(bytes)) => Ok(LogChunk { stream: Stream::Stderr, bytes: Bytes::from(bytes) }),
+                    Ok(TtyChunk::StdIn(_)) => continue,
+                    Err(e) => Err(map_error("read logs", e).with_container(id.clone())),
+                };
+                let failed = chunk.is_err();
+                if tx.send(chunk).await.is_err() || failed {
+                    break;
+                }
+            }
+        })
+    }
+
+    async fn exec(&self, id: &str, spec: &ExecSpec) -> Result<ExecOutput> {
+        let op = format!("exec {:?}", spec.cmd);
+        let mut builder = opts::ExecCreateOpts::builder()
+            .attach_stdout(true)
+            .attach_stderr(true)
+            .command(spec.cmd.clone())
+            .privileged(spec.privileged);
+        if !spec.env.is_empty() {
+            builder = builder.env(spec.env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        }
+        if let Some(dir) = &spec.working_dir {
+            builder = builder.working_dir(dir);
+        }
+        if let Some(user) = &spec.user {
+            builder = builder.user(opts::UserOpt::User(user.clone()));
+        }
+        let container = self.client.containers().get(id);
+        let exec = container.create_exec(&builder.build()).await.map_err(|e| map_error(&op, e).with_container(id.to_owned()))?;
+        let start = opts::ExecStartOpts::builder().build();
+        let output = exec.start(&start).await.map_err(|e| map_error(&op, e).with_container(id.to_owned()))?;
+        let (mut stdout, mut stderr) = (Vec::new(), Vec::new());
+        if let Some(mut output) = output {
+            while let Some(chunk) = output.next().await {
+                match chunk {
+                    Ok(TtyChunk::StdOut(bytes)) => stdout.extend_from_slice(&bytes),
+                    Ok(TtyChunk::StdErr(bytes)) => stderr.extend_from_slice(&bytes),
+                    Ok(TtyChunk::StdIn(_)) => {}
+                    Err(e) => {
+                        return Err(Error::new(ErrorKind::Exec, "reading the command's output failed")
+                            .with_operation(op.clone())
+                            .with_container(id.to_owned())
+                            .with_runtime(RUNTIME)
+                            .with_source(e));
+                    }
+                }
+            }
+        }
+        // The session may still be closing when the output ends: wait for its exit code.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        let exit_code = loop {
+            let inspected = exec.inspect().await.map_err(|e| map_error(&op, e).with_container(id.to_owned()))?;
+            let running = inspected.get("Running").and_then(Value::as_bool).unwrap_or(false);
+            match inspected.get("ExitCode").and_then(Value::as_i64) {
+                Some(code) if !running => break code,
+                _ if tokio::time::Instant::now() >= deadline => {
+                    return Err(Error::new(ErrorKind::Exec, "the engine did not report the command's exit code")
+                        .with_operation(op.clone())
+                        .with_container(id.to_owned())
+                        .with_runtime(RUNTIME));
+                }
+                _ => tokio::time::sleep(Duration::from_millis(10)).await,
+            }
+        };
+        Ok(ExecOutput::new(exit_code, Bytes::from(stdout), Bytes::from(stderr)))
+    }
+
+    async fn put_archive(&self, id: &str, path: &str, tar: Bytes) -> Result<()> {
+        self.client
+            .containers()
+            .get(id)
+            .copy_to(path, tar.into())
+            .await
+            .map_err(|e| map_error(&format!("copy files to {path}"), e).with_container(id.to_owned()))
+    }
+
+    async fn get_archive(&self, id: &str, path: &str) -> Result<Bytes> {
+        let container = self.client.containers().get(id);
+        let chunks: Vec<Vec<u8>> = container
+            .copy_from(path)
+            .try_collect()
+            .await
+            .map_err(|e| map_error(&format!("copy files from {path}"), e).with_container(id.to_owned()))?;
+        Ok(Bytes::from(chunks.concat()))
+    }
+
+    async fn create_network(&self, spec: &NetworkSpec) -> Result<String> {
+        let op = format!("create network `{}`", spec.name);
+        let options = request::network_create(spec).map_err(|e| e.with_operation(op.clone()).with_runtime(RUNTIME))?;
+        let created = self.client.networks().create(&options).await.map_err(err(&op))?;
+        Ok(created.id.unwrap_or_default())
+    }
+
+    async fn inspect_network(&self, id_or_name: &str) -> Result<NetworkInfo> {
+        let op = format!("inspect network `{id_or_name}`");
+        let name = network_name(id_or_name);
+        let info = self.client.networks().get(name).inspect().await.map_err(err(&op))?;
+        let containers = self.containers_on(name).await?;
+        Ok(compat::network_info(&answer::network(&to_json(&info), &containers)))
+    }
+
+    async fn list_networks(&self, filter: &LabelFilter) -> Result<Vec<NetworkInfo>> {
+        let filters = label_query(filter).into_iter().map(|(k, v)| match v {
+            Some(v) => opts::NetworkListFilter::LabelKeyVal(k, v),
+            None => opts::NetworkListFilter::LabelKey(k),
+        });
+        let options = opts::NetworkListOpts::builder().filter(filters).build();
+        let list = self.client.networks().list(&options).await.map_err(err("list networks"))?;
+        Ok(list
+            .iter()
+            .map(|n| compat::network_info(&answer::network(&to_json(n), &[])))
+            .filter(|n| filter.matches(&n.labels))
+            .collect())
+    }
+
+    async fn remove_network(&self, id_or_name: &str) -> Result<()> {
+        let op = format!("remove network `{id_or_name}`");
+        let reports = self.client.networks().get(network_name(id_or_name)).delete().await.map_err(err(&op))?;
+        match reports.into_iter().find_map(|r| r.err.filter(|e| !e.is_empty())) {
+            Some(message) => Err(fault(&op, 500, &message)),
+            None => Ok(()),
+        }
+    }
+
+    async fn connect_network(&self, network: &str, container: &str, aliases: &[String]) -> Result<()> {
+        let mut builder = opts::NetworkConnectOpts::builder().container(container);
+        if !aliases.is_empty() {
+            builder = builder.aliases(aliases.iter().cloned());
+        }
+        self.client
+            .networks()
+            .get(network_name(network))
+            .connect_container(&builder.build())
+            .await
+            .map_err(|e| map_error(&format!("connect to network `{network}`"), e).with_container(container.to_owned()))
+    }
+
+    async fn disconnect_network(&self, network: &str, container: &str, force: bool) -> Result<()> {
+        let options = opts::NetworkDisconnectOpts::builder().container(container).force(force).build();
+        self.client
+            .networks()
+            .get(network_name(network))
+            .disconnect_container(&options)
+            .await
+            .map_err(|e| map_error(&format!("disconnect from network `{network}`"), e).with_container(container.to_owned()))
+    }
+
+    async fn create_volume(&self, spec: &VolumeSpec) -> Result<VolumeInfo> {
+        let created = self
+            .client
+            .volumes()
+            .create(&request::volume_create(spec))
+            .await
+            .map_err(err(&format!("create volume `{}`", spec.name)))?;
+        Ok(compat::volume_info(&to_json(&created)))
+    }
+
+    async fn inspect_volume(&self, name: &str) -> Result<VolumeInfo> {
+        let info = self.client.volumes().get(name).inspect().await.map_err(err(&format!("inspect volume `{name}`")))?;
+        Ok(compat::volume_info(&to_json(&info)))
+    }
+
+    async fn list_volumes(&self, filter: &LabelFilter) -> Result<Vec<VolumeInfo>> {
+        let filters = label_query(filter).into_iter().map(|(k, v)| match v {
+            Some(v) => opts::VolumeListFilter::LabelKeyVal(k, v),
+            None => opts::VolumeListFilter::LabelKey(k),
+        });
+        let options = opts::VolumeListOpts::builder().filter(filters).build();
+        let list = self.client.volumes().list(&options).await.map_err(err("list volumes"))?;
+        Ok(list.iter().map(|v| compat::volume_info(&to_json(v))).filter(|v| filter.matches(&v.labels)).collect())
+    }
+
+    async fn remove_volume(&self, name: &str, force: bool) -> Result<()> {
+        let volume = self.client.volumes().get(name);
+        let removed = if force { volume.remove().await } else { volume.delete().await };
+        removed.map_err(err(&format!("remove volume `{name}`")))
+    }
+
+    fn events(&self, filter: &LabelFilter) -> BoxStream<'static, Result<Event>> {
+        // The request is sent when the stream is first polled; `since` replays what happened
+        // from this call on, so no event between the call and the first poll is lost.
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+        let labels = filter.to_query();
+        let mut builder = opts::EventsOpts::builder().stream(true).since(now.to_string());
+        if !labels.is_empty() {
+            builder = builder.filters([("label".to_owned(), labels)]);
+        }
+        let options = builder.build();
+        let client = self.client.clone();
+        let filter = filter.clone();
+        owned_stream(move |tx| async move {
+            let mut stream = client.events(&options);
+            while let Some(item) = stream.next().await {
+                let event = match item {
+                    Ok(e) => {
+                        let event = compat::event(&to_json(&e));
+                        // libpod ORs several label filters; Docker ANDs them.
+                        if filter.labels.len() > 1 && !filter.matches(&event.attributes) {
+                            continue;
+                        }
+                        Ok(event)
+                    }
+                    Err(e) => Err(map_error("read events", e)),
+                };
+                let failed = event.is_err();
+                if tx.send(event).await.is_err() || failed {
+                    break;
+                }
+            }
+        })
+    }
+}
+
+/// This backend, for `Env::backend`: `FIXTURE_RUNTIME=podman` picks it.
+pub fn backend() -> fixtures_core::Backend {
+    fixtures_core::Backend::new(RUNTIME, || {
+        Box::pin(async { Ok(std::sync::Arc::new(PodmanRuntime::connect().await?) as std::sync::Arc<dyn Runtime>) })
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn libpod_causes_map_to_kinds() {
+        assert_eq!(kind_of(500, "x:1: image not known"), ErrorKind::NotFound);
+        assert_eq!(kind_of(500, "creating container storage: the container name \"a\" is already in use by b. You have to remove that container to be able to reuse that name: that name is already in use"), ErrorKind::Conflict);
+        assert_eq!(kind_of(500, "cannot remove container a as it is running: container state improper"), ErrorKind::Conflict);
+        assert_eq!(kind_of(404, "whatever"), ErrorKind::NotFound);
+        assert_eq!(kind_of(409, "whatever"), ErrorKind::Conflict);
+        assert_eq!(kind_of(500, "OCI runtime error"), ErrorKind::Engine);
+        let e = fault("inspect image", 500, "x:1: image not known: image not known");
+        assert_eq!(e.to_string(), "inspect image: the engine answered 500: x:1: image not known");
+        assert_eq!(e.kind(), ErrorKind::NotFound);
+    }
+
+    #[test]
+    fn loopback_registries_are_recognised() {
+        assert!(loopback_registry("127.0.0.1:5000/fixtures-test/services"));
+        assert!(loopback_registry("localhost:5000/app"));
+        assert!(loopback_registry("[::1]:5000/app"));
+        assert!(!loopback_registry("registry.example.com/app"));
+        assert!(!loopback_registry("library/busybox"));
+        assert!(!loopback_registry("busybox"));
+    }
+
+    #[test]
+    fn paths_are_encoded() {
+        assert_eq!(encode("fx-echo_1"), "fx-echo_1");
+        assert_eq!(encode("127.0.0.1:5000/a b"), "127.0.0.1:5000%2Fa%20b");
+    }
+
+    #[tokio::test]
+    async fn a_missing_socket_is_explained() {
+        let err = PodmanRuntime::connect_to("unix:///nonexistent/podman.sock").await.expect_err("no socket");
+        assert_eq!(err.kind(), ErrorKind::Engine);
+        assert!(err.to_string().contains("/nonexistent/podman.sock"), "{err}");
+        let err = PodmanRuntime::connect_to("ssh://host").await.expect_err("no ssh");
+        assert_eq!(err.kind(), ErrorKind::Config);
+    }
+
+    #[test]
+    fn build_contexts_become_folders() {
+        let dir = context_dir(&BuildContext::Dockerfile("FROM scratch\n".into())).expect("dir");
+        let path = dir.path.clone();
+        assert_eq!(std::fs::read_to_string(path.join("Dockerfile")).expect("written"), "FROM scratch\n");
+        drop(dir);
+        assert!(!path.exists(), "removed with the build");
+        let tar = fixtures_core::archive::dockerfile_tar("FROM busybox\n").expect("tar");
+        let dir = context_dir(&BuildContext::Tar(tar)).expect("dir");
+        assert_eq!(std::fs::read_to_string(dir.path.join("Dockerfile")).expect("unpacked"), "FROM busybox\n");
+        let given = context_dir(&BuildContext::Dir("/srv/ctx".into())).expect("dir");
+        assert_eq!(given.path, Path::new("/srv/ctx"));
+    }
+}
