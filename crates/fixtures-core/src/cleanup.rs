@@ -49,10 +49,10 @@ pub(crate) static OWNER: LazyLock<String> = LazyLock::new(|| {
     format!("{}:{pid}:{}", hostname(), start_time(pid).unwrap_or(0))
 });
 
-/// The run this process belongs to: `NEXTEST_RUN_ID` (shared by a nextest run's processes),
-/// else `FIXTURE_RUN_ID`, else one of its own.
+/// The run this process belongs to: `FIXTURE_RUN_ID` if set, else `NEXTEST_RUN_ID` (shared
+/// by a nextest run's processes), else one of its own.
 pub(crate) static RUN: LazyLock<String> = LazyLock::new(|| {
-    for var in ["NEXTEST_RUN_ID", "FIXTURE_RUN_ID"] {
+    for var in ["FIXTURE_RUN_ID", "NEXTEST_RUN_ID"] {
         if let Ok(id) = std::env::var(var) {
             let id: String = id.chars().filter(char::is_ascii_alphanumeric).collect();
             if !id.is_empty() {
@@ -63,6 +63,15 @@ pub(crate) static RUN: LazyLock<String> = LazyLock::new(|| {
     let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or_default();
     format!("p{:x}{:04x}", std::process::id(), (nanos & 0xffff) as u16)
 });
+
+/// Whether the run is shared with other processes (its id came from the environment).
+fn shared_run() -> bool {
+    ["FIXTURE_RUN_ID", "NEXTEST_RUN_ID"].iter().any(|v| std::env::var(v).is_ok_and(|id| id.chars().any(|c| c.is_ascii_alphanumeric())))
+}
+
+/// How long a shared run's last process waits before removing the run's session objects:
+/// the next process of the run (nextest starts one per test) joins within it.
+const SHARED_RUN_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// The owner label of session objects: the run, not a process.
 pub(crate) fn run_owner() -> String {
@@ -177,6 +186,21 @@ pub(crate) async fn remove_owned(runtime: &dyn Runtime, owner: &str) -> usize {
     remove_selected(runtime, &LabelFilter::eq(labels::OWNER, owner.to_owned()), reused).await
 }
 
+/// Removes what `owner` made, again and again until two rounds in a row find nothing:
+/// requests sent just before an interruption or a kill may still create objects after a
+/// listing. Gives up after 5 s.
+async fn remove_owned_until_quiet(runtimes: &[Arc<dyn Runtime>], owner: &str) {
+    let mut quiet = 0;
+    for _ in 0..50 {
+        let found: usize = join_all(runtimes.iter().map(|r| remove_owned(r.as_ref(), owner))).await.into_iter().sum();
+        quiet = if found == 0 { quiet + 1 } else { 0 };
+        if quiet == 2 {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
 /// At exit (or from a watcher): if no process of `run` remains, remove its session objects.
 pub(crate) async fn remove_run_if_last(runtime: &dyn Runtime, run: &str) {
     if let Some(_exclusive) = last_one_out(run) {
@@ -188,7 +212,17 @@ pub(crate) async fn remove_run_if_last(runtime: &dyn Runtime, run: &str) {
 /// Releases this process's hold on the run and, if it was the last, removes the run's
 /// session objects. Called at exit.
 pub(crate) fn leave_run_blocking() {
+    leave_run(true);
+}
+
+/// Leaves the run; with `grace`, a shared run's session objects are left to the watcher,
+/// which removes them if no process joins within the grace time.
+fn leave_run(grace: bool) {
     if RUN_HOLD.lock().unwrap_or_else(|p| p.into_inner()).take().is_none() {
+        return;
+    }
+    if grace && shared_run() && !WATCHER_PIPES.lock().unwrap_or_else(|p| p.into_inner()).is_empty() {
+        // The watcher removes them once the grace time has passed with no process left.
         return;
     }
     let runtimes: Vec<Arc<dyn Runtime>> = STARTED.lock().unwrap_or_else(|p| p.into_inner()).values().cloned().collect();
@@ -299,9 +333,12 @@ pub fn watch(runtime: Arc<dyn Runtime>) -> ! {
     if let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() {
         rt.block_on(async {
             if !owner.is_empty() {
-                remove_owned(runtime.as_ref(), &owner).await;
+                remove_owned_until_quiet(std::slice::from_ref(&runtime), &owner).await;
             }
             if !run.is_empty() {
+                if shared_run() {
+                    tokio::time::sleep(SHARED_RUN_GRACE).await;
+                }
                 remove_run_if_last(runtime.as_ref(), &run).await;
             }
         });
@@ -350,19 +387,10 @@ fn install_signal_handler() {
         eprintln!("fixtures: signal {byte}: removing this process's containers, networks and volumes");
         let runtimes: Vec<Arc<dyn Runtime>> = STARTED.lock().unwrap_or_else(|p| p.into_inner()).values().cloned().collect();
         if let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() {
-            rt.block_on(async {
-                // Creations already sent to the engine may land after a listing: go again
-                // until a round finds nothing (nothing new starts once STOPPING is set).
-                for _ in 0..20 {
-                    let found: usize = join_all(runtimes.iter().map(|r| remove_owned(r.as_ref(), &OWNER))).await.into_iter().sum();
-                    if found == 0 {
-                        break;
-                    }
-                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                }
-            });
+            rt.block_on(remove_owned_until_quiet(&runtimes, &OWNER));
         }
-        leave_run_blocking();
+        // Interrupted: no grace; the run's session objects go now if this was its last process.
+        leave_run(false);
         // SAFETY: exit without the normal exit hooks: everything was removed above.
         unsafe { libc::_exit(128 + i32::from(byte)) }
     });

@@ -734,25 +734,32 @@ async fn start_container(
     readiness: Readiness,
     share: bool,
 ) -> Result<Container> {
-    let id = match runtime.create_container(spec).await {
-        Ok(id) => {
-            ledger.push(runtime, Owned::Container(id.clone()));
-            tracing::info!(container_id = %crate::short_id(&id), image = %crate::short_id(&spec.image), "created container");
-            runtime.start_container(&id).await?;
-            id
-        }
-        // Another process of the run made it first: use theirs once it is ready.
-        Err(e) if share && e.kind() == ErrorKind::Conflict => {
-            let name = spec.name.clone().unwrap_or_default();
-            let theirs = runtime.inspect_container(&name).await?;
-            if theirs.labels.get(labels::SIGNATURE) != spec.labels.get(labels::SIGNATURE) {
-                return Err(Error::new(ErrorKind::Conflict, format!("a container named `{name}` exists with another spec"))
-                    .with_container(theirs.id));
+    let id = loop {
+        match runtime.create_container(spec).await {
+            Ok(id) => {
+                ledger.push(runtime, Owned::Container(id.clone()));
+                tracing::info!(container_id = %crate::short_id(&id), image = %crate::short_id(&spec.image), "created container");
+                runtime.start_container(&id).await?;
+                break id;
             }
-            tracing::info!(container_id = %crate::short_id(&theirs.id), "sharing the run's session container");
-            theirs.id
+            // Another process of the run made it first: use theirs once it is ready.
+            Err(e) if share && e.kind() == ErrorKind::Conflict => {
+                let name = spec.name.clone().unwrap_or_default();
+                let theirs = match runtime.inspect_container(&name).await {
+                    Ok(theirs) => theirs,
+                    // Removed meanwhile (its run ended as ours began): make it again.
+                    Err(e) if e.kind() == ErrorKind::NotFound => continue,
+                    Err(e) => return Err(e),
+                };
+                if theirs.labels.get(labels::SIGNATURE) != spec.labels.get(labels::SIGNATURE) {
+                    return Err(Error::new(ErrorKind::Conflict, format!("a container named `{name}` exists with another spec"))
+                        .with_container(theirs.id));
+                }
+                tracing::info!(container_id = %crate::short_id(&theirs.id), "sharing the run's session container");
+                break theirs.id;
+            }
+            Err(e) => return Err(e.with_image(spec.image.clone())),
         }
-        Err(e) => return Err(e.with_image(spec.image.clone())),
     };
     let primary = spec.networks.first().map(|n| n.network.clone());
     let container = Container::attach(runtime.clone(), node, &id, primary, readiness).await?;
