@@ -31,10 +31,12 @@ mod libpod;
 mod request;
 
 use std::any::Any;
+use std::collections::HashMap;
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -70,6 +72,8 @@ pub struct PodmanRuntime {
     client: Podman,
     libpod: Libpod,
     host: String,
+    /// When this runtime last ran each container's health check (see [`PodmanRuntime::inspect_container`]).
+    health_runs: Arc<Mutex<HashMap<String, Instant>>>,
 }
 
 // --- errors ---
@@ -80,7 +84,6 @@ const NOT_FOUND_CAUSES: &[&str] = &[
     "no such container",
     "no such image",
     "image not known",
-    "no such network",
     "network not found",
     "no such volume",
     "no such object",
@@ -320,7 +323,7 @@ impl PodmanRuntime {
         };
         // podman-api's default version is libpod 4.3.1's; `adjust_api_version` would lower
         // it to the Docker-compatible number, which libpod's network endpoints refuse.
-        let runtime = PodmanRuntime { client, libpod, host: host.to_owned() };
+        let runtime = PodmanRuntime { client, libpod, host: host.to_owned(), health_runs: Arc::default() };
         runtime
             .ping()
             .await
@@ -348,6 +351,40 @@ impl PodmanRuntime {
             .await
             .map_err(|e| map_request_error(op, e).with_container(id.to_owned()))?;
         from_slice(op, &bytes)
+    }
+
+    /// Whether the running container described by `doc` has a health check that is due,
+    /// marking it run if so. Podman schedules health checks with systemd timers; where
+    /// there is no systemd (containers, CI machines) they never run, while Docker runs them
+    /// itself. So this runtime runs a check when it looks at a container and the check's
+    /// interval has passed since it last ran one (the first one interval after it first
+    /// saw the container, as Docker waits an interval after the start).
+    fn health_check_due(&self, doc: &Value) -> bool {
+        let running = doc.pointer("/State/Status").and_then(Value::as_str) == Some("running");
+        let Some(check) = doc.pointer("/Config/Healthcheck").filter(|_| running) else { return false };
+        let test: Vec<&str> = check.get("Test").and_then(Value::as_array).map(|t| t.iter().filter_map(Value::as_str).collect()).unwrap_or_default();
+        if test.is_empty() || test[0] == "NONE" {
+            return false;
+        }
+        let interval = check
+            .get("Interval")
+            .and_then(Value::as_u64)
+            .filter(|n| *n > 0)
+            .map_or(Duration::from_secs(30), Duration::from_nanos);
+        let id = doc.get("Id").and_then(Value::as_str).unwrap_or_default().to_owned();
+        let now = Instant::now();
+        let mut runs = self.health_runs.lock().unwrap_or_else(|p| p.into_inner());
+        match runs.get(&id) {
+            Some(last) if now.duration_since(*last) >= interval => {
+                runs.insert(id, now);
+                true
+            }
+            Some(_) => false,
+            None => {
+                runs.insert(id, now);
+                false
+            }
+        }
     }
 
     async fn containers_on(&self, network: &str) -> Result<Vec<String>> {
@@ -630,7 +667,15 @@ impl Runtime for PodmanRuntime {
     }
 
     async fn inspect_container(&self, id: &str) -> Result<ContainerInfo> {
-        let raw = self.inspect_raw(id).await?;
+        let mut raw = self.inspect_raw(id).await?;
+        if self.health_check_due(&raw) {
+            let path = format!("/containers/{}/healthcheck", encode(id));
+            // A failing check is an answer too (libpod records it); only the status matters.
+            if let Err(e) = self.libpod.call(Method::GET, &path, None).await {
+                tracing::debug!(container_id = id, "health check: {e}");
+            }
+            raw = self.inspect_raw(id).await?;
+        }
         let mut info = compat::container_info(answer::container(raw.clone()));
         info.raw = raw;
         Ok(info)
@@ -720,7 +765,9 @@ impl Runtime for PodmanRuntime {
             .get(id)
             .delete(&options)
             .await
-            .map_err(|e| map_error("remove container", e).with_container(id.to_owned()))
+            .map_err(|e| map_error("remove container", e).with_container(id.to_owned()))?;
+        self.health_runs.lock().unwrap_or_else(|p| p.into_inner()).retain(|known, _| !known.starts_with(id));
+        Ok(())
     }
 
     fn logs(&self, id: &str, spec: &LogsSpec) -> BoxStream<'static, Result<LogChunk>> {
@@ -830,8 +877,21 @@ impl Runtime for PodmanRuntime {
     async fn create_network(&self, spec: &NetworkSpec) -> Result<String> {
         let op = format!("create network `{}`", spec.name);
         let options = request::network_create(spec).map_err(|e| e.with_operation(op.clone()).with_runtime(RUNTIME))?;
-        let created = self.client.networks().create(&options).await.map_err(err(&op))?;
-        Ok(created.id.unwrap_or_default())
+        let mut attempt = 0;
+        loop {
+            match self.client.networks().create(&options).await {
+                Ok(created) => return Ok(created.id.unwrap_or_default()),
+                // libpod lists the host's interfaces to pick a free subnet; a bridge that
+                // another network's removal deletes meanwhile fails the listing. Nothing was
+                // created: ask again.
+                Err(e) if attempt < 5 && e.to_string().contains("no such network interface") => {
+                    attempt += 1;
+                    tracing::debug!(network = %spec.name, "network create raced an interface removal; retrying");
+                    tokio::time::sleep(Duration::from_millis(50 * attempt)).await;
+                }
+                Err(e) => return Err(map_error(&op, e)),
+            }
+        }
     }
 
     async fn inspect_network(&self, id_or_name: &str) -> Result<NetworkInfo> {
@@ -956,9 +1016,33 @@ impl Runtime for PodmanRuntime {
 
 /// This backend, for `Env::backend`: `FIXTURE_RUNTIME=podman` picks it.
 pub fn backend() -> fixtures_core::Backend {
+    // Keeps the watcher hook linked into every binary that uses this backend.
+    std::hint::black_box(&WATCHER_HOOK);
     fixtures_core::Backend::new(RUNTIME, || {
         Box::pin(async { Ok(std::sync::Arc::new(PodmanRuntime::connect().await?) as std::sync::Arc<dyn Runtime>) })
     })
+}
+
+/// Before `main`: when the test binary is started as a watcher for this backend (see
+/// `fixtures_core::cleanup`), be the watcher instead of running tests.
+#[used]
+#[unsafe(link_section = ".init_array")]
+static WATCHER_HOOK: extern "C" fn() = watcher_hook;
+
+extern "C" fn watcher_hook() {
+    if !fixtures_core::cleanup::watcher_requested(RUNTIME) {
+        return;
+    }
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .ok()
+        .and_then(|rt| rt.block_on(PodmanRuntime::connect()).ok());
+    match runtime {
+        Some(podman) => fixtures_core::cleanup::watch(Arc::new(podman)),
+        // Nothing to watch with; leave without running the binary's main.
+        None => std::process::exit(1),
+    }
 }
 
 #[cfg(test)]
@@ -973,6 +1057,8 @@ mod tests {
         assert_eq!(kind_of(404, "whatever"), ErrorKind::NotFound);
         assert_eq!(kind_of(409, "whatever"), ErrorKind::Conflict);
         assert_eq!(kind_of(500, "OCI runtime error"), ErrorKind::Engine);
+        assert_eq!(kind_of(500, "route ip+net: no such network interface"), ErrorKind::Engine);
+        assert_eq!(kind_of(500, "unable to find network with name or ID fx: network not found"), ErrorKind::NotFound);
         let e = fault("inspect image", 500, "x:1: image not known: image not known");
         assert_eq!(e.to_string(), "inspect image: the engine answered 500: x:1: image not known");
         assert_eq!(e.kind(), ErrorKind::NotFound);

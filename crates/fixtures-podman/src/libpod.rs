@@ -76,13 +76,16 @@ impl std::error::Error for RequestError {
 }
 
 impl Libpod {
+    // No idle connections are kept: a pooled connection belongs to the tokio runtime that
+    // opened it, and tests run one runtime each while sharing this client (podman-api's
+    // own client is built the same way).
     pub(crate) fn unix(path: impl Into<PathBuf>) -> Self {
-        let client = hyper::Client::builder().build(hyperlocal::UnixConnector);
+        let client = hyper::Client::builder().pool_max_idle_per_host(0).build(hyperlocal::UnixConnector);
         Libpod { transport: Transport::Unix { client, path: path.into() } }
     }
 
     pub(crate) fn tcp(authority: impl Into<String>) -> Self {
-        let client = hyper::Client::builder().build_http();
+        let client = hyper::Client::builder().pool_max_idle_per_host(0).build_http();
         Libpod { transport: Transport::Tcp { client, authority: authority.into() } }
     }
 

@@ -76,18 +76,18 @@ pub(crate) fn signal_number(name: &str) -> Option<i64> {
     Some(n)
 }
 
+/// Docker's defaults for what a health check leaves out; libpod's API has none (a missing
+/// timeout is a timeout of 0 s, which every check exceeds).
+const HEALTH_INTERVAL: Duration = Duration::from_secs(30);
+const HEALTH_TIMEOUT: Duration = Duration::from_secs(30);
+const HEALTH_RETRIES: u32 = 3;
+
 fn healthcheck(h: &Healthcheck) -> Value {
     let mut m = Map::new();
     m.insert("Test".into(), json!(h.test));
-    if let Some(d) = h.interval {
-        m.insert("Interval".into(), json!(nanos(d)));
-    }
-    if let Some(d) = h.timeout {
-        m.insert("Timeout".into(), json!(nanos(d)));
-    }
-    if let Some(r) = h.retries {
-        m.insert("Retries".into(), json!(r));
-    }
+    m.insert("Interval".into(), json!(nanos(h.interval.unwrap_or(HEALTH_INTERVAL))));
+    m.insert("Timeout".into(), json!(nanos(h.timeout.unwrap_or(HEALTH_TIMEOUT))));
+    m.insert("Retries".into(), json!(h.retries.unwrap_or(HEALTH_RETRIES)));
     if let Some(d) = h.start_period {
         m.insert("StartPeriod".into(), json!(nanos(d)));
     }
