@@ -62,17 +62,23 @@ pub async fn select(backends: &[Backend]) -> Result<Arc<dyn Runtime>> {
         return Err(Error::new(ErrorKind::Config, "no container runtime backend is compiled in")
             .with_hint("add `.backend(fixtures_docker::backend())` (or fixtures_podman) to your Env"));
     }
-    let wanted = std::env::var("FIXTURE_RUNTIME").ok().filter(|v| !v.is_empty());
-    if let Some(wanted) = wanted {
+    let config = crate::config::current()?;
+    if let Some(wanted) = config.runtime.as_deref().filter(|v| !v.is_empty()) {
         let backend = backends.iter().find(|b| b.name == wanted).ok_or_else(|| {
+            let known = ["docker", "podman"];
+            let what = if known.contains(&wanted) { "is not compiled in" } else { "is not a runtime" };
             Error::new(
                 ErrorKind::Config,
-                format!("FIXTURE_RUNTIME={wanted} names a backend that is not compiled in; compiled in: {}", names.join(", ")),
+                format!("runtime `{wanted}` (FIXTURE_RUNTIME or fixtures.toml) {what}; compiled in: {}", names.join(", ")),
             )
-            .with_hint(format!("set FIXTURE_RUNTIME to one of: {}, or add that backend's crate", names.join(", ")))
+            .with_hint(format!(
+                "set FIXTURE_RUNTIME to one of: {}{}",
+                names.join(", "),
+                if known.contains(&wanted) { format!(", or add the fixtures-{wanted} crate and `.backend(fixtures_{wanted}::backend())`") } else { String::new() }
+            ))
         })?;
         return connect(backend).await.map_err(|e| {
-            Error::new(ErrorKind::Config, format!("runtime `{wanted}` (chosen by FIXTURE_RUNTIME) does not answer"))
+            Error::new(ErrorKind::Config, format!("runtime `{wanted}` (FIXTURE_RUNTIME or fixtures.toml) does not answer"))
                 .with_source(e)
         });
     }

@@ -12,6 +12,7 @@ pub mod archive;
 pub mod backend;
 #[doc(hidden)]
 pub mod cleanup;
+pub mod config;
 pub mod compat;
 pub mod env;
 mod error;

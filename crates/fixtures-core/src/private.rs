@@ -37,7 +37,7 @@ pub fn run_sync<R>(body: impl FnOnce() -> R) -> R {
 pub type Body = Pin<Box<dyn Future<Output = Result<std::result::Result<(), String>>> + Send>>;
 
 fn log_tail_lines() -> usize {
-    std::env::var("FIXTURE_LOG_TAIL").ok().and_then(|v| v.parse().ok()).unwrap_or(crate::readiness::DEFAULT_LOG_TAIL)
+    crate::config::current().map_or(crate::readiness::DEFAULT_LOG_TAIL, |c| c.log_tail)
 }
 
 /// Prints the logs of every container the test used, each under a header naming it.

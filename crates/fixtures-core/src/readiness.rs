@@ -28,19 +28,15 @@ use crate::handle::Container;
 use crate::runtime::{ContainerInfo, ContainerStatus, EventAction, Health, Runtime, Stream};
 use crate::spec::{LabelFilter, LogsSpec, Port, Protocol};
 
-/// Default time a container has to become ready (`FIXTURE_TIMEOUT`, in seconds, changes it).
+/// Default time a container has to become ready (`timeout` in the configuration changes it).
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Lines of logs kept when a test fails (`FIXTURE_LOG_TAIL` changes it).
 pub const DEFAULT_LOG_TAIL: usize = 100;
 
-/// The readiness timeout for nodes that set none: `FIXTURE_TIMEOUT` seconds, else 30 s.
+/// The readiness timeout for nodes that set none: the configuration's `timeout` (30 s).
 pub fn default_timeout() -> Duration {
-    std::env::var("FIXTURE_TIMEOUT")
-        .ok()
-        .and_then(|v| v.trim().parse::<f64>().ok())
-        .filter(|s| *s > 0.0)
-        .map_or(DEFAULT_TIMEOUT, Duration::from_secs_f64)
+    crate::config::current().map_or(DEFAULT_TIMEOUT, crate::config::Config::timeout)
 }
 
 /// A user's readiness check: called until it returns `Ok(true)`.

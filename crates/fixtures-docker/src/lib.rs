@@ -104,13 +104,14 @@ fn from_json<T: serde::de::DeserializeOwned>(op: &str, value: serde_json::Value)
 }
 
 impl DockerRuntime {
-    /// Connects to the engine named by `DOCKER_HOST` (`unix://` or `tcp://`), else the
-    /// default socket, and negotiates the API version.
+    /// Connects to the engine named by the configuration's `docker_host`, else `DOCKER_HOST`
+    /// (`unix://` or `tcp://`), else the default socket, and negotiates the API version.
     ///
     /// # Errors
     /// [`ErrorKind::Engine`] when the engine does not answer, saying where it looked.
     pub async fn connect() -> Result<Self> {
-        let host = std::env::var("DOCKER_HOST").ok().filter(|h| !h.is_empty());
+        let configured = fixtures_core::config::current()?.docker_host.clone();
+        let host = configured.or_else(|| std::env::var("DOCKER_HOST").ok()).filter(|h| !h.is_empty());
         Self::connect_to(host.as_deref().unwrap_or(DEFAULT_SOCKET)).await
     }
 

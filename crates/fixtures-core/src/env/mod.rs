@@ -10,6 +10,7 @@ mod blocking;
 mod ledger;
 pub(crate) mod node;
 mod resolve;
+mod reuse;
 pub mod template;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -383,6 +384,7 @@ impl Env {
     /// # Errors
     /// As [`Env::start`].
     pub async fn start_case(&self, test: impl Into<TestId>, case: Case) -> Result<TestEnv> {
+        crate::config::current()?;
         self.validate()?;
         let runtime = crate::backend::select(&self.backends).await?;
         crate::cleanup::prepare(&runtime).await;

@@ -215,6 +215,11 @@ fn unique_name(node: &str) -> String {
     format!("fx-{node}-{}-{}", *PROCESS_ID, COUNTER.fetch_add(1, Ordering::Relaxed))
 }
 
+/// Whether reuse mode is on.
+fn reuse_mode() -> bool {
+    crate::config::current().is_ok_and(|c| c.reuse)
+}
+
 /// The name of a session object: the same in every process of the run, so that they share it.
 fn shared_name(node: &str, sig: &str) -> String {
     let node: String = node.chars().filter(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.')).take(40).collect();
@@ -571,10 +576,21 @@ async fn make_node(t: &TestInner, name: &str, node: &Node, resolved: Resolved) -
                 spec.subnets.push(ula_subnet(&spec.name));
             }
             spec.labels.extend(our_labels(name, scope, &sig));
-            let ledger = ledger_for(t, scope);
+            let reusing = reuse_mode();
+            if reusing {
+                spec.name = super::reuse::required_name(name, "network", fixed_name.then_some(spec.name.as_str()))?;
+                super::reuse::mark(&mut spec.labels);
+            }
+            let ledger = if reusing { Arc::new(Ledger::default()) } else { ledger_for(t, scope) };
             let runtime = t.runtime.clone();
             let share = scope == Scope::Session && !fixed_name;
-            scoped(t, name, scope, &sig, async move {
+            let key = sig.clone();
+            scoped(t, name, scope, &key, async move {
+                if reusing {
+                    if let super::reuse::Found::Current(id) = super::reuse::network(&runtime, &spec, &sig).await? {
+                        return Ok(Fixture::Network(Network::new(spec.name, id)));
+                    }
+                }
                 let id = match runtime.create_network(&spec).await {
                     Ok(id) => id,
                     // Another process of the run made it first.
@@ -590,16 +606,29 @@ async fn make_node(t: &TestInner, name: &str, node: &Node, resolved: Resolved) -
         Node::Volume(v) => {
             let mut spec = v.spec.clone();
             let sig = signature("volume", &(&spec, &v.initial_content));
+            let reusing = reuse_mode();
+            if reusing {
+                spec.name = super::reuse::required_name(name, "volume", Some(spec.name.as_str()))?;
+            }
             let share = scope == Scope::Session && spec.name.is_empty();
             if spec.name.is_empty() {
                 spec.name = if share { shared_name(name, &sig) } else { unique_name(name) };
             }
             spec.labels.extend(our_labels(name, scope, &sig));
+            if reusing {
+                super::reuse::mark(&mut spec.labels);
+            }
             // Refuse bad paths before anything exists.
             let seed = if v.initial_content.is_empty() { None } else { Some(archive::build_tar(&v.initial_content)?) };
-            let ledger = ledger_for(t, scope);
+            let ledger = if reusing { Arc::new(Ledger::default()) } else { ledger_for(t, scope) };
             let runtime = t.runtime.clone();
-            scoped(t, name, scope, &sig, async move {
+            let key = sig.clone();
+            scoped(t, name, scope, &key, async move {
+                if reusing {
+                    if let super::reuse::Found::Current(name) = super::reuse::volume(&runtime, &spec, &sig).await? {
+                        return Ok(Fixture::Volume(Volume::new(name)));
+                    }
+                }
                 // Another process of the run may have made (and seeded) it already.
                 let existed = share && runtime.inspect_volume(&spec.name).await.is_ok();
                 if !existed {
@@ -624,23 +653,43 @@ async fn make_node(t: &TestInner, name: &str, node: &Node, resolved: Resolved) -
                 configure(&mut spec, &resolved)?;
             }
             let sig = signature("container", &(&spec, c.wrapper.as_ref().map(|w| w.0)));
+            let reusing = reuse_mode();
+            if reusing {
+                spec.name = Some(super::reuse::required_name(name, "container", spec.name.as_deref())?);
+            }
             let share = scope == Scope::Session && spec.name.is_none();
             if spec.name.is_none() {
                 spec.name = Some(if share { shared_name(name, &sig) } else { unique_name(name) });
             }
             spec.labels.extend(our_labels(name, scope, &sig));
+            if reusing {
+                super::reuse::mark(&mut spec.labels);
+            }
             let readiness = Readiness {
                 timeout: c.timeout.unwrap_or_else(crate::readiness::default_timeout),
                 ports: c.ports_ready,
                 expose: spec.expose.clone(),
                 wait_for: c.wait_for.clone(),
             };
-            let ledger = ledger_for(t, scope);
+            let ledger = if reusing { Arc::new(Ledger::default()) } else { ledger_for(t, scope) };
             let runtime = t.runtime.clone();
             let wrapper = c.wrapper.clone();
             let node_name = name.to_owned();
-            scoped(t, name, scope, &sig, async move {
-                let container = start_container(&runtime, &ledger, &node_name, &spec, readiness, share).await?;
+            let key = sig.clone();
+            scoped(t, name, scope, &key, async move {
+                let reused = match reusing {
+                    true => super::reuse::container(&runtime, spec.name.as_deref().unwrap_or_default(), &sig).await?,
+                    false => super::reuse::Found::Nothing,
+                };
+                let container = match reused {
+                    super::reuse::Found::Current(id) => {
+                        let primary = spec.networks.first().map(|n| n.network.clone());
+                        let c = Container::attach(runtime.clone(), &node_name, &id, primary, readiness).await?;
+                        c.wait_ready().await?;
+                        c
+                    }
+                    super::reuse::Found::Nothing => start_container(&runtime, &ledger, &node_name, &spec, readiness, share).await?,
+                };
                 let wrapped = wrapper.map(|(_, wrap)| wrap(container.clone()));
                 Ok(Fixture::Container(container, wrapped))
             })
