@@ -1,7 +1,11 @@
 //! `cargo xtask`: the project's automation.
 //!
 //! - `images [--engine docker|podman|all]`: build the test images (only when their inputs changed).
-//! - `integration`: build the images, then run the whole test suite against each engine.
+//! - `integration [--runtime docker|podman|podman-docker-api|all]`: run the whole test suite once
+//!   per runtime (default all): `docker`, `podman`, and `podman-docker-api` (the Docker backend
+//!   against Podman's Docker-compatible API), each right after building its engine's images,
+//!   then print the matrix. Starts the Podman API service if Podman is installed but its socket
+//!   does not answer. A runtime whose engine is not installed is skipped, or fails under `CI=true`.
 //! - `demo`: run the resolver-service example suite against the default engine, showing what it did.
 //! - `clean [--engine ...]`: remove what this library left on an engine (by label), nothing else.
 //!
@@ -27,7 +31,7 @@ fn main() -> ExitCode {
         Some("integration") => integration(&args[1..]),
         Some("demo") => demo(),
         Some("clean") => engines(&args[1..]).and_then(|e| e.iter().try_for_each(|e| clean(e))),
-        _ => Err("usage: cargo xtask <images|integration|demo|clean> [--engine docker|podman|all]".to_owned()),
+        _ => Err("usage: cargo xtask <images|demo|clean> [--engine docker|podman|all] | integration [--runtime docker|podman|podman-docker-api|all]".to_owned()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -250,36 +254,174 @@ fn run_counting(cmd: &mut Command) -> Result<(bool, Counts)> {
     Ok((status.success(), counts))
 }
 
-fn integration(args: &[String]) -> Result {
-    let engines = engines(args)?;
-    if engines.is_empty() {
-        return Err("no engine answers: start Docker or the Podman service".to_owned());
+/// A runtime of the matrix: the backend the tests use and the engine behind it.
+#[derive(Debug, Clone, Copy)]
+struct Runtime {
+    /// The row's name.
+    name: &'static str,
+    /// `FIXTURE_RUNTIME` for the tests.
+    backend: &'static str,
+    /// The engine's CLI: images are built, and leftovers cleaned, with it.
+    engine: &'static str,
+    /// Whether the tests reach Podman through its Docker-compatible API.
+    docker_api_on_podman: bool,
+}
+
+const RUNTIMES: [Runtime; 3] = [
+    Runtime { name: "docker", backend: "docker", engine: "docker", docker_api_on_podman: false },
+    Runtime { name: "podman", backend: "podman", engine: "podman", docker_api_on_podman: false },
+    // The Docker backend against Podman's Docker-compatible API.
+    Runtime { name: "podman-docker-api", backend: "docker", engine: "podman", docker_api_on_podman: true },
+];
+
+/// Runtimes named by `--runtime` (or `--engine`), default all three.
+fn runtimes(args: &[String]) -> Result<Vec<Runtime>> {
+    let chosen = match args {
+        [] => "all",
+        [flag, value] if flag == "--runtime" || flag == "--engine" => value.as_str(),
+        _ => return Err(format!("unexpected arguments {args:?}; expected --runtime docker|podman|podman-docker-api|all")),
+    };
+    if chosen == "all" {
+        return Ok(RUNTIMES.to_vec());
     }
-    for engine in &engines {
-        images(engine)?;
+    match RUNTIMES.iter().find(|r| r.name == chosen) {
+        Some(runtime) => Ok(vec![*runtime]),
+        None => Err(format!("unknown runtime `{chosen}`; expected docker, podman, podman-docker-api or all")),
     }
-    let mut rows = Vec::new();
-    for engine in &engines {
-        println!("xtask: running the test suite against {engine}");
-        let (ok, counts) = run_counting(
-            cargo().env("FIXTURE_RUNTIME", engine).args(["test", "--workspace", "--no-fail-fast"]),
-        )?;
-        clean(engine)?;
-        rows.push((engine.clone(), ok, counts));
+}
+
+fn installed(engine: &str) -> bool {
+    Command::new(engine).arg("--version").stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null()).status().is_ok_and(|s| s.success())
+}
+
+/// The Podman API socket: `CONTAINER_HOST` (unix://), else the rootful socket for root,
+/// else the user's (as `fixtures_podman::PodmanRuntime::connect` finds it).
+fn podman_socket() -> PathBuf {
+    if let Some(path) = std::env::var("CONTAINER_HOST").ok().as_deref().and_then(|h| h.strip_prefix("unix://")) {
+        return PathBuf::from(path);
     }
-    println!("\n{:<10} {:>7} {:>7} {:>8}  verdict", "runtime", "passed", "failed", "ignored");
-    let mut total = Counts::default();
-    let mut bad = Vec::new();
-    for (engine, ok, c) in &rows {
-        let verdict = if !ok || c.failed > 0 { "FAILED" } else if c.passed == 0 { "RAN NO TEST" } else { "ok" };
-        if verdict != "ok" {
-            bad.push(engine.clone());
+    let uid = output(Command::new("id").arg("-u")).unwrap_or_default();
+    if uid == "0" {
+        return PathBuf::from("/run/podman/podman.sock");
+    }
+    let dir = std::env::var("XDG_RUNTIME_DIR").unwrap_or_else(|_| format!("/run/user/{uid}"));
+    Path::new(&dir).join("podman/podman.sock")
+}
+
+/// Whether the Podman service answers `GET /_ping` on `socket`.
+fn podman_answers(socket: &Path) -> bool {
+    use std::io::{Read, Write};
+    let Ok(mut stream) = std::os::unix::net::UnixStream::connect(socket) else { return false };
+    let timeout = Some(std::time::Duration::from_secs(2));
+    let _ = stream.set_read_timeout(timeout);
+    let _ = stream.set_write_timeout(timeout);
+    if stream.write_all(b"GET /_ping HTTP/1.0\r\nHost: podman\r\n\r\n").is_err() {
+        return false;
+    }
+    let mut answer = String::new();
+    let _ = stream.read_to_string(&mut answer);
+    answer.starts_with("HTTP/1.") && answer.split_whitespace().nth(1) == Some("200")
+}
+
+/// Starts `podman system service` on its socket unless it answers already.
+fn ensure_podman_service() -> Result<PathBuf> {
+    let socket = podman_socket();
+    if podman_answers(&socket) {
+        return Ok(socket);
+    }
+    if let Some(dir) = socket.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| format!("create {}: {e}", dir.display()))?;
+    }
+    let dir = root().join("target/xtask-podman");
+    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    let log_path = dir.join("service.log");
+    let log = std::fs::File::create(&log_path).map_err(|e| e.to_string())?;
+    println!("xtask: starting the Podman API service on {}", socket.display());
+    let mut cmd = Command::new("podman");
+    cmd.args(["system", "service", "--time=0"])
+        .arg(format!("unix://{}", socket.display()))
+        .stdin(std::process::Stdio::null())
+        .stdout(log.try_clone().map_err(|e| e.to_string())?)
+        .stderr(log);
+    // Its own process group, so that it outlives this run (and Ctrl-C of it).
+    #[cfg(unix)]
+    std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
+    cmd.spawn().map_err(|e| format!("cannot start `podman system service`: {e}"))?;
+    for _ in 0..100 {
+        if podman_answers(&socket) {
+            return Ok(socket);
         }
-        println!("{engine:<10} {:>7} {:>7} {:>8}  {verdict}", c.passed, c.failed, c.ignored);
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    Err(format!("the Podman service did not answer on {}; see {}", socket.display(), log_path.display()))
+}
+
+/// Why a runtime cannot run here, if it cannot; starts the Podman service when needed.
+fn prepare(runtime: &Runtime) -> std::result::Result<Option<PathBuf>, String> {
+    if !installed(runtime.engine) {
+        return Err(format!("{} is not installed", runtime.engine));
+    }
+    match runtime.engine {
+        "podman" => ensure_podman_service().map(Some),
+        _ if output(Command::new(runtime.engine).arg("info")).is_none() => {
+            Err(format!("`{} info` fails: is the engine running?", runtime.engine))
+        }
+        _ => Ok(None),
+    }
+}
+
+/// One row of the matrix.
+#[derive(Debug)]
+struct Row {
+    runtime: &'static str,
+    counts: Counts,
+    verdict: String,
+    bad: bool,
+}
+
+fn integration(args: &[String]) -> Result {
+    let runtimes = runtimes(args)?;
+    let ci = std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false" && v != "0");
+    let mut rows = Vec::new();
+    for runtime in &runtimes {
+        let socket = match prepare(runtime) {
+            Ok(socket) => socket,
+            Err(why) => {
+                // Under CI a missing runtime fails the run; elsewhere it is reported and skipped.
+                println!("xtask: {}: {why}{}", runtime.name, if ci { "" } else { " (skipped; under CI=true this fails)" });
+                let verdict = if ci { format!("FAILED: {why}") } else { format!("skipped: {why}") };
+                rows.push(Row { runtime: runtime.name, counts: Counts::default(), verdict, bad: ci });
+                continue;
+            }
+        };
+        // Built and pushed right before the run: the engines share the local registry's tag.
+        if let Err(e) = images(runtime.engine) {
+            println!("xtask: {}: the test images could not be made: {e}", runtime.name);
+            rows.push(Row { runtime: runtime.name, counts: Counts::default(), verdict: format!("FAILED: images: {e}"), bad: true });
+            continue;
+        }
+        println!("xtask: running the test suite against {}", runtime.name);
+        let mut cmd = cargo();
+        cmd.env("FIXTURE_RUNTIME", runtime.backend).args(["test", "--workspace", "--no-fail-fast"]);
+        if runtime.docker_api_on_podman {
+            let socket = socket.unwrap_or_else(podman_socket);
+            cmd.env("DOCKER_HOST", format!("unix://{}", socket.display()));
+        }
+        let (ok, counts) = run_counting(&mut cmd)?;
+        clean(runtime.engine)?;
+        let verdict = if !ok || counts.failed > 0 { "FAILED" } else if counts.passed == 0 { "RAN NO TEST" } else { "ok" };
+        rows.push(Row { runtime: runtime.name, counts, verdict: verdict.to_owned(), bad: verdict != "ok" });
+    }
+    println!("\n{:<18} {:>7} {:>7} {:>8}  verdict", "runtime", "passed", "failed", "ignored");
+    let mut total = Counts::default();
+    for row in &rows {
+        let c = row.counts;
+        println!("{:<18} {:>7} {:>7} {:>8}  {}", row.runtime, c.passed, c.failed, c.ignored, row.verdict);
         total.passed += c.passed;
         total.failed += c.failed;
         total.ignored += c.ignored;
     }
+    let bad: Vec<&str> = rows.iter().filter(|r| r.bad).map(|r| r.runtime).collect();
     println!("integration: {} passed, {} failed", total.passed, total.failed);
     if bad.is_empty() { Ok(()) } else { Err(format!("the test suite failed on: {}", bad.join(", "))) }
 }
@@ -305,7 +447,13 @@ fn clean(engine: &str) -> Result {
         volumes.len()
     );
     if !containers.is_empty() {
-        run(Command::new(engine).args(["rm", "-f", "-v"]).args(&containers).stdout(std::process::Stdio::null()))?;
+        let mut rm = Command::new(engine);
+        rm.args(["rm", "-f", "-v"]);
+        if engine == "podman" {
+            // Kill at once: Podman's `rm -f` otherwise waits out the stop timeout first.
+            rm.args(["-t", "0"]);
+        }
+        run(rm.args(&containers).stdout(std::process::Stdio::null()))?;
     }
     if !networks.is_empty() {
         run(Command::new(engine).args(["network", "rm"]).args(&networks).stdout(std::process::Stdio::null()))?;
