@@ -340,6 +340,9 @@ fn ensure_podman_service() -> Result<PathBuf> {
     let mut cmd = Command::new("podman");
     cmd.args(["system", "service", "--time=0"])
         .arg(format!("unix://{}", socket.display()))
+        // conmon (2.1.6, Debian bookworm's) writes a file named `oom` into its working folder
+        // when a container is OOM-killed: keep that out of the repository.
+        .current_dir("/")
         .stdin(std::process::Stdio::null())
         .stdout(log.try_clone().map_err(|e| e.to_string())?)
         .stderr(log);
