@@ -30,8 +30,9 @@ fn main() -> ExitCode {
         Some("images") => engines(&args[1..]).and_then(|e| e.iter().try_for_each(|e| images(e))),
         Some("integration") => integration(&args[1..]),
         Some("demo") => demo(),
+        Some("bench") => bench(&args[1..]),
         Some("clean") => engines(&args[1..]).and_then(|e| e.iter().try_for_each(|e| clean(e))),
-        _ => Err("usage: cargo xtask <images|demo|clean> [--engine docker|podman|all] | integration [--runtime docker|podman|podman-docker-api|all]".to_owned()),
+        _ => Err("usage: cargo xtask <images|demo|clean> [--engine docker|podman|all] | integration [--runtime docker|podman|podman-docker-api|all] | bench [--reps N] [--only S1,S3]".to_owned()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -405,7 +406,8 @@ fn integration(args: &[String]) -> Result {
         }
         println!("xtask: running the test suite against {}", runtime.name);
         let mut cmd = cargo();
-        cmd.env("FIXTURE_RUNTIME", runtime.backend).args(["test", "--workspace", "--no-fail-fast"]);
+        // The bench package is left out: its testcontainers dependency is for `xtask bench` only.
+        cmd.env("FIXTURE_RUNTIME", runtime.backend).args(["test", "--workspace", "--exclude", "fixtures-bench", "--no-fail-fast"]);
         if runtime.docker_api_on_podman {
             let socket = socket.unwrap_or_else(podman_socket);
             cmd.env("DOCKER_HOST", format!("unix://{}", socket.display()));
@@ -431,7 +433,16 @@ fn integration(args: &[String]) -> Result {
 
 fn demo() -> Result {
     images("docker")?;
-    run(cargo().args(["test", "-p", "integration-tests", "--test", "resolver_service", "--", "--nocapture", "--test-threads=2"]))
+    run(cargo()
+        .env("FIXTURE_LOG", "info")
+        .args(["test", "-p", "integration-tests", "--test", "resolver_service", "--", "--nocapture", "--test-threads=2"]))
+}
+
+/// The benchmarks (`bench/`): the engine floor, testcontainers-rs and fixtures side by side, on Docker.
+fn bench(args: &[String]) -> Result {
+    images("docker")?;
+    run(cargo().args(["run", "--release", "-p", "fixtures-bench", "--"]).args(args))?;
+    clean("docker")
 }
 
 /// Removes containers, networks and volumes that carry our `fixtures.managed` label.

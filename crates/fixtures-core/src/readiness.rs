@@ -186,18 +186,24 @@ impl Default for Readiness {
     }
 }
 
-/// Growing pause between polls: starts at 2 ms, never above 25 ms.
+/// Growing pause between polls: starts at 2 ms, never above its cap (25 ms for checks
+/// that cost a request or a connection; 5 ms for reading `/proc`, which costs microseconds).
 #[derive(Debug)]
-pub(crate) struct Backoff(Duration);
+pub(crate) struct Backoff(Duration, Duration);
 
 impl Backoff {
     pub(crate) fn new() -> Self {
-        Backoff(Duration::from_millis(2))
+        Backoff(Duration::from_millis(2), Duration::from_millis(25))
+    }
+
+    /// For checks that cost next to nothing.
+    pub(crate) fn cheap() -> Self {
+        Backoff(Duration::from_millis(1), Duration::from_millis(5))
     }
 
     pub(crate) async fn wait(&mut self) {
         tokio::time::sleep(self.0).await;
-        self.0 = (self.0 * 3 / 2).min(Duration::from_millis(25));
+        self.0 = (self.0 * 3 / 2).min(self.1);
     }
 }
 
@@ -359,7 +365,7 @@ async fn default_check(container: &Container, readiness: &Readiness, pending: &P
     let probe = probe_for(runtime, &info);
     let mut ports: Vec<Port> = info.ports.keys().copied().collect();
     ports.extend(readiness.expose.iter().filter(|p| !info.ports.contains_key(p)));
-    let mut backoff = Backoff::new();
+    let mut backoff = if matches!(probe, Probe::Proc(_)) { Backoff::cheap() } else { Backoff::new() };
     while let Some(&port) = ports.first() {
         let step = pending.start(format!("port {port} to listen"));
         let listening = match &probe {
@@ -544,8 +550,9 @@ pub(crate) async fn wait_ready(container: &Container, readiness: &Readiness) -> 
     let start = Instant::now();
     let pending = Pending::default();
     let checks = async {
-        default_check(container, readiness, &pending).await.map_err(Stop)?;
-        try_join_all(readiness.wait_for.iter().map(|s| run(container, s, &pending))).await.map(drop)
+        let info = default_check(container, readiness, &pending).await.map_err(Stop)?;
+        try_join_all(readiness.wait_for.iter().map(|s| run(container, s, &pending))).await?;
+        Ok::<_, Stop>(info)
     };
     let outcome = tokio::select! {
         r = checks => r.map_err(|Stop(e)| e),
@@ -563,9 +570,11 @@ pub(crate) async fn wait_ready(container: &Container, readiness: &Readiness) -> 
         }
     };
     match outcome {
-        Ok(()) => {
+        Ok(info) => {
             tracing::debug!(container_id = id, elapsed_ms = start.elapsed().as_millis() as u64, "container ready");
-            runtime.inspect_container(id).await
+            // After strategies (a health check changes the state), look again; else what
+            // the default check saw is current.
+            if readiness.wait_for.is_empty() { Ok(info) } else { runtime.inspect_container(id).await }
         }
         Err(e) => {
             let waiting = pending.describe();
@@ -613,7 +622,7 @@ mod tests {
         let mut seen = Vec::new();
         for _ in 0..12 {
             seen.push(b.0.as_millis());
-            b.0 = (b.0 * 3 / 2).min(Duration::from_millis(25));
+            b.0 = (b.0 * 3 / 2).min(b.1);
         }
         assert_eq!(seen[0], 2);
         assert!(seen.windows(2).all(|w| w[0] <= w[1]));

@@ -57,6 +57,13 @@ fn err(op: &str) -> impl Fn(BollardError) -> Error + '_ {
     move |e: BollardError| map_error(op, e)
 }
 
+/// The first `sha256:<64 hex>` in `text`.
+fn image_id_in(text: &str) -> Option<String> {
+    let start = text.find("sha256:")?;
+    let hex: String = text[start + 7..].chars().take_while(char::is_ascii_hexdigit).collect();
+    (hex.len() == 64).then(|| format!("sha256:{hex}"))
+}
+
 /// Maps a bollard error to this library's kinds (404 → not found, 409 → conflict).
 fn map_error(op: &str, e: BollardError) -> Error {
     let (kind, message) = match &e {
@@ -235,8 +242,12 @@ impl Runtime for DockerRuntime {
                         .with_logs_tail(tail.join("\n")));
                 }
             };
-            if let Some(aux) = info.aux.and_then(|a| a.id) {
-                id = Some(aux);
+            if let Some(aux) = &info.aux {
+                // The `aux` type depends on bollard's `buildkit` feature, which another crate
+                // of a build may turn on: read the image id from its debug form in both shapes.
+                if let Some(found) = image_id_in(&format!("{aux:?}")) {
+                    id = Some(found);
+                }
             }
             if let Some(detail) = info.error_detail.and_then(|d| d.message) {
                 return Err(Error::new(ErrorKind::Build, detail)

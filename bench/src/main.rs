@@ -1,0 +1,412 @@
+//! `cargo xtask bench`: scenarios run side by side in one process, for three contenders:
+//! the raw engine floor (bollard calls doing only what the scenario needs, with the same
+//! readiness check), testcontainers-rs (closest configuration), and fixtures (its DSL).
+//!
+//! Prints a table (median, p10–p90 spread, ratios to the floor and to testcontainers-rs,
+//! and the goal) and writes the same as JSON to `target/bench/results.json`.
+//! Flags: `--reps N` scales the repetitions (default 1 = the counts), `--only S1,S3`.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use bollard::Docker;
+use bollard::query_parameters as q;
+use fixtures_core::{Env, Result, Scope, container, image};
+use futures_util::StreamExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+const SERVICES: &str = "fixtures-test/services:latest";
+
+type Row = (String, String, Vec<f64>);
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+fn quantile(values: &[f64], q: f64) -> f64 {
+    let mut v = values.to_vec();
+    v.sort_by(f64::total_cmp);
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    v[((v.len() - 1) as f64 * q).round() as usize]
+}
+
+// ------------------------------------------------------------ the floor
+
+async fn floor_client() -> Docker {
+    Docker::connect_with_unix("/var/run/docker.sock", 120, bollard::API_DEFAULT_VERSION)
+        .expect("docker socket")
+        .negotiate_version()
+        .await
+        .expect("negotiate")
+}
+
+fn proc_listening(pid: u64, port: u16) -> bool {
+    ["tcp", "tcp6"].iter().any(|f| {
+        std::fs::read_to_string(format!("/proc/{pid}/net/{f}")).is_ok_and(|t| {
+            t.lines().skip(1).any(|l| {
+                let mut it = l.split_whitespace();
+                let local = it.nth(1).unwrap_or_default();
+                let st = it.nth(1).unwrap_or_default();
+                local.rsplit_once(':').is_some_and(|(_, p)| u16::from_str_radix(p, 16) == Ok(port)) && st == "0A"
+            })
+        })
+    })
+}
+
+/// Create, start, wait until `port` listens (reading /proc, 2 ms growing to 25 ms), return id and host port.
+async fn floor_start(docker: &Docker, cmd: &[&str], env: &[&str], port: u16) -> (String, u16) {
+    let mut bindings = std::collections::HashMap::new();
+    bindings.insert(
+        format!("{port}/tcp"),
+        Some(vec![bollard::models::PortBinding { host_ip: Some("127.0.0.1".into()), host_port: Some(String::new()) }]),
+    );
+    let body = bollard::models::ContainerCreateBody {
+        image: Some(SERVICES.into()),
+        cmd: Some(cmd.iter().map(|s| (*s).to_owned()).collect()),
+        env: Some(env.iter().map(|s| (*s).to_owned()).collect()),
+        exposed_ports: Some(vec![format!("{port}/tcp")]),
+        host_config: Some(bollard::models::HostConfig { port_bindings: Some(bindings), ..Default::default() }),
+        labels: Some([("fixtures.managed".to_owned(), "true".to_owned()), ("fixtures.bench".to_owned(), "floor".to_owned())].into()),
+        ..Default::default()
+    };
+    let id = docker.create_container(None::<q::CreateContainerOptions>, body).await.expect("create").id;
+    docker.start_container(&id, None::<q::StartContainerOptions>).await.expect("start");
+    let info = docker.inspect_container(&id, None::<q::InspectContainerOptions>).await.expect("inspect");
+    let pid = info.state.and_then(|s| s.pid).unwrap_or(0) as u64;
+    let host_port = info
+        .network_settings
+        .and_then(|n| n.ports)
+        .and_then(|p| p.get(&format!("{port}/tcp")).cloned().flatten())
+        .and_then(|b| b.first().and_then(|b| b.host_port.clone()))
+        .and_then(|p| p.parse().ok())
+        .expect("a host port");
+    let mut pause = Duration::from_millis(2);
+    while !proc_listening(pid, port) {
+        tokio::time::sleep(pause).await;
+        pause = (pause * 3 / 2).min(Duration::from_millis(25));
+    }
+    (id, host_port)
+}
+
+async fn floor_remove(docker: &Docker, id: &str) {
+    let _ = docker.remove_container(id, Some(q::RemoveContainerOptions { force: true, ..Default::default() })).await;
+}
+
+async fn exchange(port: u16) {
+    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.expect("connect");
+    s.write_all(b"ping").await.expect("write");
+    let mut buf = [0u8; 4];
+    s.read_exact(&mut buf).await.expect("echo");
+}
+
+// ------------------------------------------------------------ testcontainers-rs
+
+mod tc {
+    use testcontainers::core::{ContainerPort, WaitFor};
+    use testcontainers::runners::AsyncRunner;
+    use testcontainers::{GenericImage, ImageExt};
+
+    pub(crate) async fn start(cmd: &[&str], env: &[(&str, &str)], port: u16, ready_line: &str) -> (testcontainers::ContainerAsync<GenericImage>, u16) {
+        let mut req = GenericImage::new("fixtures-test/services", "latest")
+            .with_exposed_port(ContainerPort::Tcp(port))
+            .with_wait_for(WaitFor::message_on_stdout(ready_line))
+            .with_cmd(cmd.iter().map(|s| (*s).to_owned()));
+        for (k, v) in env {
+            req = req.with_env_var(*k, *v);
+        }
+        let c = req.start().await.expect("testcontainers start");
+        let port = c.get_host_port_ipv4(ContainerPort::Tcp(port)).await.expect("port");
+        (c, port)
+    }
+}
+
+// ------------------------------------------------------------ fixtures
+
+fn our_env() -> Env {
+    Env::new()
+        .backend(fixtures_docker::backend())
+        .with("services", image(SERVICES))
+        .with("echo", container().image("{services.id}").command(["echo"]).port("7000/tcp"))
+        .with("slow", container().image("{services.id}").command(["http"]).env("LISTEN_DELAY_MS", "300").port("8080/tcp"))
+        .with("dies", container().image("{services.id}").command(["exit", "--delay-ms", "100", "--code", "1"]).port("8080/tcp"))
+        .with(
+            "reused",
+            container().name("fx-bench-reused").image("{services.id}").command(["echo"]).port("7000/tcp").scope(Scope::Session),
+        )
+}
+
+async fn ours_start(node: &str) -> Result<(fixtures_core::TestEnv, fixtures_core::Container)> {
+    let t = our_env().start(format!("bench::{node}")).await?;
+    let c = t.container(node).await?;
+    Ok((t, c))
+}
+
+/// The engine's timestamp of the first log line containing `needle`.
+async fn log_time(docker: &Docker, id: &str, needle: &str) -> Option<SystemTime> {
+    let opts = q::LogsOptions { stdout: true, stderr: true, timestamps: true, tail: "all".into(), ..Default::default() };
+    let mut logs = docker.logs(id, Some(opts));
+    while let Some(Ok(chunk)) = logs.next().await {
+        let text = chunk.to_string();
+        for line in text.lines().filter(|l| l.contains(needle)) {
+            let stamp = line.split_whitespace().next()?;
+            return parse_rfc3339(stamp);
+        }
+    }
+    None
+}
+
+/// `2026-11-26T03:04:05.123456789Z` → time.
+fn parse_rfc3339(s: &str) -> Option<SystemTime> {
+    let (date, time) = s.trim_end_matches('Z').split_once('T')?;
+    let mut d = date.split('-').map(|x| x.parse::<i64>().ok());
+    let (y, m, day) = (d.next()??, d.next()??, d.next()??);
+    let (hms, frac) = time.split_once('.').unwrap_or((time, "0"));
+    let mut t = hms.split(':').map(|x| x.parse::<i64>().ok());
+    let (h, mi, se) = (t.next()??, t.next()??, t.next()??);
+    // Days from civil (Howard Hinnant's algorithm).
+    let y2 = if m <= 2 { y - 1 } else { y };
+    let era = y2.div_euclid(400);
+    let yoe = y2 - era * 400;
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    let secs = days * 86_400 + h * 3600 + mi * 60 + se;
+    let nanos: u32 = format!("{frac:0<9}")[..9].parse().ok()?;
+    Some(SystemTime::UNIX_EPOCH + Duration::new(secs as u64, nanos))
+}
+
+// ------------------------------------------------------------ scenarios
+
+async fn s1(n: usize) -> Vec<Row> {
+    let docker = floor_client().await;
+    let (mut floor, mut tcs, mut ours) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..n {
+        let t0 = Instant::now();
+        let (id, port) = floor_start(&docker, &["echo"], &[], 7000).await;
+        exchange(port).await;
+        floor_remove(&docker, &id).await;
+        floor.push(ms(t0.elapsed()));
+
+        let t0 = Instant::now();
+        let (c, port) = tc::start(&["echo"], &[], 7000, "echo: listening").await;
+        exchange(port).await;
+        c.rm().await.expect("rm");
+        tcs.push(ms(t0.elapsed()));
+
+        let t0 = Instant::now();
+        let (t, c) = ours_start("echo").await.expect("ours");
+        exchange(c.ports().host_port("7000/tcp").expect("port")).await;
+        t.finish().await;
+        ours.push(ms(t0.elapsed()));
+    }
+    vec![("S1 serial".into(), "floor".into(), floor), ("S1 serial".into(), "testcontainers".into(), tcs), ("S1 serial".into(), "fixtures".into(), ours)]
+}
+
+async fn s2(n: usize, threads: usize) -> Vec<Row> {
+    let label = format!("S2 parallel x{threads} (total ms)");
+    let docker = Arc::new(floor_client().await);
+    let sem = Arc::new(tokio::sync::Semaphore::new(threads));
+    let mut rows = Vec::new();
+    for contender in ["floor", "testcontainers", "fixtures"] {
+        let t0 = Instant::now();
+        let mut tasks = Vec::new();
+        for _ in 0..n {
+            let (sem, docker) = (sem.clone(), docker.clone());
+            tasks.push(tokio::spawn(async move {
+                let _permit = sem.acquire().await.expect("semaphore");
+                match contender {
+                    "floor" => {
+                        let (id, _) = floor_start(&docker, &["echo"], &[], 7000).await;
+                        floor_remove(&docker, &id).await;
+                    }
+                    "testcontainers" => {
+                        let (c, _) = tc::start(&["echo"], &[], 7000, "echo: listening").await;
+                        c.rm().await.expect("rm");
+                    }
+                    _ => {
+                        let (t, _) = ours_start("echo").await.expect("ours");
+                        t.finish().await;
+                    }
+                }
+            }));
+        }
+        for task in tasks {
+            task.await.expect("task");
+        }
+        rows.push((label.clone(), contender.to_owned(), vec![ms(t0.elapsed())]));
+    }
+    rows
+}
+
+async fn s3(n: usize) -> Vec<Row> {
+    let docker = floor_client().await;
+    let (mut floor, mut tcs, mut ours, mut latency) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..n {
+        let t0 = Instant::now();
+        let (id, _) = floor_start(&docker, &["http"], &["LISTEN_DELAY_MS=300"], 8080).await;
+        floor.push(ms(t0.elapsed()) - 300.0);
+        floor_remove(&docker, &id).await;
+
+        let t0 = Instant::now();
+        let (c, _) = tc::start(&["http"], &[("LISTEN_DELAY_MS", "300")], 8080, "http: listening").await;
+        tcs.push(ms(t0.elapsed()) - 300.0);
+        c.rm().await.expect("rm");
+
+        let t0 = Instant::now();
+        let (t, c) = ours_start("slow").await.expect("ours");
+        let ready_at = SystemTime::now();
+        ours.push(ms(t0.elapsed()) - 300.0);
+        if let Some(listening) = log_time(&docker, c.id(), "listening").await {
+            if let Ok(d) = ready_at.duration_since(listening) {
+                latency.push(ms(d));
+            }
+        }
+        t.finish().await;
+    }
+    vec![
+        ("S3 slow start (ms over 300)".into(), "floor".into(), floor),
+        ("S3 slow start (ms over 300)".into(), "testcontainers".into(), tcs),
+        ("S3 slow start (ms over 300)".into(), "fixtures".into(), ours),
+        ("S3 listening -> ready (ms)".into(), "fixtures".into(), latency),
+    ]
+}
+
+async fn s4(n: usize) -> Vec<Row> {
+    let docker = floor_client().await;
+    let mut ours = Vec::new();
+    for _ in 0..n {
+        let t = our_env().start("bench::dies").await.expect("env");
+        let err = t.container("dies").await.expect_err("it exits");
+        let failed_at = SystemTime::now();
+        let id = err.container().unwrap_or_default().to_owned();
+        let info = docker.inspect_container(&id, None::<q::InspectContainerOptions>).await.expect("inspect");
+        let finished = info.state.and_then(|s| s.finished_at).and_then(|f| parse_rfc3339(&f)).expect("finished");
+        if let Ok(d) = failed_at.duration_since(finished) {
+            ours.push(ms(d));
+        }
+        t.finish().await;
+    }
+    vec![("S4 exit -> error (ms)".into(), "fixtures".into(), ours)]
+}
+
+async fn s6(n: usize) -> Vec<Row> {
+    // Reuse mode is configuration read once per process: measure in a child in reuse mode.
+    let exe = std::env::current_exe().expect("exe");
+    let out = tokio::process::Command::new(exe)
+        .args(["--s6-child", &n.to_string()])
+        .env("FIXTURE_REUSE", "1")
+        .output()
+        .await
+        .expect("child");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let values: Vec<f64> = text.lines().filter_map(|l| l.strip_prefix("reused ")).filter_map(|v| v.parse().ok()).collect();
+    vec![("S6 reused fixture (ms)".into(), "fixtures".into(), values)]
+}
+
+async fn s6_child(n: usize) {
+    // First run creates the named container; every later one reuses it.
+    let (t, _) = ours_start("reused").await.expect("first");
+    t.finish().await;
+    for _ in 0..n {
+        let t0 = Instant::now();
+        let env = our_env();
+        let t = env.start("bench::reused").await.expect("env");
+        t.container("reused").await.expect("reused");
+        println!("reused {}", ms(t0.elapsed()));
+        t.finish().await;
+    }
+    let docker = floor_client().await;
+    floor_remove(&docker, "fx-bench-reused").await;
+}
+
+fn goal(scenario: &str, contender: &str, median: f64, floor: Option<f64>, tc: Option<f64>) -> String {
+    let ratio = |base: Option<f64>| base.map(|b| median / b);
+    let verdict = |ok: bool, text: String| format!("{} {text}", if ok { "met" } else { "MISSED" });
+    match (scenario, contender) {
+        (s, "fixtures") if s.starts_with("S1") => {
+            let (f, t) = (ratio(floor).unwrap_or(f64::NAN), ratio(tc).unwrap_or(f64::NAN));
+            format!(
+                "{} (<=1.2x floor: {f:.2}x); {} (<=0.65x tc: {t:.2}x)",
+                if f <= 1.2 { "met" } else { "MISSED" },
+                if t <= 0.65 { "met" } else { "MISSED" }
+            )
+        }
+        (s, "fixtures") if s.starts_with("S2 parallel x4") => {
+            let f = ratio(floor).unwrap_or(f64::NAN);
+            verdict(f <= 1.1, format!("(<=1.1x floor: {f:.2}x)"))
+        }
+        (s, "fixtures") if s.starts_with("S3 slow") => {
+            let over = median - floor.unwrap_or(f64::NAN);
+            verdict(over <= 25.0, format!("(<=25 ms over the floor: {over:+.1} ms)"))
+        }
+        (s, "fixtures") if s.starts_with("S3 listening") => verdict(median <= 25.0, "(<25 ms)".into()),
+        (s, "fixtures") if s.starts_with("S4") => verdict(median <= 100.0, "(<=100 ms)".into()),
+        (s, "fixtures") if s.starts_with("S6") => verdict(median <= 30.0, "(<=30 ms)".into()),
+        _ => String::new(),
+    }
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if let Some(n) = args.iter().position(|a| a == "--s6-child").and_then(|i| args.get(i + 1)?.parse().ok()) {
+        s6_child(n).await;
+        return;
+    }
+    let reps: f64 = args.iter().position(|a| a == "--reps").and_then(|i| args.get(i + 1)?.parse().ok()).unwrap_or(1.0);
+    let only: Option<Vec<String>> = args.iter().position(|a| a == "--only").and_then(|i| args.get(i + 1)).map(|s| s.split(',').map(str::to_owned).collect());
+    let run = |s: &str| only.as_ref().is_none_or(|o| o.iter().any(|x| x.eq_ignore_ascii_case(s)));
+    let n = |base: usize| ((base as f64 * reps).round() as usize).max(3);
+
+    let mut rows: Vec<Row> = Vec::new();
+    // Warm up: first container creation pays one-time costs for every contender alike.
+    drop(s1(1).await);
+    if run("S1") {
+        rows.extend(s1(n(50)).await);
+    }
+    if run("S2") {
+        rows.extend(s2(n(100), 2).await);
+        rows.extend(s2(n(100), 4).await);
+    }
+    if run("S3") {
+        rows.extend(s3(n(20)).await);
+    }
+    if run("S4") {
+        rows.extend(s4(n(10)).await);
+    }
+    if run("S6") {
+        rows.extend(s6(n(20)).await);
+    }
+
+    let medians: BTreeMap<(String, String), f64> =
+        rows.iter().map(|(s, c, v)| ((s.clone(), c.clone()), quantile(v, 0.5))).collect();
+    println!("\n{:<30} {:<15} {:>5} {:>9} {:>17} {:>8} {:>8}  goal", "scenario", "contender", "n", "median", "p10..p90", "/floor", "/tc");
+    let mut json = Vec::new();
+    for (scenario, contender, values) in &rows {
+        let median = quantile(values, 0.5);
+        let floor = medians.get(&(scenario.clone(), "floor".into())).copied();
+        let tc = medians.get(&(scenario.clone(), "testcontainers".into())).copied();
+        let fmt_ratio = |b: Option<f64>| b.map_or("-".to_owned(), |b| format!("{:.2}x", median / b));
+        println!(
+            "{scenario:<30} {contender:<15} {:>5} {median:>9.1} {:>8.1}..{:<8.1} {:>8} {:>8}  {}",
+            values.len(),
+            quantile(values, 0.1),
+            quantile(values, 0.9),
+            fmt_ratio(floor),
+            fmt_ratio(tc),
+            goal(scenario, contender, median, floor, tc)
+        );
+        json.push(serde_json::json!({
+            "scenario": scenario, "contender": contender, "n": values.len(), "median_ms": median,
+            "p10_ms": quantile(values, 0.1), "p90_ms": quantile(values, 0.9), "samples_ms": values,
+            "ratio_to_floor": floor.map(|f| median / f), "ratio_to_testcontainers": tc.map(|t| median / t),
+        }));
+    }
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/bench");
+    let _ = std::fs::create_dir_all(&dir);
+    let _ = std::fs::write(dir.join("results.json"), serde_json::to_string_pretty(&json).unwrap_or_default());
+    println!("\nwritten: target/bench/results.json");
+}
