@@ -57,12 +57,15 @@ async fn connect(backend: &Backend) -> Result<Arc<dyn Runtime>> {
 /// [`ErrorKind::Config`] when no backend is listed, when `FIXTURE_RUNTIME` names one that is
 /// not compiled in, or when none answers; each says what was tried and how to fix it.
 pub async fn select(backends: &[Backend]) -> Result<Arc<dyn Runtime>> {
+    select_with(backends, crate::config::current()?).await
+}
+
+async fn select_with(backends: &[Backend], config: &crate::config::Config) -> Result<Arc<dyn Runtime>> {
     let names: Vec<&str> = backends.iter().map(|b| b.name).collect();
     if backends.is_empty() {
         return Err(Error::new(ErrorKind::Config, "no container runtime backend is compiled in")
             .with_hint("add `.backend(fixtures_docker::backend())` (or fixtures_podman) to your Env"));
     }
-    let config = crate::config::current()?;
     if let Some(wanted) = config.runtime.as_deref().filter(|v| !v.is_empty()) {
         let backend = backends.iter().find(|b| b.name == wanted).ok_or_else(|| {
             let known = ["docker", "podman"];
@@ -91,4 +94,41 @@ pub async fn select(backends: &[Backend]) -> Result<Arc<dyn Runtime>> {
     }
     Err(Error::new(ErrorKind::Config, format!("no container runtime answers; tried {}", tried.join("; ")))
         .with_hint("start Docker or the Podman service, or point DOCKER_HOST / CONTAINER_HOST at one"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+
+    fn dead() -> Pin<Box<dyn Future<Output = Result<Arc<dyn Runtime>>> + Send>> {
+        Box::pin(async {
+            Err(Error::new(ErrorKind::Engine, "no Docker socket at `/nowhere.sock`: is the engine running?")
+                .with_runtime("deadbeef"))
+        })
+    }
+
+    fn config(runtime: Option<&str>) -> Config {
+        let mut c = Config::default();
+        c.runtime = runtime.map(str::to_owned);
+        c
+    }
+
+    async fn report(backends: &[Backend], runtime: Option<&str>) -> String {
+        match select_with(backends, &config(runtime)).await {
+            Ok(rt) => format!("ok: {}", rt.name()),
+            Err(e) => format!("{e:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn selection_errors_say_what_was_tried_and_how_to_fix_it() {
+        let dead_docker = Backend::new("docker", dead);
+        let dead_podman = Backend::new("podman", dead);
+        insta::assert_snapshot!("no_backend", report(&[], None).await);
+        insta::assert_snapshot!("unknown_runtime", report(&[dead_docker], Some("containerd")).await);
+        insta::assert_snapshot!("not_compiled_in", report(&[dead_docker], Some("podman")).await);
+        insta::assert_snapshot!("dead_socket", report(&[dead_docker], Some("docker")).await);
+        insta::assert_snapshot!("none_answers", report(&[dead_docker, dead_podman], None).await);
+    }
 }
