@@ -12,7 +12,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use bollard::Docker;
 use bollard::query_parameters as q;
-use fixtures_core::{Env, Result, Scope, container, image};
+use fixtures_core::{Env, Result, build, container, image};
 use futures_util::StreamExt;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -132,10 +132,8 @@ fn our_env() -> Env {
         .with("echo", container().image("{services.id}").command(["echo"]).port("7000/tcp"))
         .with("slow", container().image("{services.id}").command(["http"]).env("LISTEN_DELAY_MS", "300").port("8080/tcp"))
         .with("dies", container().image("{services.id}").command(["exit", "--delay-ms", "100", "--code", "1"]).port("8080/tcp"))
-        .with(
-            "reused",
-            container().name("fx-bench-reused").image("{services.id}").command(["echo"]).port("7000/tcp").scope(Scope::Session),
-        )
+        // Function scope: under reuse mode every test takes the named container up again from the engine.
+        .with("reused", container().name("fx-bench-reused").image("{services.id}").command(["echo"]).port("7000/tcp"))
 }
 
 async fn ours_start(node: &str) -> Result<(fixtures_core::TestEnv, fixtures_core::Container)> {
@@ -292,6 +290,71 @@ async fn s4(n: usize) -> Vec<Row> {
     vec![("S4 exit -> error (ms)".into(), "fixtures".into(), ours)]
 }
 
+/// Cold graph: two image builds without cache, then two containers. The floor does it one
+/// step after another; fixtures resolves the graph, building both images at once.
+async fn s5(n: usize) -> Vec<Row> {
+    let docker = floor_client().await;
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../integration-tests/examples/resolver-service");
+    let (mut floor, mut ours) = (Vec::new(), Vec::new());
+    for rep in 0..n {
+        let bust = format!("{}-{rep}", std::process::id());
+        let t0 = Instant::now();
+        let mut ids = Vec::new();
+        for dir in ["dns", "api"] {
+            let tar = fixtures_core::archive::tar_dir(&root.join(dir)).expect("context");
+            let opts = q::BuildImageOptions {
+                nocache: true,
+                rm: true,
+                labels: Some([("fixtures.bench".to_owned(), bust.clone())].into()),
+                ..Default::default()
+            };
+            let mut stream = docker.build_image(opts, None, Some(bollard::body_full(tar)));
+            while let Some(item) = stream.next().await {
+                item.expect("build");
+            }
+            let id = docker.list_images(Some(q::ListImagesOptions {
+                filters: Some([("label".to_owned(), vec![format!("fixtures.bench={bust}")])].into()),
+                ..Default::default()
+            }))
+            .await
+            .expect("list")
+            .into_iter()
+            .map(|i| i.id)
+            .find(|id| !ids.contains(id))
+            .expect("built");
+            ids.push(id);
+        }
+        let mut containers = Vec::new();
+        for id in &ids {
+            let body = bollard::models::ContainerCreateBody {
+                image: Some(id.clone()),
+                labels: Some([("fixtures.managed".to_owned(), "true".to_owned())].into()),
+                ..Default::default()
+            };
+            let cid = docker.create_container(None::<q::CreateContainerOptions>, body).await.expect("create").id;
+            docker.start_container(&cid, None::<q::StartContainerOptions>).await.expect("start");
+            containers.push(cid);
+        }
+        floor.push(ms(t0.elapsed()));
+        for c in containers {
+            floor_remove(&docker, &c).await;
+        }
+
+        let env = Env::new()
+            .backend(fixtures_docker::backend())
+            .with("dns_image", build().path(root.join("dns").display().to_string()).no_cache().label("fixtures.bench", format!("ours-{bust}")))
+            .with("api_image", build().path(root.join("api").display().to_string()).no_cache().label("fixtures.bench", format!("ours-{bust}")))
+            .with("dns", container().image("{dns_image.id}"))
+            .with("api", container().image("{api_image.id}"));
+        let t0 = Instant::now();
+        let t = env.start("bench::s5").await.expect("env");
+        t.prepare(&["dns", "api"]).await.expect("graph");
+        ours.push(ms(t0.elapsed()));
+        t.finish().await;
+    }
+    vec![("S5 cold graph".into(), "floor".into(), floor), ("S5 cold graph".into(), "fixtures".into(), ours)]
+}
+
 async fn s6(n: usize) -> Vec<Row> {
     // Reuse mode is configuration read once per process: measure in a child in reuse mode.
     let exe = std::env::current_exe().expect("exe");
@@ -344,6 +407,10 @@ fn goal(scenario: &str, contender: &str, median: f64, floor: Option<f64>, tc: Op
         }
         (s, "fixtures") if s.starts_with("S3 listening") => verdict(median <= 25.0, "(<25 ms)".into()),
         (s, "fixtures") if s.starts_with("S4") => verdict(median <= 100.0, "(<=100 ms)".into()),
+        (s, "fixtures") if s.starts_with("S5") => {
+            let f = ratio(floor).unwrap_or(f64::NAN);
+            verdict(f <= 0.7, format!("(<=0.7x sequential: {f:.2}x)"))
+        }
         (s, "fixtures") if s.starts_with("S6") => verdict(median <= 30.0, "(<=30 ms)".into()),
         _ => String::new(),
     }
@@ -376,6 +443,9 @@ async fn main() {
     }
     if run("S4") {
         rows.extend(s4(n(10)).await);
+    }
+    if run("S5") {
+        rows.extend(s5(n(5)).await);
     }
     if run("S6") {
         rows.extend(s6(n(20)).await);
