@@ -138,9 +138,13 @@ fn services_binary() -> Result<Vec<u8>> {
 }
 
 fn busybox_binary() -> Result<Vec<u8>> {
-    let path = ["/bin/busybox", "/usr/bin/busybox"].into_iter().find(|p| Path::new(p).exists()).ok_or(
-        "no busybox on this machine: install Debian's busybox-static (apt-get install busybox-static)",
-    )?;
+    // Debian's place first, then whatever `busybox` is on PATH (e.g. in `nix develop`).
+    let on_path = std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).map(|d| d.join("busybox")).collect::<Vec<_>>())
+        .unwrap_or_default();
+    let found = [PathBuf::from("/bin/busybox"), PathBuf::from("/usr/bin/busybox")].into_iter().chain(on_path).find(|p| p.exists());
+    let found = found.ok_or("no busybox on this machine: install Debian's busybox-static (apt-get install busybox-static)")?;
+    let path = found.to_str().ok_or("busybox's path is not UTF-8")?;
     let bytes = std::fs::read(path).map_err(|e| format!("read {path}: {e}"))?;
     let file = output(Command::new("file").arg("-L").arg(path)).unwrap_or_default();
     if file.contains("dynamically linked") {
