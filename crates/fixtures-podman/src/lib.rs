@@ -214,6 +214,76 @@ where
     futures_util::stream::select(producer, consumer).boxed()
 }
 
+/// Runs a listing again when it failed with "not found": libpod lists names, then looks each
+/// up, and an object removed in between fails the whole listing. Docker's never does.
+async fn listing<T, F, Fut>(op: &str, mut list: F) -> Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = std::result::Result<T, podman_api::Error>>,
+{
+    let mut attempt = 0;
+    loop {
+        match list().await {
+            Ok(v) => return Ok(v),
+            Err(e) => {
+                let e = map_error(op, e);
+                if e.kind() != ErrorKind::NotFound || attempt >= 5 {
+                    return Err(e);
+                }
+                attempt += 1;
+                tokio::time::sleep(Duration::from_millis(20 * attempt)).await;
+            }
+        }
+    }
+}
+
+/// Joins the pieces of a line that conmon stored as several records (a piece that does not
+/// end a line, followed by more of the same stream).
+fn join_lines(chunks: Vec<LogChunk>) -> Vec<LogChunk> {
+    let mut out: Vec<LogChunk> = Vec::with_capacity(chunks.len());
+    for chunk in chunks {
+        match out.last_mut() {
+            Some(last) if last.stream == chunk.stream && !last.bytes.ends_with(b"\n") => {
+                let mut joined = Vec::with_capacity(last.bytes.len() + chunk.bytes.len());
+                joined.extend_from_slice(&last.bytes);
+                joined.extend_from_slice(&chunk.bytes);
+                last.bytes = Bytes::from(joined);
+            }
+            _ => out.push(chunk),
+        }
+    }
+    out
+}
+
+/// The chunks holding the last `n` lines (all of them when `n` is `None`); an unfinished
+/// last line counts as a line.
+fn last_lines(chunks: Vec<LogChunk>, n: Option<usize>) -> Vec<LogChunk> {
+    let Some(n) = n else { return chunks };
+    if n == 0 {
+        return Vec::new();
+    }
+    let ends_with_newline = chunks.last().is_some_and(|c| c.bytes.ends_with(b"\n"));
+    // The newline before the wanted lines, counted from the end.
+    let mut newlines_to_skip = if ends_with_newline { n + 1 } else { n };
+    for (i, chunk) in chunks.iter().enumerate().rev() {
+        for (j, byte) in chunk.bytes.iter().enumerate().rev() {
+            if *byte == b'\n' {
+                newlines_to_skip -= 1;
+                if newlines_to_skip == 0 {
+                    let mut out = Vec::with_capacity(chunks.len() - i);
+                    let rest = chunk.bytes.slice(j + 1..);
+                    if !rest.is_empty() {
+                        out.push(LogChunk { stream: chunk.stream, bytes: rest });
+                    }
+                    out.extend(chunks[i + 1..].iter().cloned());
+                    return out;
+                }
+            }
+        }
+    }
+    chunks
+}
+
 /// Whether `repository` names a registry on this machine, which Docker reaches over
 /// plain HTTP without being told to.
 fn loopback_registry(repository: &str) -> bool {
@@ -277,14 +347,17 @@ fn is_image_id(line: &str) -> bool {
 }
 
 impl PodmanRuntime {
-    /// Connects to the service named by `CONTAINER_HOST` (`unix://` or `tcp://`), else
-    /// the rootful socket (`/run/podman/podman.sock`) when running as root, else
+    /// Connects to the service named by the configuration's `podman_host`, else
+    /// `CONTAINER_HOST` (`unix://` or `tcp://`), else the rootful socket
+    /// (`/run/podman/podman.sock`) when running as root, else
     /// `$XDG_RUNTIME_DIR/podman/podman.sock`.
     ///
     /// # Errors
-    /// [`ErrorKind::Engine`] when the service does not answer, saying where it looked.
+    /// [`ErrorKind::Engine`] when the service does not answer, saying where it looked;
+    /// [`ErrorKind::Config`] when the configuration cannot be read.
     pub async fn connect() -> Result<Self> {
-        let host = std::env::var("CONTAINER_HOST").ok().filter(|h| !h.is_empty());
+        let configured = fixtures_core::config::current()?.podman_host.clone();
+        let host = configured.or_else(|| std::env::var("CONTAINER_HOST").ok()).filter(|h| !h.is_empty());
         Self::connect_to(&host.unwrap_or_else(default_host)).await
     }
 
@@ -392,7 +465,8 @@ impl PodmanRuntime {
             .all(true)
             .filter([opts::ContainerListFilter::Network(network.to_owned())])
             .build();
-        let list = self.client.containers().list(&opts).await.map_err(err("list containers"))?;
+        let containers = self.client.containers();
+        let list = listing("list containers", || containers.list(&opts)).await?;
         Ok(list.into_iter().filter_map(|c| c.id).collect())
     }
 }
@@ -612,7 +686,8 @@ impl Runtime for PodmanRuntime {
             None => opts::ImageListFilter::LabelKey(k),
         });
         let options = opts::ImageListOpts::builder().filter(filters).build();
-        let list = self.client.images().list(&options).await.map_err(err("list images"))?;
+        let images = self.client.images();
+        let list = listing("list images", || images.list(&options)).await?;
         Ok(list
             .iter()
             .map(to_json)
@@ -687,7 +762,8 @@ impl Runtime for PodmanRuntime {
             None => opts::ContainerListFilter::LabelKey(k),
         });
         let options = opts::ContainerListOpts::builder().all(true).filter(filters).build();
-        let list = self.client.containers().list(&options).await.map_err(err("list containers"))?;
+        let containers = self.client.containers();
+        let list = listing("list containers", || containers.list(&options)).await?;
         Ok(list
             .iter()
             .map(|c| compat::container_summary(&to_json(c)))
@@ -772,7 +848,12 @@ impl Runtime for PodmanRuntime {
 
     fn logs(&self, id: &str, spec: &LogsSpec) -> BoxStream<'static, Result<LogChunk>> {
         let mut builder = opts::ContainerLogsOpts::builder().follow(spec.follow).stdout(spec.stdout).stderr(spec.stderr);
-        if let Some(n) = spec.tail {
+        // libpod 4.3 counts `tail` in log records, and conmon stores a line that came in two
+        // writes as two records: `tail=20` may answer just the line's last "\n". So a log
+        // that is read once is read whole, its pieces joined into lines and the tail taken
+        // here; only a followed log leaves the tail to libpod.
+        let tail_here = if spec.follow { None } else { spec.tail };
+        if let (Some(n), true) = (spec.tail, spec.follow) {
             builder = builder.tail(n.to_string());
         }
         if let Some(since) = spec.since {
@@ -781,15 +862,40 @@ impl Runtime for PodmanRuntime {
         let options = builder.build();
         let client = self.client.clone();
         let id = id.to_owned();
+        let follow = spec.follow;
         owned_stream(move |tx| async move {
             let container = client.containers().get(id.as_str());
             let mut stream = container.logs(&options);
+            if !follow {
+                let mut chunks = Vec::new();
+                while let Some(item) = stream.next().await {
+                    match item {
+                        Ok(TtyChunk::StdOut(bytes)) => chunks.push(LogChunk { stream: Stream::Stdout, bytes: Bytes::from(bytes) }),
+                        Ok(TtyChunk::StdErr(bytes)) => chunks.push(LogChunk { stream: Stream::Stderr, bytes: Bytes::from(bytes) }),
+                        Ok(TtyChunk::StdIn(_)) => {}
+                        Err(e) => {
+                            let _ = tx.send(Err(map_error("read logs", e).with_container(id.clone()))).await;
+                            return;
+                        }
+                    }
+                }
+                for chunk in last_lines(join_lines(chunks), tail_here) {
+                    if tx.send(Ok(chunk)).await.is_err() {
+                        return;
+                    }
+                }
+                return;
+            }
             while let Some(item) = stream.next().await {
                 let chunk = match item {
                     Ok(TtyChunk::StdOut(bytes)) => Ok(LogChunk { stream: Stream::Stdout, bytes: Bytes::from(bytes) }),
                     Ok(TtyChunk::StdErr(bytes)) => Ok(LogChunk { stream: Stream::Stderr, bytes: Bytes::from(bytes) }),
                     Ok(TtyChunk::StdIn(_)) => continue,
-                    Err(e) => Err(map_error("read logs", e).with_container(id.clone())),
+                    Err(e) => {
+                        let e = map_error("read logs", e).with_container(id.clone());
+                        tracing::debug!(container_id = %id, "reading logs failed: {e:?}");
+                        Err(e)
+                    }
                 };
                 let failed = chunk.is_err();
                 if tx.send(chunk).await.is_err() || failed {
@@ -908,7 +1014,8 @@ impl Runtime for PodmanRuntime {
             None => opts::NetworkListFilter::LabelKey(k),
         });
         let options = opts::NetworkListOpts::builder().filter(filters).build();
-        let list = self.client.networks().list(&options).await.map_err(err("list networks"))?;
+        let networks = self.client.networks();
+        let list = listing("list networks", || networks.list(&options)).await?;
         Ok(list
             .iter()
             .map(|n| compat::network_info(&answer::network(&to_json(n), &[])))
@@ -969,7 +1076,8 @@ impl Runtime for PodmanRuntime {
             None => opts::VolumeListFilter::LabelKey(k),
         });
         let options = opts::VolumeListOpts::builder().filter(filters).build();
-        let list = self.client.volumes().list(&options).await.map_err(err("list volumes"))?;
+        let volumes = self.client.volumes();
+        let list = listing("list volumes", || volumes.list(&options)).await?;
         Ok(list.iter().map(|v| compat::volume_info(&to_json(v))).filter(|v| filter.matches(&v.labels)).collect())
     }
 
@@ -1062,6 +1170,31 @@ mod tests {
         let e = fault("inspect image", 500, "x:1: image not known: image not known");
         assert_eq!(e.to_string(), "inspect image: the engine answered 500: x:1: image not known");
         assert_eq!(e.kind(), ErrorKind::NotFound);
+    }
+
+    #[test]
+    fn log_lines_are_joined_and_tailed_here() {
+        let chunk = |stream, text: &str| LogChunk { stream, bytes: Bytes::from(text.to_owned()) };
+        let text = |chunks: &[LogChunk]| chunks.iter().map(|c| String::from_utf8_lossy(&c.bytes).into_owned()).collect::<Vec<_>>();
+        // What conmon stored for `fatal: no config` written in two pieces, after other lines.
+        let chunks = vec![
+            chunk(Stream::Stdout, "out one\n"),
+            chunk(Stream::Stderr, "fatal: no config"),
+            chunk(Stream::Stderr, "\n"),
+            chunk(Stream::Stdout, "two\nthree\n"),
+        ];
+        let joined = join_lines(chunks);
+        assert_eq!(text(&joined), ["out one\n", "fatal: no config\n", "two\nthree\n"]);
+        assert_eq!(text(&last_lines(joined.clone(), Some(1))), ["three\n"]);
+        assert_eq!(text(&last_lines(joined.clone(), Some(3))), ["fatal: no config\n", "two\nthree\n"]);
+        assert_eq!(text(&last_lines(joined.clone(), Some(20))), ["out one\n", "fatal: no config\n", "two\nthree\n"]);
+        assert_eq!(last_lines(joined.clone(), Some(0)).len(), 0);
+        assert_eq!(last_lines(joined.clone(), None).len(), 3);
+        let unfinished = vec![chunk(Stream::Stdout, "a\nb\n"), chunk(Stream::Stdout, "c")];
+        assert_eq!(text(&last_lines(join_lines(unfinished), Some(2))), ["b\n", "c"]);
+        // Pieces of different streams are not joined.
+        let apart = join_lines(vec![chunk(Stream::Stdout, "x"), chunk(Stream::Stderr, "y\n")]);
+        assert_eq!(apart.len(), 2);
     }
 
     #[test]
