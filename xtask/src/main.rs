@@ -252,7 +252,9 @@ fn run_counting(cmd: &mut Command) -> Result<(bool, Counts)> {
     if let Some(out) = child.stdout.take() {
         for line in std::io::BufReader::new(out).lines().map_while(std::result::Result::ok) {
             println!("{line}");
-            counts.add_line(line.trim());
+            // Only libtest's own summary lines (column 0): a failing test may quote another
+            // run's output, indented, in its message.
+            counts.add_line(line.trim_end());
         }
     }
     let status = child.wait().map_err(|e| e.to_string())?;
