@@ -472,29 +472,46 @@ fn clean(engine: &str) -> Result {
     let list = |args: &[&str]| -> Vec<String> {
         output(Command::new(engine).args(args)).map(|s| s.lines().map(str::to_owned).collect()).unwrap_or_default()
     };
-    let containers = list(&["ps", "-aq", "--filter", filter]);
-    let networks = list(&["network", "ls", "-q", "--filter", filter]);
-    let volumes = list(&["volume", "ls", "-q", "--filter", filter]);
+    let ours = || {
+        (
+            list(&["ps", "-aq", "--filter", filter]),
+            list(&["network", "ls", "-q", "--filter", filter]),
+            list(&["volume", "ls", "-q", "--filter", filter]),
+        )
+    };
+    let (containers, networks, volumes) = ours();
     println!(
         "xtask: {engine}: removing {} containers, {} networks, {} volumes of ours",
         containers.len(),
         networks.len(),
         volumes.len()
     );
-    if !containers.is_empty() {
-        let mut rm = Command::new(engine);
-        rm.args(["rm", "-f", "-v"]);
-        if engine == "podman" {
-            // Kill at once: Podman's `rm -f` otherwise waits out the stop timeout first.
-            rm.args(["-t", "0"]);
+    // Something else (a test's watcher) may remove the same objects meanwhile: a failed
+    // removal only counts if the object is still there afterwards.
+    let quiet = |cmd: &mut Command| {
+        let _ = cmd.stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null()).status();
+    };
+    for _ in 0..2 {
+        let (containers, networks, volumes) = ours();
+        if !containers.is_empty() {
+            let mut rm = Command::new(engine);
+            rm.args(["rm", "-f", "-v"]);
+            if engine == "podman" {
+                // Kill at once: Podman's `rm -f` otherwise waits out the stop timeout first.
+                rm.args(["-t", "0"]);
+            }
+            quiet(rm.args(&containers));
         }
-        run(rm.args(&containers).stdout(std::process::Stdio::null()))?;
+        if !networks.is_empty() {
+            quiet(Command::new(engine).args(["network", "rm"]).args(&networks));
+        }
+        if !volumes.is_empty() {
+            quiet(Command::new(engine).args(["volume", "rm", "-f"]).args(&volumes));
+        }
     }
-    if !networks.is_empty() {
-        run(Command::new(engine).args(["network", "rm"]).args(&networks).stdout(std::process::Stdio::null()))?;
-    }
-    if !volumes.is_empty() {
-        run(Command::new(engine).args(["volume", "rm", "-f"]).args(&volumes).stdout(std::process::Stdio::null()))?;
+    let (c, n, v) = ours();
+    if c.len() + n.len() + v.len() > 0 {
+        return Err(format!("{engine}: could not remove {} containers, {} networks, {} volumes of ours", c.len(), n.len(), v.len()));
     }
     Ok(())
 }
