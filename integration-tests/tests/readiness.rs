@@ -184,8 +184,14 @@ async fn a_container_that_exits_while_starting_fails_at_once() {
 async fn an_oom_killed_container_is_reported_as_such() {
     let err = failure("oom").await;
     assert_eq!(err.kind(), ErrorKind::Exited, "{err:?}");
-    assert!(err.oom_killed(), "{err:?}");
-    assert!(format!("{err:?}").contains("OOM"), "{err:?}");
+    if integration_tests::runtime().await.name() == "podman" {
+        // Podman 4.3.1 with conmon 2.1.6 (Debian bookworm) never sets OOMKilled: conmon writes
+        // its marker where Podman does not look. What the engine does tell: killed by SIGKILL.
+        assert_eq!(err.exit_code(), Some(137), "{err:?}");
+    } else {
+        assert!(err.oom_killed(), "{err:?}");
+        assert!(format!("{err:?}").contains("OOM"), "{err:?}");
+    }
 }
 
 /// Replaces what differs from run to run (ids, names, times) so a report can be compared.
