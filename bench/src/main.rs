@@ -69,7 +69,10 @@ async fn floor_start(docker: &Docker, cmd: &[&str], env: &[&str], port: u16) -> 
         env: Some(env.iter().map(|s| (*s).to_owned()).collect()),
         exposed_ports: Some(vec![format!("{port}/tcp")]),
         host_config: Some(bollard::models::HostConfig { port_bindings: Some(bindings), ..Default::default() }),
-        labels: Some([("fixtures.managed".to_owned(), "true".to_owned()), ("fixtures.bench".to_owned(), "floor".to_owned())].into()),
+        labels: Some(
+            [("fixtures.managed".to_owned(), "true".to_owned()), ("fixtures.bench".to_owned(), "floor".to_owned())]
+                .into(),
+        ),
         ..Default::default()
     };
     let id = docker.create_container(None::<q::CreateContainerOptions>, body).await.expect("create").id;
@@ -109,7 +112,12 @@ mod tc {
     use testcontainers::runners::AsyncRunner;
     use testcontainers::{GenericImage, ImageExt};
 
-    pub(crate) async fn start(cmd: &[&str], env: &[(&str, &str)], port: u16, ready_line: &str) -> (testcontainers::ContainerAsync<GenericImage>, u16) {
+    pub(crate) async fn start(
+        cmd: &[&str],
+        env: &[(&str, &str)],
+        port: u16,
+        ready_line: &str,
+    ) -> (testcontainers::ContainerAsync<GenericImage>, u16) {
         let mut req = GenericImage::new("fixtures-test/services", "latest")
             .with_exposed_port(ContainerPort::Tcp(port))
             .with_wait_for(WaitFor::message_on_stdout(ready_line))
@@ -130,8 +138,14 @@ fn our_env() -> Env {
         .backend(fixtures_docker::backend())
         .with("services", image(SERVICES))
         .with("echo", container().image("{services.id}").command(["echo"]).port("7000/tcp"))
-        .with("slow", container().image("{services.id}").command(["http"]).env("LISTEN_DELAY_MS", "300").port("8080/tcp"))
-        .with("dies", container().image("{services.id}").command(["exit", "--delay-ms", "100", "--code", "1"]).port("8080/tcp"))
+        .with(
+            "slow",
+            container().image("{services.id}").command(["http"]).env("LISTEN_DELAY_MS", "300").port("8080/tcp"),
+        )
+        .with(
+            "dies",
+            container().image("{services.id}").command(["exit", "--delay-ms", "100", "--code", "1"]).port("8080/tcp"),
+        )
         // Function scope: under reuse mode every test takes the named container up again from the engine.
         .with("reused", container().name("fx-bench-reused").image("{services.id}").command(["echo"]).port("7000/tcp"))
 }
@@ -144,7 +158,8 @@ async fn ours_start(node: &str) -> Result<(fixtures_core::TestEnv, fixtures_core
 
 /// The engine's timestamp of the first log line containing `needle`.
 async fn log_time(docker: &Docker, id: &str, needle: &str) -> Option<SystemTime> {
-    let opts = q::LogsOptions { stdout: true, stderr: true, timestamps: true, tail: "all".into(), ..Default::default() };
+    let opts =
+        q::LogsOptions { stdout: true, stderr: true, timestamps: true, tail: "all".into(), ..Default::default() };
     let mut logs = docker.logs(id, Some(opts));
     while let Some(Ok(chunk)) = logs.next().await {
         let text = chunk.to_string();
@@ -200,7 +215,11 @@ async fn s1(n: usize) -> Vec<Row> {
         t.finish().await;
         ours.push(ms(t0.elapsed()));
     }
-    vec![("S1 serial".into(), "floor".into(), floor), ("S1 serial".into(), "testcontainers".into(), tcs), ("S1 serial".into(), "fixtures".into(), ours)]
+    vec![
+        ("S1 serial".into(), "floor".into(), floor),
+        ("S1 serial".into(), "testcontainers".into(), tcs),
+        ("S1 serial".into(), "fixtures".into(), ours),
+    ]
 }
 
 async fn s2(n: usize, threads: usize) -> Vec<Row> {
@@ -312,16 +331,17 @@ async fn s5(n: usize) -> Vec<Row> {
             while let Some(item) = stream.next().await {
                 item.expect("build");
             }
-            let id = docker.list_images(Some(q::ListImagesOptions {
-                filters: Some([("label".to_owned(), vec![format!("fixtures.bench={bust}")])].into()),
-                ..Default::default()
-            }))
-            .await
-            .expect("list")
-            .into_iter()
-            .map(|i| i.id)
-            .find(|id| !ids.contains(id))
-            .expect("built");
+            let id = docker
+                .list_images(Some(q::ListImagesOptions {
+                    filters: Some([("label".to_owned(), vec![format!("fixtures.bench={bust}")])].into()),
+                    ..Default::default()
+                }))
+                .await
+                .expect("list")
+                .into_iter()
+                .map(|i| i.id)
+                .find(|id| !ids.contains(id))
+                .expect("built");
             ids.push(id);
         }
         let mut containers = Vec::new();
@@ -342,8 +362,20 @@ async fn s5(n: usize) -> Vec<Row> {
 
         let env = Env::new()
             .backend(fixtures_docker::backend())
-            .with("dns_image", build().path(root.join("dns").display().to_string()).no_cache().label("fixtures.bench", format!("ours-{bust}")))
-            .with("api_image", build().path(root.join("api").display().to_string()).no_cache().label("fixtures.bench", format!("ours-{bust}")))
+            .with(
+                "dns_image",
+                build()
+                    .path(root.join("dns").display().to_string())
+                    .no_cache()
+                    .label("fixtures.bench", format!("ours-{bust}")),
+            )
+            .with(
+                "api_image",
+                build()
+                    .path(root.join("api").display().to_string())
+                    .no_cache()
+                    .label("fixtures.bench", format!("ours-{bust}")),
+            )
             .with("dns", container().image("{dns_image.id}"))
             .with("api", container().image("{api_image.id}"));
         let t0 = Instant::now();
@@ -365,7 +397,8 @@ async fn s6(n: usize) -> Vec<Row> {
         .await
         .expect("child");
     let text = String::from_utf8_lossy(&out.stdout);
-    let values: Vec<f64> = text.lines().filter_map(|l| l.strip_prefix("reused ")).filter_map(|v| v.parse().ok()).collect();
+    let values: Vec<f64> =
+        text.lines().filter_map(|l| l.strip_prefix("reused ")).filter_map(|v| v.parse().ok()).collect();
     vec![("S6 reused fixture (ms)".into(), "fixtures".into(), values)]
 }
 
@@ -424,7 +457,11 @@ async fn main() {
         return;
     }
     let reps: f64 = args.iter().position(|a| a == "--reps").and_then(|i| args.get(i + 1)?.parse().ok()).unwrap_or(1.0);
-    let only: Option<Vec<String>> = args.iter().position(|a| a == "--only").and_then(|i| args.get(i + 1)).map(|s| s.split(',').map(str::to_owned).collect());
+    let only: Option<Vec<String>> = args
+        .iter()
+        .position(|a| a == "--only")
+        .and_then(|i| args.get(i + 1))
+        .map(|s| s.split(',').map(str::to_owned).collect());
     let run = |s: &str| only.as_ref().is_none_or(|o| o.iter().any(|x| x.eq_ignore_ascii_case(s)));
     let n = |base: usize| ((base as f64 * reps).round() as usize).max(3);
 
@@ -453,7 +490,10 @@ async fn main() {
 
     let medians: BTreeMap<(String, String), f64> =
         rows.iter().map(|(s, c, v)| ((s.clone(), c.clone()), quantile(v, 0.5))).collect();
-    println!("\n{:<30} {:<15} {:>5} {:>9} {:>17} {:>8} {:>8}  goal", "scenario", "contender", "n", "median", "p10..p90", "/floor", "/tc");
+    println!(
+        "\n{:<30} {:<15} {:>5} {:>9} {:>17} {:>8} {:>8}  goal",
+        "scenario", "contender", "n", "median", "p10..p90", "/floor", "/tc"
+    );
     let mut json = Vec::new();
     for (scenario, contender, values) in &rows {
         let median = quantile(values, 0.5);

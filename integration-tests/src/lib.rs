@@ -27,7 +27,13 @@ pub fn init_tracing() {
             "trace" => tracing_subscriber::filter::LevelFilter::TRACE,
             _ => tracing_subscriber::filter::LevelFilter::INFO,
         };
-        let _ = tracing_subscriber::fmt().with_max_level(level).with_target(false).without_time().with_writer(std::io::stderr).with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr())).try_init();
+        let _ = tracing_subscriber::fmt()
+            .with_max_level(level)
+            .with_target(false)
+            .without_time()
+            .with_writer(std::io::stderr)
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .try_init();
     });
 }
 

@@ -24,14 +24,18 @@ fn suite_binary() -> PathBuf {
         .output()
         .expect("cargo runs");
     let text = String::from_utf8_lossy(&out.stderr);
-    let line = text.lines().find(|l| l.contains("Executable") && l.contains("suite.rs")).unwrap_or_else(|| panic!("no binary in: {text}"));
+    let line = text
+        .lines()
+        .find(|l| l.contains("Executable") && l.contains("suite.rs"))
+        .unwrap_or_else(|| panic!("no binary in: {text}"));
     let path = line.rsplit_once('(').and_then(|(_, p)| p.strip_suffix(')')).expect("a path");
     let path = PathBuf::from(path);
     if path.is_absolute() { path } else { PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..").join(path) }
 }
 
 fn run_id(what: &str) -> String {
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
+    let nanos =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
     format!("chaos{what}{}x{nanos:x}", std::process::id())
 }
 
@@ -52,7 +56,10 @@ async fn nothing_left_within(run: &str, limit: Duration) {
         if now == (0, 0, 0) {
             return;
         }
-        assert!(start.elapsed() < limit, "after {limit:?}, still left of run {run}: {now:?} (containers, networks, volumes)");
+        assert!(
+            start.elapsed() < limit,
+            "after {limit:?}, still left of run {run}: {now:?} (containers, networks, volumes)"
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
@@ -83,7 +90,8 @@ async fn chaos_leaves_nothing_behind() {
 
     // 1. cargo test: threads in one process.
     let run = run_id("threads");
-    let out = Command::new(&binary).args(["--test-threads=4"]).env("FIXTURE_RUN_ID", &run).output().expect("suite runs");
+    let out =
+        Command::new(&binary).args(["--test-threads=4"]).env("FIXTURE_RUN_ID", &run).output().expect("suite runs");
     let text = String::from_utf8_lossy(&out.stdout);
     assert_eq!(counts(&text), (140, 60), "the designed failures and no others:\n{text}");
     nothing_left_within(&run, Duration::from_secs(10)).await;
@@ -97,7 +105,10 @@ async fn chaos_leaves_nothing_behind() {
     let watching = tokio::spawn(async move {
         while let Some(Ok(e)) = events.next().await {
             let name = e.attributes.get("name").cloned().unwrap_or_default();
-            if e.object == EventObject::Container && e.action == EventAction::Create && name.starts_with("fx-session_svc-") {
+            if e.object == EventObject::Container
+                && e.action == EventAction::Create
+                && name.starts_with("fx-session_svc-")
+            {
                 counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             }
         }

@@ -15,21 +15,23 @@ fn env() -> Env {
     integration_tests::base_env()
         .with("services", image(SERVICES_IMAGE))
         .with("pulled", fetch(REGISTRY_IMAGE))
-        .with("http", container().image("{services.id}").command(["http"]).port("8080/tcp").timeout(Duration::from_secs(30)))
+        .with(
+            "http",
+            container().image("{services.id}").command(["http"]).port("8080/tcp").timeout(Duration::from_secs(30)),
+        )
         .with("from_registry", container().image("{pulled.id}").command(["echo"]).port("7000/tcp"))
         .with(
             "inline_image",
-            build().dockerfile_text(format!("FROM {BUSYBOX_IMAGE}\nRUN echo built in code > /built\nCMD [\"sleep\", \"300\"]\n")),
+            build().dockerfile_text(format!(
+                "FROM {BUSYBOX_IMAGE}\nRUN echo built in code > /built\nCMD [\"sleep\", \"300\"]\n"
+            )),
         )
         .with("inline", container().image("{inline_image.id}").stop_signal("SIGKILL"))
         .with("backend_network", network())
         .with("on_network", container().image("{services.id}").command(["sleep"]).network("{backend_network.name}"))
         .with(
             "minio_volume",
-            volume().initial_content([
-                ("bucket-1", None),
-                ("bucket-2/example.txt", Some(b"Test file 1".to_vec())),
-            ]),
+            volume().initial_content([("bucket-1", None), ("bucket-2/example.txt", Some(b"Test file 1".to_vec()))]),
         )
         .with(
             "minio",
@@ -132,7 +134,10 @@ async fn volume_content_paths_must_stay_inside() -> Result<()> {
     let t = env.start("factories::bad_volume").await?;
     let err = t.volume("bad_volume").await.expect_err("refused");
     assert_eq!(err.kind(), ErrorKind::InvalidInput);
-    assert_eq!(err.to_string(), "fixture `bad_volume`: path `../escape` contains `..`: paths must stay inside the target folder");
+    assert_eq!(
+        err.to_string(),
+        "fixture `bad_volume`: path `../escape` contains `..`: paths must stay inside the target folder"
+    );
     t.finish().await;
     Ok(())
 }
@@ -144,7 +149,10 @@ async fn the_runtime_and_its_raw_client(runtime: &Arc<dyn Runtime>, http: &Conta
     let raw_id = match runtime.name() {
         "docker" => {
             let docker = runtime.as_any().downcast_ref::<fixtures_docker::DockerRuntime>().expect("docker");
-            let raw = docker.client().inspect_container(http.id(), None::<bollard::query_parameters::InspectContainerOptions>).await;
+            let raw = docker
+                .client()
+                .inspect_container(http.id(), None::<bollard::query_parameters::InspectContainerOptions>)
+                .await;
             raw.ok().and_then(|c| c.id)
         }
         "podman" => {

@@ -15,7 +15,11 @@ fn env() -> Env {
         .with(
             "computed",
             value_fn(["http_port", "greeting"], |r| {
-                Ok(serde_json::json!(format!("{}:{}", r.value("greeting")?["text"].as_str().unwrap_or_default(), r.value("http_port")?)))
+                Ok(serde_json::json!(format!(
+                    "{}:{}",
+                    r.value("greeting")?["text"].as_str().unwrap_or_default(),
+                    r.value("http_port")?
+                )))
             }),
         )
         .with(
@@ -61,10 +65,7 @@ fn env() -> Env {
                 .label("team", "payments"),
         )
         .with("v6", network().ipv6().label("team", "payments"))
-        .with(
-            "on_v6",
-            container().image("{services.id}").command(["sleep"]).network("{v6.name}"),
-        )
+        .with("on_v6", container().image("{services.id}").command(["sleep"]).network("{v6.name}"))
 }
 
 #[test]
@@ -131,7 +132,10 @@ async fn user_labels_are_kept_beside_ours(http: &Container, v6: &Network, staged
 }
 
 #[fixtures_core::test(env = env())]
-async fn build_stages_are_built_and_tagged_first(staged_image: &Image, runtime: &std::sync::Arc<dyn fixtures_core::Runtime>) -> Result<()> {
+async fn build_stages_are_built_and_tagged_first(
+    staged_image: &Image,
+    runtime: &std::sync::Arc<dyn fixtures_core::Runtime>,
+) -> Result<()> {
     let sig = &staged_image.info().labels["fixtures.signature"];
     let stage = runtime.inspect_image(&format!("fixtures-stage/staged_image:builder-{sig}")).await?;
     assert_ne!(stage.id, staged_image.id(), "the stage is an image of its own");

@@ -25,8 +25,13 @@ fn env() -> Env {
 async fn api_server(apiclient: &HttpClient) -> Result<()> {
     let (status, body) = apiclient.get("/").await?;
     assert_eq!(status, 200);
-    let json: serde_json::Value = serde_json::from_str(&body).map_err(|e| fixtures_core::Error::invalid_input(e.to_string()))?;
-    json["result"].as_str().unwrap_or_default().parse::<IpAddr>().map_err(|e| fixtures_core::Error::invalid_input(e.to_string()))?;
+    let json: serde_json::Value =
+        serde_json::from_str(&body).map_err(|e| fixtures_core::Error::invalid_input(e.to_string()))?;
+    json["result"]
+        .as_str()
+        .unwrap_or_default()
+        .parse::<IpAddr>()
+        .map_err(|e| fixtures_core::Error::invalid_input(e.to_string()))?;
     Ok(())
 }
 

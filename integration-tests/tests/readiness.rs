@@ -17,7 +17,11 @@ fn env() -> Env {
         )
         .with(
             "slow_udp",
-            container().image("{services.id}").command(["echo", "--udp"]).env("LISTEN_DELAY_MS", "500").port("7000/udp"),
+            container()
+                .image("{services.id}")
+                .command(["echo", "--udp"])
+                .env("LISTEN_DELAY_MS", "500")
+                .port("7000/udp"),
         )
         .with(
             "logs_twice",
@@ -61,31 +65,36 @@ fn env() -> Env {
         )
         .with(
             "either",
-            container()
-                .image("{services.id}")
-                .command(["http"])
-                .port("8080/tcp")
-                .wait_for(WaitFor::any([
-                    WaitFor::log("this line never comes").expect("a regex"),
-                    WaitFor::http("8080/tcp", "/health", 200),
-                ])),
+            container().image("{services.id}").command(["http"]).port("8080/tcp").wait_for(WaitFor::any([
+                WaitFor::log("this line never comes").expect("a regex"),
+                WaitFor::http("8080/tcp", "/health", 200),
+            ])),
         )
         .with(
             "custom",
-            container()
-                .image("{services.id}")
-                .command(["http"])
-                .port("8080/tcp")
-                .ready_when("GET / says hello", |c: Container| async move {
+            container().image("{services.id}").command(["http"]).port("8080/tcp").ready_when(
+                "GET / says hello",
+                |c: Container| async move {
                     let client = integration_tests::HttpClient::new(c.addr("8080/tcp")?);
                     Ok(matches!(client.get("/").await, Ok((200, body)) if body == "hello\n"))
-                }),
+                },
+            ),
         )
         .with(
             "exits_3",
             container()
                 .image("{services.id}")
-                .command(["exit", "--stdout", "starting", "--stderr", "fatal: no config", "--delay-ms", "200", "--code", "3"])
+                .command([
+                    "exit",
+                    "--stdout",
+                    "starting",
+                    "--stderr",
+                    "fatal: no config",
+                    "--delay-ms",
+                    "200",
+                    "--code",
+                    "3",
+                ])
                 .port("8080/tcp"),
         )
         .with(
@@ -96,10 +105,7 @@ fn env() -> Env {
                 .no_port_wait()
                 .wait_for_log("never printed"),
         )
-        .with(
-            "oom",
-            container().image("{services.id}").command(["alloc"]).memory(24 << 20).port("8080/tcp"),
-        )
+        .with("oom", container().image("{services.id}").command(["alloc"]).memory(24 << 20).port("8080/tcp"))
 }
 
 #[fixtures_core::test(env = env())]
@@ -223,7 +229,15 @@ async fn reports_say_what_happened() {
     // One line on one stream: the order of lines across stdout and stderr is not fixed.
     insta::assert_snapshot!("exited", redact(&format!("{:?}", failure("exits_3_while_logging").await)));
     let t = env()
-        .with("never", container().image("{services.id}").command(["http"]).env("LISTEN_DELAY_MS", "600000").port("8080/tcp").timeout(Duration::from_secs(1)))
+        .with(
+            "never",
+            container()
+                .image("{services.id}")
+                .command(["http"])
+                .env("LISTEN_DELAY_MS", "600000")
+                .port("8080/tcp")
+                .timeout(Duration::from_secs(1)),
+        )
         .start("readiness::never")
         .await
         .expect("env");

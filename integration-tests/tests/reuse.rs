@@ -19,7 +19,10 @@ fn suite_binary() -> PathBuf {
         .output()
         .expect("cargo runs");
     let text = String::from_utf8_lossy(&out.stderr);
-    let line = text.lines().find(|l| l.contains("Executable") && l.contains("suite.rs")).unwrap_or_else(|| panic!("no binary in: {text}"));
+    let line = text
+        .lines()
+        .find(|l| l.contains("Executable") && l.contains("suite.rs"))
+        .unwrap_or_else(|| panic!("no binary in: {text}"));
     let path = PathBuf::from(line.rsplit_once('(').and_then(|(_, p)| p.strip_suffix(')')).expect("a path"));
     if path.is_absolute() { path } else { PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..").join(path) }
 }
@@ -35,7 +38,10 @@ async fn run(binary: &PathBuf, test: &str, version: &str) -> (bool, String) {
             .env("REUSE_VERSION", version)
             .output()
             .expect("suite runs");
-        (out.status.success(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
+        (
+            out.status.success(),
+            format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)),
+        )
     })
     .await
     .expect("joined")
@@ -110,8 +116,13 @@ async fn reuse_mode() {
         })
         .await
         .expect("decoy container");
-    let decoy_net = rt.create_network(&NetworkSpec { name: "fx-reuse-decoy-net".into(), ..NetworkSpec::default() }).await.expect("decoy network");
-    rt.create_volume(&VolumeSpec { name: "fx-reuse-decoy-vol".into(), ..VolumeSpec::default() }).await.expect("decoy volume");
+    let decoy_net = rt
+        .create_network(&NetworkSpec { name: "fx-reuse-decoy-net".into(), ..NetworkSpec::default() })
+        .await
+        .expect("decoy network");
+    rt.create_volume(&VolumeSpec { name: "fx-reuse-decoy-vol".into(), ..VolumeSpec::default() })
+        .await
+        .expect("decoy volume");
     for (test, kind, name) in [
         ("decoy_container", "container", "fx-reuse-decoy"),
         ("decoy_network", "network", "fx-reuse-decoy-net"),
@@ -119,7 +130,9 @@ async fn reuse_mode() {
     ] {
         let (ok, out) = run(&binary, test, "1").await;
         assert!(!ok, "{test} must fail");
-        let why = format!("a {kind} named `{name}` exists that this library did not create (it has no `fixtures.managed` label); it is left alone");
+        let why = format!(
+            "a {kind} named `{name}` exists that this library did not create (it has no `fixtures.managed` label); it is left alone"
+        );
         assert!(out.contains(&why), "{test}: {out}");
     }
     assert_eq!(id_of(&rt, "fx-reuse-decoy").await, decoy, "the decoy container is untouched");

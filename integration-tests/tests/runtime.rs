@@ -5,15 +5,14 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use futures_util::StreamExt;
-use integration_tests::{BUSYBOX_IMAGE, SERVICES_IMAGE, Scratch, runtime};
 use fixtures_core::archive::Files;
 use fixtures_core::runtime::{EventAction, Stream};
 use fixtures_core::spec::{
-    BuildContext, BuildSpec, ExecSpec, LogsSpec, Mount, NetworkAttachment, NetworkSpec, Port,
-    PortBinding, VolumeSpec,
+    BuildContext, BuildSpec, ExecSpec, LogsSpec, Mount, NetworkAttachment, NetworkSpec, Port, PortBinding, VolumeSpec,
 };
 use fixtures_core::{Container, ContainerStatus, ErrorKind, Readiness, Result};
+use futures_util::StreamExt;
+use integration_tests::{BUSYBOX_IMAGE, SERVICES_IMAGE, Scratch, runtime};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 fn publish(port: Port) -> PortBinding {
@@ -83,7 +82,10 @@ async fn build_from_a_context_folder_and_report_failures() -> Result<()> {
     let rt = runtime().await;
     let dir = std::env::temp_dir().join(format!("fixtures-it-ctx-{}", std::process::id()));
     std::fs::create_dir_all(dir.join("ignored"))?;
-    std::fs::write(dir.join("Dockerfile"), format!("FROM {SERVICES_IMAGE}\nCOPY greeting.txt /greeting.txt\nCOPY . /ctx/\n"))?;
+    std::fs::write(
+        dir.join("Dockerfile"),
+        format!("FROM {SERVICES_IMAGE}\nCOPY greeting.txt /greeting.txt\nCOPY . /ctx/\n"),
+    )?;
     std::fs::write(dir.join("greeting.txt"), "from the context")?;
     std::fs::write(dir.join("ignored/big.bin"), "x")?;
     std::fs::write(dir.join(".dockerignore"), "ignored\n")?;
@@ -188,9 +190,21 @@ async fn logs_keep_stdout_and_stderr_apart_and_follow() -> Result<()> {
     let scratch = Scratch::new(rt.clone(), "logs");
     let mut spec = scratch.container("exit", SERVICES_IMAGE);
     spec.command = Some(
-        ["exit", "--stdout", "out one", "--stderr", "err one", "--stdout", "out two", "--delay-ms", "300", "--code", "4"]
-            .map(String::from)
-            .to_vec(),
+        [
+            "exit",
+            "--stdout",
+            "out one",
+            "--stderr",
+            "err one",
+            "--stdout",
+            "out two",
+            "--delay-ms",
+            "300",
+            "--code",
+            "4",
+        ]
+        .map(String::from)
+        .to_vec(),
     );
     let id = scratch.start(&spec).await?;
     // Follow from the start: the stream ends when the container does.
@@ -412,7 +426,8 @@ async fn errors_map_engine_statuses() -> Result<()> {
     rt.create_container(&spec).await?;
     let dup = rt.create_container(&spec).await.expect_err("same name");
     assert_eq!(dup.kind(), ErrorKind::Conflict, "{dup:?}");
-    let no_image = rt.create_container(&scratch.container("noimg", "fixtures-it/no-such-image:1")).await.expect_err("no image");
+    let no_image =
+        rt.create_container(&scratch.container("noimg", "fixtures-it/no-such-image:1")).await.expect_err("no image");
     assert_eq!(no_image.kind(), ErrorKind::NotFound, "{no_image:?}");
     assert!(format!("{no_image:?}").contains("fixtures-it/no-such-image:1"), "{no_image:?}");
     scratch.clean().await
@@ -423,7 +438,8 @@ async fn readiness_fails_fast_when_the_container_exits() -> Result<()> {
     let rt = runtime().await;
     let scratch = Scratch::new(rt.clone(), "fast");
     let mut spec = scratch.container("dies", SERVICES_IMAGE);
-    spec.command = Some(["exit", "--stderr", "fatal: no config", "--delay-ms", "100", "--code", "3"].map(String::from).to_vec());
+    spec.command =
+        Some(["exit", "--stderr", "fatal: no config", "--delay-ms", "100", "--code", "3"].map(String::from).to_vec());
     spec.ports = vec![publish(Port::tcp(8080))];
     let id = scratch.start(&spec).await?;
     let started = std::time::Instant::now();

@@ -34,11 +34,7 @@ impl ApiServer {
 fn env() -> Env {
     common::env().with(
         "apiserver",
-        container()
-            .image("{apiserver_image.id}")
-            .port("8080/tcp")
-            .dns("{fakedns.ips.primary}")
-            .wrapper::<ApiServer>(),
+        container().image("{apiserver_image.id}").port("8080/tcp").dns("{fakedns.ips.primary}").wrapper::<ApiServer>(),
     )
 }
 
@@ -47,8 +43,13 @@ async fn container_wrapper_class(apiserver: &ApiServer) -> Result<()> {
     assert!(READY_CALLS.load(Ordering::SeqCst) >= 3, "the wrapper's readiness was awaited");
     let (status, body) = apiserver.client()?.get("/").await?;
     assert_eq!(status, 200);
-    let json: serde_json::Value = serde_json::from_str(&body).map_err(|e| fixtures_core::Error::invalid_input(e.to_string()))?;
-    json["result"].as_str().unwrap_or_default().parse::<IpAddr>().map_err(|e| fixtures_core::Error::invalid_input(e.to_string()))?;
+    let json: serde_json::Value =
+        serde_json::from_str(&body).map_err(|e| fixtures_core::Error::invalid_input(e.to_string()))?;
+    json["result"]
+        .as_str()
+        .unwrap_or_default()
+        .parse::<IpAddr>()
+        .map_err(|e| fixtures_core::Error::invalid_input(e.to_string()))?;
     Ok(())
 }
 

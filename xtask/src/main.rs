@@ -118,7 +118,9 @@ fn build_image(engine: &str, tag: &str, dockerfile: &str, files: &[(&str, Vec<u8
         set_executable(&path)?;
     }
     println!("xtask: {engine}: building {tag}");
-    run(Command::new(engine).args(["build", "--quiet", "--label", &format!("{INPUTS_LABEL}={inputs}"), "-t", tag]).arg(&dir))
+    run(Command::new(engine)
+        .args(["build", "--quiet", "--label", &format!("{INPUTS_LABEL}={inputs}"), "-t", tag])
+        .arg(&dir))
 }
 
 #[cfg(unix)]
@@ -130,9 +132,15 @@ fn set_executable(path: &Path) -> Result {
 /// The test-services binary, static, for `FROM scratch` images.
 fn services_binary() -> Result<Vec<u8>> {
     let target = "x86_64-unknown-linux-gnu";
-    run(cargo()
-        .env("RUSTFLAGS", "-C target-feature=+crt-static")
-        .args(["build", "--quiet", "--release", "--target", target, "-p", "test-services"]))?;
+    run(cargo().env("RUSTFLAGS", "-C target-feature=+crt-static").args([
+        "build",
+        "--quiet",
+        "--release",
+        "--target",
+        target,
+        "-p",
+        "test-services",
+    ]))?;
     let path = root().join("target").join(target).join("release/test-services");
     std::fs::read(&path).map_err(|e| format!("read {}: {e}", path.display()))
 }
@@ -142,8 +150,12 @@ fn busybox_binary() -> Result<Vec<u8>> {
     let on_path = std::env::var_os("PATH")
         .map(|p| std::env::split_paths(&p).map(|d| d.join("busybox")).collect::<Vec<_>>())
         .unwrap_or_default();
-    let found = [PathBuf::from("/bin/busybox"), PathBuf::from("/usr/bin/busybox")].into_iter().chain(on_path).find(|p| p.exists());
-    let found = found.ok_or("no busybox on this machine: install Debian's busybox-static (apt-get install busybox-static)")?;
+    let found = [PathBuf::from("/bin/busybox"), PathBuf::from("/usr/bin/busybox")]
+        .into_iter()
+        .chain(on_path)
+        .find(|p| p.exists());
+    let found =
+        found.ok_or("no busybox on this machine: install Debian's busybox-static (apt-get install busybox-static)")?;
     let path = found.to_str().ok_or("busybox's path is not UTF-8")?;
     let bytes = std::fs::read(path).map_err(|e| format!("read {path}: {e}"))?;
     let file = output(Command::new("file").arg("-L").arg(path)).unwrap_or_default();
@@ -203,7 +215,11 @@ fn ensure_registry() -> Result {
     let log = std::fs::File::create(dir.join("registry.log")).map_err(|e| e.to_string())?;
     println!("xtask: starting docker-registry on {REGISTRY}");
     let mut cmd = Command::new("docker-registry");
-    cmd.arg("serve").arg(&config).stdin(std::process::Stdio::null()).stdout(log.try_clone().map_err(|e| e.to_string())?).stderr(log);
+    cmd.arg("serve")
+        .arg(&config)
+        .stdin(std::process::Stdio::null())
+        .stdout(log.try_clone().map_err(|e| e.to_string())?)
+        .stderr(log);
     #[cfg(unix)]
     std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
     cmd.spawn().map_err(|e| format!("cannot start docker-registry (apt-get install docker-registry): {e}"))?;
@@ -244,10 +260,7 @@ impl Counts {
 /// Runs `cmd`, echoing its output, and sums the test counts it prints.
 fn run_counting(cmd: &mut Command) -> Result<(bool, Counts)> {
     use std::io::BufRead;
-    let mut child = cmd
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .map_err(|e| format!("cannot run {cmd:?}: {e}"))?;
+    let mut child = cmd.stdout(std::process::Stdio::piped()).spawn().map_err(|e| format!("cannot run {cmd:?}: {e}"))?;
     let mut counts = Counts::default();
     if let Some(out) = child.stdout.take() {
         for line in std::io::BufReader::new(out).lines().map_while(std::result::Result::ok) {
@@ -291,7 +304,11 @@ fn runtimes(args: &[String]) -> Result<Vec<Runtime>> {
     let chosen = match args {
         [] => return Ok(RUNTIMES[..2].to_vec()),
         [flag, value] if flag == "--runtime" || flag == "--engine" => value.as_str(),
-        _ => return Err(format!("unexpected arguments {args:?}; expected --runtime docker|podman|podman-docker-api|all")),
+        _ => {
+            return Err(format!(
+                "unexpected arguments {args:?}; expected --runtime docker|podman|podman-docker-api|all"
+            ));
+        }
     };
     if chosen == "all" {
         return Ok(RUNTIMES.to_vec());
@@ -303,7 +320,12 @@ fn runtimes(args: &[String]) -> Result<Vec<Runtime>> {
 }
 
 fn installed(engine: &str) -> bool {
-    Command::new(engine).arg("--version").stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null()).status().is_ok_and(|s| s.success())
+    Command::new(engine)
+        .arg("--version")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
 }
 
 /// The Podman API socket: `CONTAINER_HOST` (unix://), else the rootful socket for root,
@@ -403,7 +425,11 @@ fn integration(args: &[String]) -> Result {
             Ok(socket) => socket,
             Err(why) => {
                 // Under CI a missing runtime fails the run; elsewhere it is reported and skipped.
-                println!("xtask: {}: {why}{}", runtime.name, if ci { "" } else { " (skipped; under CI=true this fails)" });
+                println!(
+                    "xtask: {}: {why}{}",
+                    runtime.name,
+                    if ci { "" } else { " (skipped; under CI=true this fails)" }
+                );
                 let verdict = if ci { format!("FAILED: {why}") } else { format!("skipped: {why}") };
                 rows.push(Row { runtime: runtime.name, counts: Counts::default(), verdict, bad: ci });
                 continue;
@@ -412,13 +438,24 @@ fn integration(args: &[String]) -> Result {
         // Built and pushed right before the run: the engines share the local registry's tag.
         if let Err(e) = images(runtime.engine) {
             println!("xtask: {}: the test images could not be made: {e}", runtime.name);
-            rows.push(Row { runtime: runtime.name, counts: Counts::default(), verdict: format!("FAILED: images: {e}"), bad: true });
+            rows.push(Row {
+                runtime: runtime.name,
+                counts: Counts::default(),
+                verdict: format!("FAILED: images: {e}"),
+                bad: true,
+            });
             continue;
         }
         println!("xtask: running the test suite against {}", runtime.name);
         let mut cmd = cargo();
         // The bench package is left out: its testcontainers dependency is for `xtask bench` only.
-        cmd.env("FIXTURE_RUNTIME", runtime.backend).args(["test", "--workspace", "--exclude", "fixtures-bench", "--no-fail-fast"]);
+        cmd.env("FIXTURE_RUNTIME", runtime.backend).args([
+            "test",
+            "--workspace",
+            "--exclude",
+            "fixtures-bench",
+            "--no-fail-fast",
+        ]);
         if runtime.docker_api_on_podman {
             let socket = socket.unwrap_or_else(podman_socket);
             cmd.env("DOCKER_HOST", format!("unix://{}", socket.display()));
@@ -432,13 +469,25 @@ fn integration(args: &[String]) -> Result {
                 println!("xtask: {}: cleaning failed: {e}", runtime.engine);
             }
         }
-        let verdict = if !ok || counts.failed > 0 { "FAILED" } else if counts.passed == 0 { "RAN NO TEST" } else { "ok" };
+        let verdict = if !ok || counts.failed > 0 {
+            "FAILED"
+        } else if counts.passed == 0 {
+            "RAN NO TEST"
+        } else {
+            "ok"
+        };
         rows.push(Row { runtime: runtime.name, counts, verdict: verdict.to_owned(), bad: verdict != "ok" });
     }
     // The registry's tag holds the last engine's push; leave Docker's there when Docker ran,
     // as `cargo xtask images` does, for plain `cargo test` runs afterwards.
-    if runtimes.iter().any(|r| r.engine == "docker") && runtimes.last().is_some_and(|r| r.engine != "docker") && installed("docker") {
-        let push = Command::new("docker").args(["push", "--quiet", REGISTRY_IMAGE]).stdout(std::process::Stdio::null()).status();
+    if runtimes.iter().any(|r| r.engine == "docker")
+        && runtimes.last().is_some_and(|r| r.engine != "docker")
+        && installed("docker")
+    {
+        let push = Command::new("docker")
+            .args(["push", "--quiet", REGISTRY_IMAGE])
+            .stdout(std::process::Stdio::null())
+            .status();
         if push.is_ok_and(|s| s.success()) {
             println!("xtask: docker: pushed {REGISTRY_IMAGE} again");
         }
@@ -459,9 +508,16 @@ fn integration(args: &[String]) -> Result {
 
 fn demo() -> Result {
     images("docker")?;
-    run(cargo()
-        .env("FIXTURE_LOG", "info")
-        .args(["test", "-p", "integration-tests", "--test", "resolver_service", "--", "--nocapture", "--test-threads=2"]))
+    run(cargo().env("FIXTURE_LOG", "info").args([
+        "test",
+        "-p",
+        "integration-tests",
+        "--test",
+        "resolver_service",
+        "--",
+        "--nocapture",
+        "--test-threads=2",
+    ]))
 }
 
 /// The benchmarks (`bench/`): the engine floor, testcontainers-rs and fixtures side by side, on Docker.
@@ -516,7 +572,12 @@ fn clean(engine: &str) -> Result {
     }
     let (c, n, v) = ours();
     if c.len() + n.len() + v.len() > 0 {
-        return Err(format!("{engine}: could not remove {} containers, {} networks, {} volumes of ours", c.len(), n.len(), v.len()));
+        return Err(format!(
+            "{engine}: could not remove {} containers, {} networks, {} volumes of ours",
+            c.len(),
+            n.len(),
+            v.len()
+        ));
     }
     Ok(())
 }

@@ -122,7 +122,10 @@ fn ignored(pattern: &str, rel: &str) -> bool {
 fn glob(pattern: &str, text: &str) -> bool {
     match (pattern.chars().next(), text.chars().next()) {
         (None, None) => true,
-        (Some('*'), _) => glob(&pattern[1..], text) || (!text.is_empty() && glob(pattern, &text[text.chars().next().map_or(0, char::len_utf8)..])),
+        (Some('*'), _) => {
+            glob(&pattern[1..], text)
+                || (!text.is_empty() && glob(pattern, &text[text.chars().next().map_or(0, char::len_utf8)..]))
+        }
         (Some('?'), Some(c)) => glob(&pattern[1..], &text[c.len_utf8()..]),
         (Some(p), Some(c)) if p == c => glob(&pattern[p.len_utf8()..], &text[c.len_utf8()..]),
         _ => false,
@@ -143,9 +146,9 @@ pub fn dockerfile_tar(dockerfile: &str) -> Result<Bytes> {
 pub(crate) fn read_tar(bytes: &[u8]) -> Result<Files> {
     let mut archive = tar::Archive::new(bytes);
     let mut files = Files::new();
-    let entries = archive.entries().map_err(|e| {
-        Error::new(ErrorKind::Engine, "the engine sent an archive that cannot be read").with_source(e)
-    })?;
+    let entries = archive
+        .entries()
+        .map_err(|e| Error::new(ErrorKind::Engine, "the engine sent an archive that cannot be read").with_source(e))?;
     for entry in entries {
         let mut entry = entry?;
         let path = entry.path()?.to_string_lossy().trim_end_matches('/').to_owned();

@@ -72,17 +72,27 @@ async fn select_with(backends: &[Backend], config: &crate::config::Config) -> Re
             let what = if known.contains(&wanted) { "is not compiled in" } else { "is not a runtime" };
             Error::new(
                 ErrorKind::Config,
-                format!("runtime `{wanted}` (FIXTURE_RUNTIME or fixtures.toml) {what}; compiled in: {}", names.join(", ")),
+                format!(
+                    "runtime `{wanted}` (FIXTURE_RUNTIME or fixtures.toml) {what}; compiled in: {}",
+                    names.join(", ")
+                ),
             )
             .with_hint(format!(
                 "set FIXTURE_RUNTIME to one of: {}{}",
                 names.join(", "),
-                if known.contains(&wanted) { format!(", or add the fixtures-{wanted} crate and `.backend(fixtures_{wanted}::backend())`") } else { String::new() }
+                if known.contains(&wanted) {
+                    format!(", or add the fixtures-{wanted} crate and `.backend(fixtures_{wanted}::backend())`")
+                } else {
+                    String::new()
+                }
             ))
         })?;
         return connect(backend).await.map_err(|e| {
-            Error::new(ErrorKind::Config, format!("runtime `{wanted}` (FIXTURE_RUNTIME or fixtures.toml) does not answer"))
-                .with_source(e)
+            Error::new(
+                ErrorKind::Config,
+                format!("runtime `{wanted}` (FIXTURE_RUNTIME or fixtures.toml) does not answer"),
+            )
+            .with_source(e)
         });
     }
     let mut tried = Vec::new();

@@ -32,7 +32,9 @@ use crate::spec::{LabelFilter, Labels};
 
 /// This host's name, as the kernel knows it.
 fn hostname() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname").map(|h| h.trim().to_owned()).unwrap_or_else(|_| "unknown".to_owned())
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_owned())
+        .unwrap_or_else(|_| "unknown".to_owned())
 }
 
 /// A process's start time (clock ticks since boot), which tells a pid's reuse apart.
@@ -60,13 +62,16 @@ pub(crate) static RUN: LazyLock<String> = LazyLock::new(|| {
             }
         }
     }
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or_default();
+    let nanos =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or_default();
     format!("p{:x}{:04x}", std::process::id(), (nanos & 0xffff) as u16)
 });
 
 /// Whether the run is shared with other processes (its id came from the environment).
 fn shared_run() -> bool {
-    ["FIXTURE_RUN_ID", "NEXTEST_RUN_ID"].iter().any(|v| std::env::var(v).is_ok_and(|id| id.chars().any(|c| c.is_ascii_alphanumeric())))
+    ["FIXTURE_RUN_ID", "NEXTEST_RUN_ID"]
+        .iter()
+        .any(|v| std::env::var(v).is_ok_and(|id| id.chars().any(|c| c.is_ascii_alphanumeric())))
 }
 
 /// How long a shared run's last process waits before removing the run's session objects:
@@ -114,7 +119,9 @@ fn hold_run() {
     }
     match File::options().create(true).truncate(false).write(true).open(&path) {
         Ok(file) if flock(&file, libc::LOCK_SH) => *RUN_HOLD.lock().unwrap_or_else(|p| p.into_inner()) = Some(file),
-        Ok(_) | Err(_) => tracing::warn!(path = %path.display(), "cannot hold the run's lock; session objects may outlive it"),
+        Ok(_) | Err(_) => {
+            tracing::warn!(path = %path.display(), "cannot hold the run's lock; session objects may outlive it")
+        }
     }
 }
 
@@ -137,7 +144,11 @@ fn last_one_out(run: &str) -> Option<File> {
 
 /// Removes what `filter` selects: containers first, then networks and volumes, all at once.
 /// Returns how many objects it found.
-pub(crate) async fn remove_selected(runtime: &dyn Runtime, filter: &LabelFilter, keep: impl Fn(&Labels) -> bool) -> usize {
+pub(crate) async fn remove_selected(
+    runtime: &dyn Runtime,
+    filter: &LabelFilter,
+    keep: impl Fn(&Labels) -> bool,
+) -> usize {
     let filter = filter.clone().and_eq(labels::MANAGED, "true");
     let mut found = 0;
     if let Ok(list) = runtime.list_containers(&filter).await {
@@ -317,7 +328,9 @@ fn start_watcher(runtime_name: &str) {
             // Reap it in the background whenever it ends.
             std::thread::spawn(move || child.wait());
         }
-        Err(e) => tracing::warn!(error = %e, "cannot start the watcher; a killed test process may leave objects until the next run"),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot start the watcher; a killed test process may leave objects until the next run")
+        }
     }
 }
 
@@ -385,7 +398,8 @@ fn install_signal_handler() {
         let _cleaning = SIGNAL_CLEANUP.lock().unwrap_or_else(|p| p.into_inner());
         STOPPING.store(true, std::sync::atomic::Ordering::SeqCst);
         eprintln!("fixtures: signal {byte}: removing this process's containers, networks and volumes");
-        let runtimes: Vec<Arc<dyn Runtime>> = STARTED.lock().unwrap_or_else(|p| p.into_inner()).values().cloned().collect();
+        let runtimes: Vec<Arc<dyn Runtime>> =
+            STARTED.lock().unwrap_or_else(|p| p.into_inner()).values().cloned().collect();
         if let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() {
             rt.block_on(remove_owned_until_quiet(&runtimes, &OWNER));
         }

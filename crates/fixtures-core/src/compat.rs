@@ -3,6 +3,7 @@
 //! Docker and Podman (libpod's inspect output keeps the same field names) describe
 //! containers, images, networks, volumes and events in the same shape, so backends
 //! hand the engine's answer here as JSON instead of each mapping it by hand.
+//! Also the small JSON helpers both backends build request bodies with.
 //! Nothing here does I/O.
 
 use std::collections::BTreeMap;
@@ -11,8 +12,8 @@ use std::net::IpAddr;
 use serde_json::Value;
 
 use crate::runtime::{
-    ContainerInfo, ContainerStatus, ContainerSummary, Event, EventAction, EventObject, Health,
-    HostBinding, ImageInfo, NetworkEndpoint, NetworkInfo, VolumeInfo,
+    ContainerInfo, ContainerStatus, ContainerSummary, Event, EventAction, EventObject, Health, HostBinding, ImageInfo,
+    NetworkEndpoint, NetworkInfo, VolumeInfo,
 };
 use crate::spec::{Labels, Port};
 
@@ -207,6 +208,32 @@ pub fn event(raw: &Value) -> Event {
         id => id,
     };
     Event { object, action, id, attributes }
+}
+
+/// Inserts `value` under `key` of a request body unless it is empty (null, `[]`, `{}`, `false`).
+pub fn put_unless_empty(m: &mut serde_json::Map<String, Value>, key: &str, value: Value) {
+    let empty = match &value {
+        Value::Null => true,
+        Value::Array(a) => a.is_empty(),
+        Value::Object(o) => o.is_empty(),
+        Value::Bool(b) => !b,
+        _ => false,
+    };
+    if !empty {
+        m.insert(key.to_owned(), value);
+    }
+}
+
+/// Merges `patch` into `base`: objects key by key, anything else replaced (a spec's `raw`).
+pub fn merge(base: &mut Value, patch: &Value) {
+    match (base, patch) {
+        (Value::Object(b), Value::Object(p)) => {
+            for (k, v) in p {
+                merge(b.entry(k.clone()).or_insert(Value::Null), v);
+            }
+        }
+        (b, p) => *b = p.clone(),
+    }
 }
 
 #[cfg(test)]

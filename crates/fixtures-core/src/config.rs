@@ -83,7 +83,8 @@ impl Config {
     /// # Errors
     /// [`ErrorKind::Config`] naming the file or variable that is wrong and how.
     pub fn load_from(dir: &Path) -> Result<Config> {
-        let env = Env::prefixed("FIXTURE_").only(&["runtime", "timeout", "reuse", "log_tail", "docker_host", "podman_host"]);
+        let env =
+            Env::prefixed("FIXTURE_").only(&["runtime", "timeout", "reuse", "log_tail", "docker_host", "podman_host"]);
         Config::layered(dir, env)
     }
 
@@ -103,7 +104,10 @@ impl Config {
             Error::new(ErrorKind::Config, format!("invalid configuration {whence}: {e}"))
         })?;
         if !(config.timeout > 0.0 && config.timeout.is_finite()) {
-            return Err(Error::new(ErrorKind::Config, format!("timeout must be a positive number of seconds, not {}", config.timeout)));
+            return Err(Error::new(
+                ErrorKind::Config,
+                format!("timeout must be a positive number of seconds, not {}", config.timeout),
+            ));
         }
         Ok(config)
     }
@@ -151,13 +155,20 @@ mod tests {
     fn each_source_overrides_the_one_before() {
         let root = std::env::temp_dir().join(format!("fixtures-layers-{}", std::process::id()));
         std::fs::create_dir_all(&root).expect("dir");
-        std::fs::write(root.join("fixtures.toml"), "runtime = \"podman\"\ntimeout = 60\nreuse = true\n").expect("write");
+        std::fs::write(root.join("fixtures.toml"), "runtime = \"podman\"\ntimeout = 60\nreuse = true\n")
+            .expect("write");
         let none = Serialized::globals(serde_json::json!({}));
         let from_file = Config::layered(&root, none).expect("valid");
-        assert_eq!((from_file.runtime.as_deref(), from_file.timeout, from_file.reuse, from_file.log_tail), (Some("podman"), 60.0, true, 100));
+        assert_eq!(
+            (from_file.runtime.as_deref(), from_file.timeout, from_file.reuse, from_file.log_tail),
+            (Some("podman"), 60.0, true, 100)
+        );
         let env = Serialized::globals(serde_json::json!({"runtime": "docker", "log_tail": 5, "reuse": 0}));
         let from_env = Config::layered(&root, env).expect("valid");
-        assert_eq!((from_env.runtime.as_deref(), from_env.timeout, from_env.log_tail, from_env.reuse), (Some("docker"), 60.0, 5, false));
+        assert_eq!(
+            (from_env.runtime.as_deref(), from_env.timeout, from_env.log_tail, from_env.reuse),
+            (Some("docker"), 60.0, 5, false)
+        );
         let yes = Config::layered(&root, Serialized::globals(serde_json::json!({"reuse": "yes"}))).expect("valid");
         assert!(yes.reuse);
 

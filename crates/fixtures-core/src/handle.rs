@@ -26,16 +26,11 @@ pub struct Ips {
 
 impl Ips {
     fn from_info(info: &ContainerInfo, primary_network: Option<&str>) -> Self {
-        let by_network: BTreeMap<String, IpAddr> = info
-            .networks
-            .iter()
-            .filter_map(|(name, n)| n.ipv4.or(n.ipv6).map(|ip| (name.clone(), ip)))
-            .collect();
-        let primary = primary_network
-            .and_then(|p| by_network.get(p).copied())
-            .or_else(|| by_network.values().next().copied());
-        let v6_by_network =
-            info.networks.iter().filter_map(|(name, n)| n.ipv6.map(|ip| (name.clone(), ip))).collect();
+        let by_network: BTreeMap<String, IpAddr> =
+            info.networks.iter().filter_map(|(name, n)| n.ipv4.or(n.ipv6).map(|ip| (name.clone(), ip))).collect();
+        let primary =
+            primary_network.and_then(|p| by_network.get(p).copied()).or_else(|| by_network.values().next().copied());
+        let v6_by_network = info.networks.iter().filter_map(|(name, n)| n.ipv6.map(|ip| (name.clone(), ip))).collect();
         Ips { primary, by_network, v6_by_network }
     }
 
@@ -103,11 +98,8 @@ impl Ports {
         let parsed = Port::parse(port)?;
         self.map.get(&parsed).and_then(|p| p.first().copied()).ok_or_else(|| {
             let known: Vec<String> = self.map.keys().map(Port::to_string).collect();
-            Error::invalid_input(format!(
-                "port {parsed} is not published; published: [{}]",
-                known.join(", ")
-            ))
-            .with_hint("publish it with `.port(\"...\")` on the container fixture")
+            Error::invalid_input(format!("port {parsed} is not published; published: [{}]", known.join(", ")))
+                .with_hint("publish it with `.port(\"...\")` on the container fixture")
         })
     }
 
@@ -136,8 +128,8 @@ fn tests_in_container(gateway: Option<IpAddr>) -> bool {
     if let Ok(mode) = std::env::var("FIXTURE_ADDR_MODE") {
         return mode.eq_ignore_ascii_case("container");
     }
-    let in_container = std::path::Path::new("/.dockerenv").exists()
-        || std::path::Path::new("/run/.containerenv").exists();
+    let in_container =
+        std::path::Path::new("/.dockerenv").exists() || std::path::Path::new("/run/.containerenv").exists();
     if !in_container {
         return false;
     }
@@ -199,9 +191,7 @@ impl Container {
     /// # Errors
     /// [`ErrorKind::Exited`] when it stops first, [`ErrorKind::Timeout`] when time runs out.
     pub async fn wait_ready(&self) -> Result<()> {
-        let info = readiness::wait_ready(self, &self.inner.readiness)
-            .await
-            .map_err(|e| self.context(e))?;
+        let info = readiness::wait_ready(self, &self.inner.readiness).await.map_err(|e| self.context(e))?;
         self.store(info);
         Ok(())
     }
@@ -295,9 +285,9 @@ impl Container {
         let primary = self.inner.primary_network.as_deref();
         let endpoint = primary.and_then(|p| info.networks.get(p)).or_else(|| info.networks.values().next());
         if tests_in_container(endpoint.and_then(|e| e.gateway)) {
-            let ip = endpoint.and_then(|e| e.ipv4.or(e.ipv6)).ok_or_else(|| {
-                Error::invalid_input(format!("container `{}` has no IP address", info.name))
-            })?;
+            let ip = endpoint
+                .and_then(|e| e.ipv4.or(e.ipv6))
+                .ok_or_else(|| Error::invalid_input(format!("container `{}` has no IP address", info.name)))?;
             return Ok(SocketAddr::new(ip, parsed.number));
         }
         drop(info);

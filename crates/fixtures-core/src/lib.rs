@@ -12,8 +12,8 @@ pub mod archive;
 pub mod backend;
 #[doc(hidden)]
 pub mod cleanup;
-pub mod config;
 pub mod compat;
+pub mod config;
 pub mod env;
 mod error;
 pub mod handle;
@@ -28,12 +28,12 @@ pub mod runtime;
 pub mod spec;
 
 pub use backend::Backend;
-pub use fixtures_macros::test;
 pub use env::{
-    BlockingTestEnv, Case, Env, Fixture, Resolved, Scope, TestEnv, TestId, Wrapper, alternatives, build, container, fetch,
-    fixture, image, image_or_build, network, value, value_fn, volume,
+    BlockingTestEnv, Case, Env, Fixture, Resolved, Scope, TestEnv, TestId, Wrapper, alternatives, build, container,
+    fetch, fixture, image, image_or_build, network, value, value_fn, volume,
 };
 pub use error::{BoxError, Error, ErrorKind, Result};
+pub use fixtures_macros::test;
 pub use handle::{Container, Image, Ips, Network, Ports, Volume};
 pub use readiness::{LogSource, Readiness, WaitFor};
 pub use runtime::{ContainerInfo, ContainerStatus, ExecOutput, Runtime};

@@ -44,7 +44,12 @@ fn log_tail_lines() -> usize {
 async fn print_logs(t: &TestEnv) {
     for c in t.containers() {
         let logs = logs_tail(c.runtime().as_ref(), c.id(), log_tail_lines()).await;
-        eprintln!("---- logs of fixture `{}` (container {}, {}) ----", c.fixture(), c.name(), &c.id()[..c.id().len().min(12)]);
+        eprintln!(
+            "---- logs of fixture `{}` (container {}, {}) ----",
+            c.fixture(),
+            c.name(),
+            &c.id()[..c.id().len().min(12)]
+        );
         if logs.trim().is_empty() {
             eprintln!("(no output)");
         } else {

@@ -40,8 +40,7 @@ pub fn default_timeout() -> Duration {
 }
 
 /// A user's readiness check: called until it returns `Ok(true)`.
-pub type ReadyFn =
-    Arc<dyn Fn(Container) -> Pin<Box<dyn Future<Output = Result<bool>> + Send>> + Send + Sync>;
+pub type ReadyFn = Arc<dyn Fn(Container) -> Pin<Box<dyn Future<Output = Result<bool>> + Send>> + Send + Sync>;
 
 /// Which output a log strategy reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -219,7 +218,12 @@ pub async fn logs_tail(runtime: &dyn Runtime, id: &str, lines: usize) -> String 
 }
 
 /// The error for a container that stopped while it was awaited.
-pub(crate) async fn exited_error(runtime: &dyn Runtime, info: &ContainerInfo, waiting_for: &str, waited: Duration) -> Error {
+pub(crate) async fn exited_error(
+    runtime: &dyn Runtime,
+    info: &ContainerInfo,
+    waiting_for: &str,
+    waited: Duration,
+) -> Error {
     let how = if info.oom_killed {
         "was killed for lack of memory (OOM) before it was ready".to_owned()
     } else {
@@ -326,7 +330,11 @@ impl Pending {
 
     fn describe(&self) -> String {
         let set = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        if set.is_empty() { "the container to be ready".to_owned() } else { set.iter().cloned().collect::<Vec<_>>().join(" and ") }
+        if set.is_empty() {
+            "the container to be ready".to_owned()
+        } else {
+            set.iter().cloned().collect::<Vec<_>>().join(" and ")
+        }
     }
 }
 
@@ -342,15 +350,13 @@ async fn default_check(container: &Container, readiness: &Readiness, pending: &P
     let info = loop {
         let info = runtime.inspect_container(id).await?;
         match info.status {
-            ContainerStatus::Running => {
-                match info.networks.values().find(|n| n.ipv4.is_none() && n.ipv6.is_none()) {
-                    None => break info,
-                    Some(n) => {
-                        pending.done(&step);
-                        pending.start(format!("an address on network `{}`", n.network));
-                    }
+            ContainerStatus::Running => match info.networks.values().find(|n| n.ipv4.is_none() && n.ipv6.is_none()) {
+                None => break info,
+                Some(n) => {
+                    pending.done(&step);
+                    pending.start(format!("an address on network `{}`", n.network));
                 }
-            }
+            },
             ContainerStatus::Exited | ContainerStatus::Dead => {
                 return Err(exited_error(runtime, &info, &pending.describe(), Duration::ZERO).await);
             }
@@ -394,7 +400,12 @@ async fn default_check(container: &Container, readiness: &Readiness, pending: &P
 }
 
 /// Lines of a log stream matching a pattern, `times` times.
-async fn wait_log(container: &Container, pattern: &regex::Regex, source: LogSource, times: usize) -> std::result::Result<(), Stop> {
+async fn wait_log(
+    container: &Container,
+    pattern: &regex::Regex,
+    source: LogSource,
+    times: usize,
+) -> std::result::Result<(), Stop> {
     let spec = LogsSpec {
         follow: true,
         stdout: source != LogSource::Stderr,
@@ -423,7 +434,10 @@ async fn wait_log(container: &Container, pattern: &regex::Regex, source: LogSour
         return Ok(());
     }
     let info = container.runtime().inspect_container(container.id()).await.map_err(Stop)?;
-    Err(Stop(exited_error(container.runtime().as_ref(), &info, &format!("a log line matching /{pattern}/"), Duration::ZERO).await))
+    Err(Stop(
+        exited_error(container.runtime().as_ref(), &info, &format!("a log line matching /{pattern}/"), Duration::ZERO)
+            .await,
+    ))
 }
 
 async fn http_once(addr: SocketAddr, path: &str) -> std::io::Result<(u16, String)> {
@@ -452,7 +466,11 @@ where
     }
 }
 
-fn run<'a>(container: &'a Container, strategy: &'a WaitFor, pending: &'a Pending) -> Pin<Box<dyn Future<Output = std::result::Result<(), Stop>> + Send + 'a>> {
+fn run<'a>(
+    container: &'a Container,
+    strategy: &'a WaitFor,
+    pending: &'a Pending,
+) -> Pin<Box<dyn Future<Output = std::result::Result<(), Stop>> + Send + 'a>> {
     Box::pin(async move {
         let step = match strategy {
             WaitFor::All(_) | WaitFor::Any(_) => None,

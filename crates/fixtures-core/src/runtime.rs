@@ -15,8 +15,7 @@ use futures_util::stream::BoxStream;
 
 use crate::error::Result;
 use crate::spec::{
-    BuildSpec, ContainerSpec, ExecSpec, LabelFilter, Labels, LogsSpec, NetworkSpec, Port,
-    PullSpec, VolumeSpec,
+    BuildSpec, ContainerSpec, ExecSpec, LabelFilter, Labels, LogsSpec, NetworkSpec, Port, PullSpec, VolumeSpec,
 };
 
 /// Engine identity, from `version`.
@@ -35,8 +34,18 @@ pub struct VersionInfo {
 
 impl VersionInfo {
     /// Engine identity.
-    pub fn new(runtime: impl Into<String>, version: impl Into<String>, api_version: impl Into<String>, platform: impl Into<String>) -> Self {
-        VersionInfo { runtime: runtime.into(), version: version.into(), api_version: api_version.into(), platform: platform.into() }
+    pub fn new(
+        runtime: impl Into<String>,
+        version: impl Into<String>,
+        api_version: impl Into<String>,
+        platform: impl Into<String>,
+    ) -> Self {
+        VersionInfo {
+            runtime: runtime.into(),
+            version: version.into(),
+            api_version: api_version.into(),
+            platform: platform.into(),
+        }
     }
 }
 

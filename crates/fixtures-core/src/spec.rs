@@ -68,7 +68,9 @@ impl Port {
             None => (text, "tcp"),
         };
         let number = number.trim().parse::<u16>().map_err(|_| {
-            Error::invalid_input(format!("`{text}` is not a port: expected a number from 1 to 65535, optionally followed by /tcp, /udp or /sctp"))
+            Error::invalid_input(format!(
+                "`{text}` is not a port: expected a number from 1 to 65535, optionally followed by /tcp, /udp or /sctp"
+            ))
         })?;
         let protocol = match protocol.trim().to_ascii_lowercase().as_str() {
             "tcp" => Protocol::Tcp,
@@ -510,9 +512,15 @@ mod tests {
         check_port("8080/tcp", "8080/tcp");
         check_port("53/UDP", "53/udp");
         check_port("9/sctp", "9/sctp");
-        check_port("http", "error: `http` is not a port: expected a number from 1 to 65535, optionally followed by /tcp, /udp or /sctp");
+        check_port(
+            "http",
+            "error: `http` is not a port: expected a number from 1 to 65535, optionally followed by /tcp, /udp or /sctp",
+        );
         check_port("80/icmp", "error: `80/icmp` has protocol `icmp`: expected tcp, udp or sctp");
-        check_port("70000", "error: `70000` is not a port: expected a number from 1 to 65535, optionally followed by /tcp, /udp or /sctp");
+        check_port(
+            "70000",
+            "error: `70000` is not a port: expected a number from 1 to 65535, optionally followed by /tcp, /udp or /sctp",
+        );
     }
 
     #[track_caller]

@@ -28,12 +28,11 @@ use bollard::query_parameters as q;
 use bytes::Bytes;
 use fixtures_core::compat;
 use fixtures_core::runtime::{
-    ContainerInfo, ContainerSummary, Event, ExecOutput, ImageInfo, LogChunk, NetworkInfo, Progress,
-    ProgressSink, Stream, VersionInfo, VolumeInfo,
+    ContainerInfo, ContainerSummary, Event, ExecOutput, ImageInfo, LogChunk, NetworkInfo, Progress, ProgressSink,
+    Stream, VersionInfo, VolumeInfo,
 };
 use fixtures_core::spec::{
-    BuildContext, BuildSpec, ContainerSpec, ExecSpec, LabelFilter, LogsSpec, NetworkSpec, PullSpec,
-    VolumeSpec,
+    BuildContext, BuildSpec, ContainerSpec, ExecSpec, LabelFilter, LogsSpec, NetworkSpec, PullSpec, VolumeSpec,
 };
 use fixtures_core::{Error, ErrorKind, Result, Runtime};
 use futures_util::stream::BoxStream;
@@ -179,7 +178,10 @@ impl DockerRuntime {
             }
             BuildContext::Tar(bytes) => Ok(bytes.clone()),
             BuildContext::Dockerfile(text) => fixtures_core::archive::dockerfile_tar(text),
-            _ => Err(Error::new(ErrorKind::Unsupported, "this kind of build context is not supported by the Docker backend")),
+            _ => Err(Error::new(
+                ErrorKind::Unsupported,
+                "this kind of build context is not supported by the Docker backend",
+            )),
         }
     }
 }
@@ -358,7 +360,8 @@ impl Runtime for DockerRuntime {
     }
 
     async fn create_container(&self, spec: &ContainerSpec) -> Result<String> {
-        let body: bollard::models::ContainerCreateBody = from_json("create container", request::container_create(spec))?;
+        let body: bollard::models::ContainerCreateBody =
+            from_json("create container", request::container_create(spec))?;
         let options = q::CreateContainerOptions { name: spec.name.clone(), ..q::CreateContainerOptions::default() };
         let created = self
             .client
@@ -391,7 +394,11 @@ impl Runtime for DockerRuntime {
     }
 
     async fn list_containers(&self, filter: &LabelFilter) -> Result<Vec<ContainerSummary>> {
-        let options = q::ListContainersOptions { all: true, filters: label_filters(filter), ..q::ListContainersOptions::default() };
+        let options = q::ListContainersOptions {
+            all: true,
+            filters: label_filters(filter),
+            ..q::ListContainersOptions::default()
+        };
         let list = self.client.list_containers(Some(options)).await.map_err(err("list containers"))?;
         Ok(list.iter().map(|c| compat::container_summary(&to_json(c))).collect())
     }
@@ -472,9 +479,10 @@ impl Runtime for DockerRuntime {
                     Ok(bollard::container::LogOutput::StdErr { message }) => {
                         Some(Ok(LogChunk { stream: Stream::Stderr, bytes: message }))
                     }
-                    Ok(bollard::container::LogOutput::StdOut { message } | bollard::container::LogOutput::Console { message }) => {
-                        Some(Ok(LogChunk { stream: Stream::Stdout, bytes: message }))
-                    }
+                    Ok(
+                        bollard::container::LogOutput::StdOut { message }
+                        | bollard::container::LogOutput::Console { message },
+                    ) => Some(Ok(LogChunk { stream: Stream::Stdout, bytes: message })),
                     Ok(bollard::container::LogOutput::StdIn { .. }) => None,
                     Err(e) => Some(Err(map_error("read logs", e).with_container(id.clone()))),
                 };
@@ -495,7 +503,8 @@ impl Runtime for DockerRuntime {
             ..bollard::models::ExecConfig::default()
         };
         let op = format!("exec {:?}", spec.cmd);
-        let created = self.client.create_exec(id, config).await.map_err(|e| map_error(&op, e).with_container(id.to_owned()))?;
+        let created =
+            self.client.create_exec(id, config).await.map_err(|e| map_error(&op, e).with_container(id.to_owned()))?;
         let started = self
             .client
             .start_exec(&created.id, None)
@@ -512,7 +521,8 @@ impl Runtime for DockerRuntime {
                 }
             }
         }
-        let inspected = self.client.inspect_exec(&created.id).await.map_err(|e| map_error(&op, e).with_container(id.to_owned()))?;
+        let inspected =
+            self.client.inspect_exec(&created.id).await.map_err(|e| map_error(&op, e).with_container(id.to_owned()))?;
         let exit_code = inspected.exit_code.ok_or_else(|| {
             Error::new(ErrorKind::Exec, "the engine did not report the command's exit code")
                 .with_operation(op.clone())
@@ -588,10 +598,9 @@ impl Runtime for DockerRuntime {
 
     async fn disconnect_network(&self, network: &str, container: &str, force: bool) -> Result<()> {
         let request = bollard::models::NetworkDisconnectRequest { container: container.to_owned(), force: Some(force) };
-        self.client
-            .disconnect_network(network, request)
-            .await
-            .map_err(|e| map_error(&format!("disconnect from network `{network}`"), e).with_container(container.to_owned()))
+        self.client.disconnect_network(network, request).await.map_err(|e| {
+            map_error(&format!("disconnect from network `{network}`"), e).with_container(container.to_owned())
+        })
     }
 
     async fn create_volume(&self, spec: &VolumeSpec) -> Result<VolumeInfo> {
@@ -605,7 +614,8 @@ impl Runtime for DockerRuntime {
     }
 
     async fn inspect_volume(&self, name: &str) -> Result<VolumeInfo> {
-        let info = self.client.inspect_volume(name).await.map_err(|e| map_error(&format!("inspect volume `{name}`"), e))?;
+        let info =
+            self.client.inspect_volume(name).await.map_err(|e| map_error(&format!("inspect volume `{name}`"), e))?;
         Ok(compat::volume_info(&to_json(&info)))
     }
 

@@ -6,6 +6,7 @@
 
 use std::time::Duration;
 
+use fixtures_core::compat::{merge, put_unless_empty as put};
 use fixtures_core::spec::{ContainerSpec, Healthcheck, Mount, NetworkSpec, VolumeSpec};
 use serde_json::{Map, Value, json};
 
@@ -47,32 +48,6 @@ fn mount(m: &Mount) -> Value {
             v
         }
         _ => Value::Null,
-    }
-}
-
-/// Inserts `value` under `key` unless it is empty.
-fn put(m: &mut Map<String, Value>, key: &str, value: Value) {
-    let empty = match &value {
-        Value::Null => true,
-        Value::Array(a) => a.is_empty(),
-        Value::Object(o) => o.is_empty(),
-        Value::Bool(b) => !b,
-        _ => false,
-    };
-    if !empty {
-        m.insert(key.to_owned(), value);
-    }
-}
-
-/// Merges `patch` into `base`: objects key by key, anything else replaced.
-pub(crate) fn merge(base: &mut Value, patch: &Value) {
-    match (base, patch) {
-        (Value::Object(b), Value::Object(p)) => {
-            for (k, v) in p {
-                merge(b.entry(k.clone()).or_insert(Value::Null), v);
-            }
-        }
-        (b, p) => *b = p.clone(),
     }
 }
 

@@ -74,7 +74,10 @@ pub fn test(attr: TokenStream, item: TokenStream) -> TokenStream {
             continue;
         };
         let Pat::Ident(pat) = arg.pat.as_ref() else {
-            errors.push(syn::Error::new(arg.pat.span(), "name each fixture argument after its fixture, like `apiserver: &Container`"));
+            errors.push(syn::Error::new(
+                arg.pat.span(),
+                "name each fixture argument after its fixture, like `apiserver: &Container`",
+            ));
             continue;
         };
         let name = pat.ident.to_string();
@@ -90,7 +93,11 @@ pub fn test(attr: TokenStream, item: TokenStream) -> TokenStream {
             other => (other.clone(), false),
         };
         fetch.push(quote! { let #local: #ty = __t.get::<#ty>(#name).await?; });
-        pass.push(if by_ref { quote! { &#local } } else { quote! { #local } });
+        pass.push(if by_ref {
+            quote! { &#local }
+        } else {
+            quote! { #local }
+        });
         names.push(name);
     }
     if let Some(first) = errors.pop() {

@@ -42,12 +42,11 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use fixtures_core::compat;
 use fixtures_core::runtime::{
-    ContainerInfo, ContainerSummary, Event, ExecOutput, ImageInfo, LogChunk, NetworkInfo, Progress,
-    ProgressSink, Stream, VersionInfo, VolumeInfo,
+    ContainerInfo, ContainerSummary, Event, ExecOutput, ImageInfo, LogChunk, NetworkInfo, Progress, ProgressSink,
+    Stream, VersionInfo, VolumeInfo,
 };
 use fixtures_core::spec::{
-    BuildContext, BuildSpec, ContainerSpec, ExecSpec, LabelFilter, LogsSpec, NetworkSpec, PullSpec,
-    VolumeSpec,
+    BuildContext, BuildSpec, ContainerSpec, ExecSpec, LabelFilter, LogsSpec, NetworkSpec, PullSpec, VolumeSpec,
 };
 use fixtures_core::{Error, ErrorKind, Result, Runtime};
 use futures_util::stream::BoxStream;
@@ -142,7 +141,9 @@ fn fault(op: &str, status: u16, message: &str) -> Error {
 fn map_error(op: &str, e: podman_api::Error) -> Error {
     match e {
         podman_api::Error::Fault { code, message } => fault(op, code.as_u16(), &message),
-        podman_api::Error::Error(podman_api::conn::Error::Fault { code, message }) => fault(op, code.as_u16(), &message),
+        podman_api::Error::Error(podman_api::conn::Error::Fault { code, message }) => {
+            fault(op, code.as_u16(), &message)
+        }
         podman_api::Error::ServerError(e) => {
             let message = e.to_string();
             Error::new(kind_of(500, &message), message).with_operation(op.to_owned()).with_runtime(RUNTIME)
@@ -327,9 +328,9 @@ fn context_dir(context: &BuildContext) -> Result<ContextDir> {
         BuildContext::Dir(dir) => Ok(ContextDir { path: dir.clone(), temporary: false }),
         BuildContext::Tar(bytes) => {
             let dir = ContextDir { path: temporary_dir()?, temporary: true };
-            tar::Archive::new(bytes.as_ref())
-                .unpack(&dir.path)
-                .map_err(|e| Error::new(ErrorKind::InvalidInput, "the build context is not a readable tar archive").with_source(e))?;
+            tar::Archive::new(bytes.as_ref()).unpack(&dir.path).map_err(|e| {
+                Error::new(ErrorKind::InvalidInput, "the build context is not a readable tar archive").with_source(e)
+            })?;
             Ok(dir)
         }
         BuildContext::Dockerfile(text) => {
@@ -337,8 +338,10 @@ fn context_dir(context: &BuildContext) -> Result<ContextDir> {
             std::fs::write(dir.path.join("Dockerfile"), text)?;
             Ok(dir)
         }
-        _ => Err(Error::new(ErrorKind::Unsupported, "this kind of build context is not supported by the Podman backend")
-            .with_runtime(RUNTIME)),
+        _ => {
+            Err(Error::new(ErrorKind::Unsupported, "this kind of build context is not supported by the Podman backend")
+                .with_runtime(RUNTIME))
+        }
     }
 }
 
@@ -378,7 +381,9 @@ impl PodmanRuntime {
             if !Path::new(path).exists() {
                 return Err(Error::new(
                     ErrorKind::Engine,
-                    format!("no Podman socket at `{path}`: is the service running? Set CONTAINER_HOST to reach another one"),
+                    format!(
+                        "no Podman socket at `{path}`: is the service running? Set CONTAINER_HOST to reach another one"
+                    ),
                 )
                 .with_operation("connect")
                 .with_runtime(RUNTIME)
@@ -397,10 +402,7 @@ impl PodmanRuntime {
         // podman-api's default version is libpod 4.3.1's; `adjust_api_version` would lower
         // it to the Docker-compatible number, which libpod's network endpoints refuse.
         let runtime = PodmanRuntime { client, libpod, host: host.to_owned(), health_runs: Arc::default() };
-        runtime
-            .ping()
-            .await
-            .map_err(|e| e.with_hint(format!("tried {host}; is `podman system service` running?")))?;
+        runtime.ping().await.map_err(|e| e.with_hint(format!("tried {host}; is `podman system service` running?")))?;
         Ok(runtime)
     }
 
@@ -435,7 +437,11 @@ impl PodmanRuntime {
     fn health_check_due(&self, doc: &Value) -> bool {
         let running = doc.pointer("/State/Status").and_then(Value::as_str) == Some("running");
         let Some(check) = doc.pointer("/Config/Healthcheck").filter(|_| running) else { return false };
-        let test: Vec<&str> = check.get("Test").and_then(Value::as_array).map(|t| t.iter().filter_map(Value::as_str).collect()).unwrap_or_default();
+        let test: Vec<&str> = check
+            .get("Test")
+            .and_then(Value::as_array)
+            .map(|t| t.iter().filter_map(Value::as_str).collect())
+            .unwrap_or_default();
         if test.is_empty() || test[0] == "NONE" {
             return false;
         }
@@ -491,7 +497,8 @@ pub fn default_host() -> String {
     if uid == 0 {
         return ROOT_SOCKET.to_owned();
     }
-    let dir = std::env::var("XDG_RUNTIME_DIR").ok().filter(|d| !d.is_empty()).unwrap_or_else(|| format!("/run/user/{uid}"));
+    let dir =
+        std::env::var("XDG_RUNTIME_DIR").ok().filter(|d| !d.is_empty()).unwrap_or_else(|| format!("/run/user/{uid}"));
     format!("unix://{dir}/podman/podman.sock")
 }
 
@@ -557,7 +564,10 @@ impl Runtime for PodmanRuntime {
         }
         let options = builder.build();
         let failed = |kind: ErrorKind, message: String, tail: &[String]| {
-            Error::new(kind, message).with_operation("build image").with_runtime(RUNTIME).with_logs_tail(tail.join("\n"))
+            Error::new(kind, message)
+                .with_operation("build image")
+                .with_runtime(RUNTIME)
+                .with_logs_tail(tail.join("\n"))
         };
         let images = self.client.images();
         let mut stream = images.build(&options).map_err(|e| {
@@ -594,7 +604,8 @@ impl Runtime for PodmanRuntime {
             }
         }
         drop(stream);
-        let id = id.ok_or_else(|| failed(ErrorKind::Build, "the engine did not say which image it built".to_owned(), &tail))?;
+        let id = id
+            .ok_or_else(|| failed(ErrorKind::Build, "the engine did not say which image it built".to_owned(), &tail))?;
         for extra in spec.tags.iter().skip(1) {
             let (repo, tag) = extra.rsplit_once(':').filter(|(_, t)| !t.contains('/')).unwrap_or((extra, "latest"));
             self.tag_image(&id, repo, tag).await?;
@@ -764,11 +775,7 @@ impl Runtime for PodmanRuntime {
         let options = opts::ContainerListOpts::builder().all(true).filter(filters).build();
         let containers = self.client.containers();
         let list = listing("list containers", || containers.list(&options)).await?;
-        Ok(list
-            .iter()
-            .map(|c| compat::container_summary(&to_json(c)))
-            .filter(|c| filter.matches(&c.labels))
-            .collect())
+        Ok(list.iter().map(|c| compat::container_summary(&to_json(c))).filter(|c| filter.matches(&c.labels)).collect())
     }
 
     async fn stop_container(&self, id: &str, timeout_secs: i64) -> Result<()> {
@@ -802,7 +809,12 @@ impl Runtime for PodmanRuntime {
     }
 
     async fn pause_container(&self, id: &str) -> Result<()> {
-        self.client.containers().get(id).pause().await.map_err(|e| map_error("pause container", e).with_container(id.to_owned()))
+        self.client
+            .containers()
+            .get(id)
+            .pause()
+            .await
+            .map_err(|e| map_error("pause container", e).with_container(id.to_owned()))
     }
 
     async fn unpause_container(&self, id: &str) -> Result<()> {
@@ -826,10 +838,13 @@ impl Runtime for PodmanRuntime {
             .map_err(|e| map_request_error(op, e).with_container(id.to_owned()))?;
         let text = String::from_utf8_lossy(&answer);
         text.trim().parse::<i64>().map_err(|_| {
-            Error::new(ErrorKind::Engine, format!("the engine answered the wait with `{}`, not an exit code", text.trim()))
-                .with_operation(op)
-                .with_container(id.to_owned())
-                .with_runtime(RUNTIME)
+            Error::new(
+                ErrorKind::Engine,
+                format!("the engine answered the wait with `{}`, not an exit code", text.trim()),
+            )
+            .with_operation(op)
+            .with_container(id.to_owned())
+            .with_runtime(RUNTIME)
         })
     }
 
@@ -847,7 +862,8 @@ impl Runtime for PodmanRuntime {
     }
 
     fn logs(&self, id: &str, spec: &LogsSpec) -> BoxStream<'static, Result<LogChunk>> {
-        let mut builder = opts::ContainerLogsOpts::builder().follow(spec.follow).stdout(spec.stdout).stderr(spec.stderr);
+        let mut builder =
+            opts::ContainerLogsOpts::builder().follow(spec.follow).stdout(spec.stdout).stderr(spec.stderr);
         // libpod 4.3 counts `tail` in log records, and conmon stores a line that came in two
         // writes as two records: `tail=20` may answer just the line's last "\n". So a log
         // that is read once is read whole, its pieces joined into lines and the tail taken
@@ -870,8 +886,12 @@ impl Runtime for PodmanRuntime {
                 let mut chunks = Vec::new();
                 while let Some(item) = stream.next().await {
                     match item {
-                        Ok(TtyChunk::StdOut(bytes)) => chunks.push(LogChunk { stream: Stream::Stdout, bytes: Bytes::from(bytes) }),
-                        Ok(TtyChunk::StdErr(bytes)) => chunks.push(LogChunk { stream: Stream::Stderr, bytes: Bytes::from(bytes) }),
+                        Ok(TtyChunk::StdOut(bytes)) => {
+                            chunks.push(LogChunk { stream: Stream::Stdout, bytes: Bytes::from(bytes) })
+                        }
+                        Ok(TtyChunk::StdErr(bytes)) => {
+                            chunks.push(LogChunk { stream: Stream::Stderr, bytes: Bytes::from(bytes) })
+                        }
                         Ok(TtyChunk::StdIn(_)) => {}
                         Err(e) => {
                             let _ = tx.send(Err(map_error("read logs", e).with_container(id.clone()))).await;
@@ -922,7 +942,10 @@ impl Runtime for PodmanRuntime {
             builder = builder.user(opts::UserOpt::User(user.clone()));
         }
         let container = self.client.containers().get(id);
-        let exec = container.create_exec(&builder.build()).await.map_err(|e| map_error(&op, e).with_container(id.to_owned()))?;
+        let exec = container
+            .create_exec(&builder.build())
+            .await
+            .map_err(|e| map_error(&op, e).with_container(id.to_owned()))?;
         let start = opts::ExecStartOpts::builder().build();
         let output = exec.start(&start).await.map_err(|e| map_error(&op, e).with_container(id.to_owned()))?;
         let (mut stdout, mut stderr) = (Vec::new(), Vec::new());
@@ -1047,12 +1070,9 @@ impl Runtime for PodmanRuntime {
 
     async fn disconnect_network(&self, network: &str, container: &str, force: bool) -> Result<()> {
         let options = opts::NetworkDisconnectOpts::builder().container(container).force(force).build();
-        self.client
-            .networks()
-            .get(network_name(network))
-            .disconnect_container(&options)
-            .await
-            .map_err(|e| map_error(&format!("disconnect from network `{network}`"), e).with_container(container.to_owned()))
+        self.client.networks().get(network_name(network)).disconnect_container(&options).await.map_err(|e| {
+            map_error(&format!("disconnect from network `{network}`"), e).with_container(container.to_owned())
+        })
     }
 
     async fn create_volume(&self, spec: &VolumeSpec) -> Result<VolumeInfo> {
@@ -1160,8 +1180,17 @@ mod tests {
     #[test]
     fn libpod_causes_map_to_kinds() {
         assert_eq!(kind_of(500, "x:1: image not known"), ErrorKind::NotFound);
-        assert_eq!(kind_of(500, "creating container storage: the container name \"a\" is already in use by b. You have to remove that container to be able to reuse that name: that name is already in use"), ErrorKind::Conflict);
-        assert_eq!(kind_of(500, "cannot remove container a as it is running: container state improper"), ErrorKind::Conflict);
+        assert_eq!(
+            kind_of(
+                500,
+                "creating container storage: the container name \"a\" is already in use by b. You have to remove that container to be able to reuse that name: that name is already in use"
+            ),
+            ErrorKind::Conflict
+        );
+        assert_eq!(
+            kind_of(500, "cannot remove container a as it is running: container state improper"),
+            ErrorKind::Conflict
+        );
         assert_eq!(kind_of(404, "whatever"), ErrorKind::NotFound);
         assert_eq!(kind_of(409, "whatever"), ErrorKind::Conflict);
         assert_eq!(kind_of(500, "OCI runtime error"), ErrorKind::Engine);
@@ -1175,7 +1204,9 @@ mod tests {
     #[test]
     fn log_lines_are_joined_and_tailed_here() {
         let chunk = |stream, text: &str| LogChunk { stream, bytes: Bytes::from(text.to_owned()) };
-        let text = |chunks: &[LogChunk]| chunks.iter().map(|c| String::from_utf8_lossy(&c.bytes).into_owned()).collect::<Vec<_>>();
+        let text = |chunks: &[LogChunk]| {
+            chunks.iter().map(|c| String::from_utf8_lossy(&c.bytes).into_owned()).collect::<Vec<_>>()
+        };
         // What conmon stored for `fatal: no config` written in two pieces, after other lines.
         let chunks = vec![
             chunk(Stream::Stdout, "out one\n"),

@@ -90,13 +90,18 @@ impl Libpod {
     }
 
     /// Sends `method /v4.3.1/libpod{path}` with an optional JSON body; answers the body of a 2xx.
-    pub(crate) async fn call(&self, method: Method, path: &str, json: Option<&serde_json::Value>) -> Result<Bytes, RequestError> {
+    pub(crate) async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        json: Option<&serde_json::Value>,
+    ) -> Result<Bytes, RequestError> {
         let endpoint = format!("/{API_VERSION}/libpod{path}");
         let uri: hyper::Uri = match &self.transport {
             Transport::Unix { path, .. } => hyperlocal::Uri::new(path, &endpoint).into(),
-            Transport::Tcp { authority, .. } => format!("http://{authority}{endpoint}").parse().map_err(|e| {
-                RequestError::Build(hyper::http::Error::from(e))
-            })?,
+            Transport::Tcp { authority, .. } => format!("http://{authority}{endpoint}")
+                .parse()
+                .map_err(|e| RequestError::Build(hyper::http::Error::from(e)))?,
         };
         let mut request = Request::builder().method(method).uri(uri);
         let body = match json {

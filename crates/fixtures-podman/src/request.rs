@@ -7,6 +7,7 @@
 
 use std::time::Duration;
 
+use fixtures_core::compat::{merge, put_unless_empty as put};
 use fixtures_core::spec::{ContainerSpec, Healthcheck, Mount, NetworkSpec, VolumeSpec};
 use fixtures_core::{Error, ErrorKind, Result};
 use podman_api::opts::{NetworkCreateOpts, VolumeCreateOpts};
@@ -92,32 +93,6 @@ fn healthcheck(h: &Healthcheck) -> Value {
         m.insert("StartPeriod".into(), json!(nanos(d)));
     }
     Value::Object(m)
-}
-
-/// Inserts `value` under `key` unless it is empty.
-fn put(m: &mut Map<String, Value>, key: &str, value: Value) {
-    let empty = match &value {
-        Value::Null => true,
-        Value::Array(a) => a.is_empty(),
-        Value::Object(o) => o.is_empty(),
-        Value::Bool(b) => !b,
-        _ => false,
-    };
-    if !empty {
-        m.insert(key.to_owned(), value);
-    }
-}
-
-/// Merges `patch` into `base`: objects key by key, anything else replaced.
-pub(crate) fn merge(base: &mut Value, patch: &Value) {
-    match (base, patch) {
-        (Value::Object(b), Value::Object(p)) => {
-            for (k, v) in p {
-                merge(b.entry(k.clone()).or_insert(Value::Null), v);
-            }
-        }
-        (b, p) => *b = p.clone(),
-    }
 }
 
 /// libpod's network namespace setting for a Docker-style network mode.
@@ -218,8 +193,9 @@ pub(crate) fn container_create(spec: &ContainerSpec) -> Result<Value> {
     put(&mut body, "read_only_filesystem", json!(spec.read_only));
     put(&mut body, "init", json!(spec.init));
     if let Some(sig) = &spec.stop_signal {
-        let n = signal_number(sig)
-            .ok_or_else(|| Error::new(ErrorKind::InvalidInput, format!("stop signal `{sig}` is not a signal this backend knows")))?;
+        let n = signal_number(sig).ok_or_else(|| {
+            Error::new(ErrorKind::InvalidInput, format!("stop signal `{sig}` is not a signal this backend knows"))
+        })?;
         body.insert("stop_signal".into(), json!(n));
     }
     if let Some(v) = spec.stop_timeout {
@@ -293,7 +269,9 @@ fn network_options(spec: &NetworkSpec) -> Result<(std::collections::BTreeMap<Str
                 if value != "true" {
                     return Err(Error::new(
                         ErrorKind::Unsupported,
-                        format!("network option {key}={value}: Podman always lets containers of one network talk to each other"),
+                        format!(
+                            "network option {key}={value}: Podman always lets containers of one network talk to each other"
+                        ),
                     ));
                 }
             }
@@ -336,9 +314,7 @@ pub(crate) fn network_create(spec: &NetworkSpec) -> Result<NetworkCreateOpts> {
 
 /// The options of `POST /libpod/volumes/create`.
 pub(crate) fn volume_create(spec: &VolumeSpec) -> VolumeCreateOpts {
-    let mut opts = VolumeCreateOpts::builder()
-        .name(&spec.name)
-        .driver(spec.driver.as_deref().unwrap_or("local"));
+    let mut opts = VolumeCreateOpts::builder().name(&spec.name).driver(spec.driver.as_deref().unwrap_or("local"));
     if !spec.labels.is_empty() {
         opts = opts.labels(spec.labels.clone());
     }
@@ -365,7 +341,11 @@ mod tests {
         if let Some(mounts) = rest.as_object_mut().and_then(|m| m.remove("mounts")) {
             for mount in mounts.as_array().expect("a list") {
                 let typed: ContainerMount = serde_json::from_value(mount.clone()).expect("an OCI mount");
-                assert_eq!(&serde_json::to_value(typed).expect("serialise"), mount, "every mount field is one libpod knows");
+                assert_eq!(
+                    &serde_json::to_value(typed).expect("serialise"),
+                    mount,
+                    "every mount field is one libpod knows"
+                );
             }
         }
         let typed: SpecGenerator = serde_json::from_value(rest.clone()).expect("libpod's SpecGenerator reads the body");
@@ -481,7 +461,8 @@ mod tests {
     #[test]
     fn network_modes() {
         let body = |mode: &str| {
-            let spec = ContainerSpec { image: "img".into(), network_mode: Some(mode.into()), ..ContainerSpec::default() };
+            let spec =
+                ContainerSpec { image: "img".into(), network_mode: Some(mode.into()), ..ContainerSpec::default() };
             let body = checked(container_create(&spec).expect("body"));
             (body["netns"].clone(), body.get("Networks").cloned().unwrap_or(Value::Null))
         };

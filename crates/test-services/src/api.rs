@@ -44,8 +44,7 @@ fn nameserver() -> Result<SocketAddr, String> {
             .or_else(|_| server.parse::<IpAddr>().map(|ip| SocketAddr::new(ip, 53)))
             .map_err(|_| format!("invalid DNS_SERVER {server:?}"));
     }
-    let conf = std::fs::read_to_string("/etc/resolv.conf")
-        .map_err(|e| format!("reading /etc/resolv.conf: {e}"))?;
+    let conf = std::fs::read_to_string("/etc/resolv.conf").map_err(|e| format!("reading /etc/resolv.conf: {e}"))?;
     conf.lines()
         .filter_map(|line| line.strip_prefix("nameserver"))
         .filter_map(|rest| rest.split_whitespace().next()?.parse::<IpAddr>().ok())
@@ -55,59 +54,34 @@ fn nameserver() -> Result<SocketAddr, String> {
 }
 
 fn query_id(attempt: u32) -> u16 {
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.subsec_nanos());
+    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
     (nanos ^ std::process::id() ^ attempt.wrapping_mul(0x9e37)) as u16
 }
 
 fn resolve(name: &str) -> Result<Ipv4Addr, String> {
     let server = nameserver()?;
-    let local = SocketAddr::new(
-        if server.is_ipv4() {
-            Ipv4Addr::UNSPECIFIED.into()
-        } else {
-            IpAddr::from([0u16; 8])
-        },
-        0,
-    );
+    let local =
+        SocketAddr::new(if server.is_ipv4() { Ipv4Addr::UNSPECIFIED.into() } else { IpAddr::from([0u16; 8]) }, 0);
     let socket = UdpSocket::bind(local).map_err(|e| format!("bind: {e}"))?;
-    socket
-        .connect(server)
-        .map_err(|e| format!("connect {server}: {e}"))?;
+    socket.connect(server).map_err(|e| format!("connect {server}: {e}"))?;
     let mut buf = [0u8; 4096];
     for attempt in 0..ATTEMPTS {
         let id = query_id(attempt);
         let query = dns::build_query(id, name, dns::TYPE_A)?;
-        socket
-            .send(&query)
-            .map_err(|e| format!("send to {server}: {e}"))?;
+        socket.send(&query).map_err(|e| format!("send to {server}: {e}"))?;
         let deadline = Instant::now() + TIMEOUT;
-        while let Some(left) = deadline
-            .checked_duration_since(Instant::now())
-            .filter(|d| !d.is_zero())
-        {
-            socket
-                .set_read_timeout(Some(left))
-                .map_err(|e| e.to_string())?;
+        while let Some(left) = deadline.checked_duration_since(Instant::now()).filter(|d| !d.is_zero()) {
+            socket.set_read_timeout(Some(left)).map_err(|e| e.to_string())?;
             let len = match socket.recv(&mut buf) {
                 Ok(len) => len,
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                    ) =>
-                {
+                Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {
                     break;
                 }
                 Err(e) => return Err(format!("receive from {server}: {e}")),
             };
             match dns::parse_response(&buf[..len], id) {
                 Ok(ips) => {
-                    return ips
-                        .first()
-                        .copied()
-                        .ok_or_else(|| format!("no A record for {name}"));
+                    return ips.first().copied().ok_or_else(|| format!("no A record for {name}"));
                 }
                 Err(Some(rcode)) => return Err(format!("{} for {name}", dns::rcode_name(rcode))),
                 Err(None) => {} // stray or malformed packet: keep waiting

@@ -36,10 +36,9 @@ pub(crate) fn die(code: i32, msg: impl fmt::Display) -> ! {
 /// is unset or empty. Exits with code 2 on an unparsable value.
 pub(crate) fn env_or<T: FromStr>(name: &str, default: T) -> T {
     match std::env::var(name) {
-        Ok(v) if !v.trim().is_empty() => v
-            .trim()
-            .parse()
-            .unwrap_or_else(|_| die(2, format_args!("invalid value for {name}: {v:?}"))),
+        Ok(v) if !v.trim().is_empty() => {
+            v.trim().parse().unwrap_or_else(|_| die(2, format_args!("invalid value for {name}: {v:?}")))
+        }
         _ => default,
     }
 }
@@ -93,10 +92,7 @@ pub(crate) fn install_signal_handlers() {
             libc::sigaction(signal, &action, std::ptr::null_mut())
         };
         if rc != 0 {
-            die(
-                1,
-                format_args!("sigaction({signal}): {}", io::Error::last_os_error()),
-            );
+            die(1, format_args!("sigaction({signal}): {}", io::Error::last_os_error()));
         }
     }
 }
@@ -111,8 +107,7 @@ fn listen_addr(default_port: u16) -> SocketAddr {
 /// Bind a TCP listener and log `<service>: listening on <addr>`.
 pub(crate) fn bind_tcp(service: &str, default_port: u16) -> TcpListener {
     let addr = listen_addr(default_port);
-    let listener = TcpListener::bind(addr)
-        .unwrap_or_else(|e| die(1, format_args!("{service}: bind {addr}: {e}")));
+    let listener = TcpListener::bind(addr).unwrap_or_else(|e| die(1, format_args!("{service}: bind {addr}: {e}")));
     let local = listener.local_addr().unwrap_or(addr);
     log!("{service}: listening on {local}");
     listener
@@ -121,8 +116,7 @@ pub(crate) fn bind_tcp(service: &str, default_port: u16) -> TcpListener {
 /// Bind a UDP socket and log `<service>: listening on <addr>/udp`.
 pub(crate) fn bind_udp(service: &str, default_port: u16) -> UdpSocket {
     let addr = listen_addr(default_port);
-    let socket = UdpSocket::bind(addr)
-        .unwrap_or_else(|e| die(1, format_args!("{service}: bind {addr}/udp: {e}")));
+    let socket = UdpSocket::bind(addr).unwrap_or_else(|e| die(1, format_args!("{service}: bind {addr}/udp: {e}")));
     let local = socket.local_addr().unwrap_or(addr);
     log!("{service}: listening on {local}/udp");
     socket

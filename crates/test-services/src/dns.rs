@@ -65,11 +65,7 @@ pub(crate) fn run() -> ! {
                 } else {
                     rcode_name(rcode).to_owned()
                 };
-                log!(
-                    "dns: {peer} {} {} -> {outcome}",
-                    display_name(&query.name),
-                    type_name(query.qtype)
-                );
+                log!("dns: {peer} {} {} -> {outcome}", display_name(&query.name), type_name(query.qtype));
                 build_response(&query, rcode, &answers)
             }
             Err(e) => {
@@ -97,10 +93,7 @@ fn answer(query: &Query) -> (u8, Vec<Ipv4Addr>) {
     if query.qtype != TYPE_A {
         return (NOERROR, Vec::new());
     }
-    let ips = value
-        .split(',')
-        .filter_map(|ip| ip.trim().parse().ok())
-        .collect();
+    let ips = value.split(',').filter_map(|ip| ip.trim().parse().ok()).collect();
     (NOERROR, ips)
 }
 
@@ -109,13 +102,7 @@ pub(crate) fn env_name(name: &str) -> String {
     let name: String = name
         .trim_end_matches('.')
         .chars()
-        .map(|c| {
-            if c == '.' || c == '-' {
-                '_'
-            } else {
-                c.to_ascii_uppercase()
-            }
-        })
+        .map(|c| if c == '.' || c == '-' { '_' } else { c.to_ascii_uppercase() })
         .collect();
     format!("DNS_{name}__A")
 }
@@ -155,13 +142,7 @@ pub(crate) fn parse_query(pkt: &[u8]) -> Result<Query, &'static str> {
     }
     let qtype = be16(pkt, pos).ok_or("truncated question")?;
     be16(pkt, pos + 2).ok_or("truncated question")?;
-    Ok(Query {
-        id,
-        flags,
-        name: labels.join("."),
-        qtype,
-        question: pkt[12..pos + 4].to_vec(),
-    })
+    Ok(Query { id, flags, name: labels.join("."), qtype, question: pkt[12..pos + 4].to_vec() })
 }
 
 fn header(id: u16, flags: u16, qd: u16, an: u16) -> Vec<u8> {
@@ -205,11 +186,7 @@ fn format_error(pkt: &[u8]) -> Option<Vec<u8>> {
 /// Build a recursive query for `name` (dotted, trailing dot optional).
 pub(crate) fn build_query(id: u16, name: &str, qtype: u16) -> Result<Vec<u8>, String> {
     let mut out = header(id, FLAG_RD, 1, 0);
-    for label in name
-        .trim_end_matches('.')
-        .split('.')
-        .filter(|l| !l.is_empty())
-    {
+    for label in name.trim_end_matches('.').split('.').filter(|l| !l.is_empty()) {
         let len = u8::try_from(label.len())
             .ok()
             .filter(|&len| len <= 63)
@@ -301,10 +278,7 @@ mod tests {
     #[test]
     fn maps_names_to_env_vars() {
         assert_eq!(env_name("example.com"), "DNS_EXAMPLE_COM__A");
-        assert_eq!(
-            env_name("my-host.Example.org."),
-            "DNS_MY_HOST_EXAMPLE_ORG__A"
-        );
+        assert_eq!(env_name("my-host.Example.org."), "DNS_MY_HOST_EXAMPLE_ORG__A");
     }
 
     #[test]
@@ -325,10 +299,7 @@ mod tests {
         let ips = [Ipv4Addr::new(10, 0, 0, 1), Ipv4Addr::new(10, 0, 0, 2)];
         let pkt = build_response(&query, NOERROR, &ips);
         let flags = be16(&pkt, 2).unwrap();
-        assert_eq!(
-            flags & (FLAG_QR | FLAG_RD | FLAG_RA),
-            FLAG_QR | FLAG_RD | FLAG_RA
-        );
+        assert_eq!(flags & (FLAG_QR | FLAG_RD | FLAG_RA), FLAG_QR | FLAG_RD | FLAG_RA);
         assert_eq!(&pkt[12 + query.question.len()..][..2], &[0xC0, 0x0C]);
         assert_eq!(parse_response(&pkt, 7), Ok(ips.to_vec()));
         assert_eq!(parse_response(&pkt, 8), Err(None));
@@ -348,8 +319,7 @@ mod tests {
         let query = parse_query(&build_query(1, "answers-from.env.test", TYPE_A).unwrap()).unwrap();
         let ips = vec![Ipv4Addr::new(1, 2, 3, 4), Ipv4Addr::new(5, 6, 7, 8)];
         assert_eq!(answer(&query), (NOERROR, ips));
-        let query =
-            parse_query(&build_query(1, "answers-from.env.test", TYPE_AAAA).unwrap()).unwrap();
+        let query = parse_query(&build_query(1, "answers-from.env.test", TYPE_AAAA).unwrap()).unwrap();
         assert_eq!(answer(&query), (NOERROR, vec![]));
         let query = parse_query(&build_query(1, "unknown.env.test", TYPE_A).unwrap()).unwrap();
         assert_eq!(answer(&query).0, NXDOMAIN);

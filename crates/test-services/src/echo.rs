@@ -12,9 +12,7 @@ use std::net::TcpStream;
 use crate::common::{bind_tcp, bind_udp, die, log};
 
 pub(crate) fn run(args: &[String]) -> ! {
-    let proto = std::env::var("PROTO")
-        .unwrap_or_default()
-        .to_ascii_lowercase();
+    let proto = std::env::var("PROTO").unwrap_or_default().to_ascii_lowercase();
     let udp = match args {
         [] => proto == "udp",
         [flag] if flag == "--udp" => true,

@@ -41,7 +41,5 @@ pub(crate) fn run(args: &[String]) -> ! {
 }
 
 fn number<T: FromStr>(flag: &str, value: &str) -> T {
-    value
-        .parse()
-        .unwrap_or_else(|_| die(2, format_args!("exit: bad {flag} {value:?}")))
+    value.parse().unwrap_or_else(|_| die(2, format_args!("exit: bad {flag} {value:?}")))
 }

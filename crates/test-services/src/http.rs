@@ -38,19 +38,11 @@ pub(crate) struct Response {
 
 impl Response {
     pub(crate) fn text(status: u16, body: impl Into<String>) -> Self {
-        Self {
-            status,
-            content_type: "text/plain; charset=utf-8",
-            body: body.into(),
-        }
+        Self { status, content_type: "text/plain; charset=utf-8", body: body.into() }
     }
 
     pub(crate) fn json(status: u16, body: impl Into<String>) -> Self {
-        Self {
-            status,
-            content_type: "application/json",
-            body: body.into(),
-        }
+        Self { status, content_type: "application/json", body: body.into() }
     }
 }
 
@@ -139,19 +131,14 @@ fn read_request(reader: &mut impl BufRead) -> io::Result<Option<Result<Request, 
     loop {
         line.clear();
         if head.read_line(&mut line)? == 0 {
-            return Err(io::Error::new(
-                io::ErrorKind::UnexpectedEof,
-                "truncated request head",
-            ));
+            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "truncated request head"));
         }
         let header = line.trim_end();
         if header.is_empty() {
             break;
         }
         let header = header.split_once(':');
-        if let Some((_, value)) =
-            header.filter(|(name, _)| name.eq_ignore_ascii_case("content-length"))
-        {
+        if let Some((_, value)) = header.filter(|(name, _)| name.eq_ignore_ascii_case("content-length")) {
             content_length = value.trim().parse().unwrap_or(0);
         }
     }
@@ -167,11 +154,7 @@ fn parse_request_line(line: &str) -> Option<Request> {
         return None;
     }
     let path = target.split_once('?').map_or(target, |(path, _)| path);
-    Some(Request {
-        method: method.to_owned(),
-        path: path.to_owned(),
-        line: line.to_owned(),
-    })
+    Some(Request { method: method.to_owned(), path: path.to_owned(), line: line.to_owned() })
 }
 
 /// Serialise a response; `with_body` is false for `HEAD` requests.
@@ -226,10 +209,7 @@ mod tests {
     #[test]
     fn parses_request_line() {
         let req = parse_request_line("GET /status/503?x=1 HTTP/1.1").unwrap();
-        assert_eq!(
-            (req.method.as_str(), req.path.as_str()),
-            ("GET", "/status/503")
-        );
+        assert_eq!((req.method.as_str(), req.path.as_str()), ("GET", "/status/503"));
         assert!(parse_request_line("GET /").is_none());
         assert!(parse_request_line("hello world foo").is_none());
     }

@@ -45,27 +45,12 @@ services:
 SIGTERM/SIGINT exit with code 0.
 ";
 
-const SERVICES: &[&str] = &[
-    "http",
-    "echo",
-    "dns",
-    "api",
-    "memcached",
-    "exit",
-    "sleep",
-    "alloc",
-    "write",
-    "cat",
-    "ls",
-];
+const SERVICES: &[&str] = &["http", "echo", "dns", "api", "memcached", "exit", "sleep", "alloc", "write", "cat", "ls"];
 
 fn main() {
     let argv: Vec<String> = std::env::args().collect();
-    let invoked_as = argv
-        .first()
-        .and_then(|a| Path::new(a).file_name())
-        .and_then(|n| n.to_str())
-        .filter(|n| SERVICES.contains(n));
+    let invoked_as =
+        argv.first().and_then(|a| Path::new(a).file_name()).and_then(|n| n.to_str()).filter(|n| SERVICES.contains(n));
     let (service, args) = match invoked_as {
         Some(name) => (name, argv.get(1..).unwrap_or_default()),
         None => match argv.get(1) {

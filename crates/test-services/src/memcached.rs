@@ -105,8 +105,7 @@ fn handle(mut stream: TcpStream, store: &Store) -> io::Result<()> {
 /// bytes it used, or `None` if more input is needed.
 fn parse(buf: &[u8]) -> Option<(Command, usize)> {
     let Some(nl) = buf.iter().position(|&b| b == b'\n') else {
-        return (buf.len() > MAX_LINE)
-            .then_some((Command::Fatal("CLIENT_ERROR line too long"), buf.len()));
+        return (buf.len() > MAX_LINE).then_some((Command::Fatal("CLIENT_ERROR line too long"), buf.len()));
     };
     let line_len = nl + 1;
     let Ok(line) = std::str::from_utf8(&buf[..nl]) else {
@@ -114,31 +113,16 @@ fn parse(buf: &[u8]) -> Option<(Command, usize)> {
     };
     let tokens: Vec<&str> = line.split_whitespace().collect();
     let cmd = match tokens.as_slice() {
-        ["set", key, flags, exptime, bytes, rest @ ..]
-            if rest.is_empty() || rest == ["noreply"] =>
-        {
-            let parsed = (
-                flags.parse::<u32>(),
-                exptime.parse::<i64>(),
-                bytes.parse::<usize>(),
-            );
+        ["set", key, flags, exptime, bytes, rest @ ..] if rest.is_empty() || rest == ["noreply"] => {
+            let parsed = (flags.parse::<u32>(), exptime.parse::<i64>(), bytes.parse::<usize>());
             let (Ok(flags), Ok(exptime), Ok(bytes)) = parsed else {
-                return Some((
-                    Command::Error("CLIENT_ERROR bad command line format"),
-                    line_len,
-                ));
+                return Some((Command::Error("CLIENT_ERROR bad command line format"), line_len));
             };
             if key.len() > MAX_KEY {
-                return Some((
-                    Command::Error("CLIENT_ERROR bad command line format"),
-                    line_len,
-                ));
+                return Some((Command::Error("CLIENT_ERROR bad command line format"), line_len));
             }
             if bytes > MAX_VALUE {
-                return Some((
-                    Command::Fatal("SERVER_ERROR object too large for cache"),
-                    line_len,
-                ));
+                return Some((Command::Fatal("SERVER_ERROR object too large for cache"), line_len));
             }
             let end = line_len + bytes + 2;
             if buf.len() < end {
@@ -149,28 +133,13 @@ fn parse(buf: &[u8]) -> Option<(Command, usize)> {
             }
             let data = buf[line_len..end - 2].to_vec();
             let noreply = !rest.is_empty();
-            return Some((
-                Command::Set {
-                    key: (*key).to_owned(),
-                    flags,
-                    exptime,
-                    data,
-                    noreply,
-                },
-                end,
-            ));
+            return Some((Command::Set { key: (*key).to_owned(), flags, exptime, data, noreply }, end));
         }
-        ["get" | "gets", keys @ ..] if !keys.is_empty() => Command::Get {
-            keys: keys.iter().map(|k| (*k).to_owned()).collect(),
-        },
-        ["delete", key] => Command::Delete {
-            key: (*key).to_owned(),
-            noreply: false,
-        },
-        ["delete", key, "noreply"] => Command::Delete {
-            key: (*key).to_owned(),
-            noreply: true,
-        },
+        ["get" | "gets", keys @ ..] if !keys.is_empty() => {
+            Command::Get { keys: keys.iter().map(|k| (*k).to_owned()).collect() }
+        }
+        ["delete", key] => Command::Delete { key: (*key).to_owned(), noreply: false },
+        ["delete", key, "noreply"] => Command::Delete { key: (*key).to_owned(), noreply: true },
         ["version"] => Command::Version,
         ["quit"] => Command::Quit,
         _ => Command::Error("ERROR"),
@@ -186,11 +155,8 @@ fn expiry(exptime: i64) -> Option<Instant> {
         e if e < 0 => return Some(now),
         e if e <= RELATIVE_EXPIRY_LIMIT => e,
         e => {
-            let unix_now = SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .map_or(0, |d| d.as_secs());
-            e.saturating_sub(i64::try_from(unix_now).unwrap_or(i64::MAX))
-                .max(0)
+            let unix_now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+            e.saturating_sub(i64::try_from(unix_now).unwrap_or(i64::MAX)).max(0)
         }
     };
     Some(now + Duration::from_secs(secs.unsigned_abs()))
@@ -200,21 +166,8 @@ fn expiry(exptime: i64) -> Option<Instant> {
 fn execute(cmd: Command, store: &Store, out: &mut Vec<u8>) -> bool {
     let mut map = store.lock().unwrap_or_else(PoisonError::into_inner);
     match cmd {
-        Command::Set {
-            key,
-            flags,
-            exptime,
-            data,
-            noreply,
-        } => {
-            map.insert(
-                key,
-                Entry {
-                    flags,
-                    data,
-                    expires: expiry(exptime),
-                },
-            );
+        Command::Set { key, flags, exptime, data, noreply } => {
+            map.insert(key, Entry { flags, data, expires: expiry(exptime) });
             if !noreply {
                 out.extend_from_slice(b"STORED\r\n");
             }
@@ -222,16 +175,11 @@ fn execute(cmd: Command, store: &Store, out: &mut Vec<u8>) -> bool {
         Command::Get { keys } => {
             let now = Instant::now();
             for key in keys {
-                if map
-                    .get(&key)
-                    .is_some_and(|e| e.expires.is_some_and(|t| t <= now))
-                {
+                if map.get(&key).is_some_and(|e| e.expires.is_some_and(|t| t <= now)) {
                     map.remove(&key);
                 }
                 if let Some(entry) = map.get(&key) {
-                    out.extend_from_slice(
-                        format!("VALUE {key} {} {}\r\n", entry.flags, entry.data.len()).as_bytes(),
-                    );
+                    out.extend_from_slice(format!("VALUE {key} {} {}\r\n", entry.flags, entry.data.len()).as_bytes());
                     out.extend_from_slice(&entry.data);
                     out.extend_from_slice(b"\r\n");
                 }
@@ -240,15 +188,9 @@ fn execute(cmd: Command, store: &Store, out: &mut Vec<u8>) -> bool {
         }
         Command::Delete { key, noreply } => {
             let now = Instant::now();
-            let live = map
-                .remove(&key)
-                .is_some_and(|e| e.expires.is_none_or(|t| t > now));
+            let live = map.remove(&key).is_some_and(|e| e.expires.is_none_or(|t| t > now));
             if !noreply {
-                out.extend_from_slice(if live {
-                    b"DELETED\r\n"
-                } else {
-                    b"NOT_FOUND\r\n"
-                });
+                out.extend_from_slice(if live { b"DELETED\r\n" } else { b"NOT_FOUND\r\n" });
             }
         }
         Command::Version => out.extend_from_slice(b"VERSION 1.6.0-test-services\r\n"),
@@ -285,21 +227,11 @@ mod tests {
     fn parses_pipelined_commands() {
         let buf = b"set mykey 0 600 4\r\ndata\r\nget mykey other\r\n";
         let (cmd, used) = parse(buf).unwrap();
-        let expected = Command::Set {
-            key: "mykey".into(),
-            flags: 0,
-            exptime: 600,
-            data: b"data".to_vec(),
-            noreply: false,
-        };
+        let expected =
+            Command::Set { key: "mykey".into(), flags: 0, exptime: 600, data: b"data".to_vec(), noreply: false };
         assert_eq!(cmd, expected);
         let (cmd, rest) = parse(&buf[used..]).unwrap();
-        assert_eq!(
-            cmd,
-            Command::Get {
-                keys: vec!["mykey".into(), "other".into()]
-            }
-        );
+        assert_eq!(cmd, Command::Get { keys: vec!["mykey".into(), "other".into()] });
         assert_eq!(used + rest, buf.len());
     }
 
@@ -308,34 +240,19 @@ mod tests {
         assert_eq!(parse(b"get myk"), None);
         assert_eq!(parse(b"set k 0 0 4\r\nda"), None);
         assert_eq!(parse(b"set k 0 0 4\r\ndata\r"), None);
-        assert_eq!(
-            parse(b"set k 0 0 4\r\ndataxx").unwrap().0,
-            Command::Error("CLIENT_ERROR bad data chunk")
-        );
+        assert_eq!(parse(b"set k 0 0 4\r\ndataxx").unwrap().0, Command::Error("CLIENT_ERROR bad data chunk"));
         assert_eq!(parse(b"bogus\r\n").unwrap().0, Command::Error("ERROR"));
-        assert_eq!(
-            parse(b"set k x 0 4\r\n").unwrap().0,
-            Command::Error("CLIENT_ERROR bad command line format")
-        );
+        assert_eq!(parse(b"set k x 0 4\r\n").unwrap().0, Command::Error("CLIENT_ERROR bad command line format"));
     }
 
     #[test]
     fn expected_exchange() {
         let store = Store::default();
-        let replies = exchange(
-            &store,
-            &[b"set mykey 0 600 4\r\nda", b"ta\r\nget mykey\r\n"],
-        );
+        let replies = exchange(&store, &[b"set mykey 0 600 4\r\nda", b"ta\r\nget mykey\r\n"]);
         assert_eq!(replies, "STORED\r\nVALUE mykey 0 4\r\ndata\r\nEND\r\n");
-        let replies = exchange(
-            &store,
-            &[b"delete mykey\r\ndelete mykey\r\nget mykey\r\nset x 1 0 0 noreply\r\n\r\n"],
-        );
+        let replies = exchange(&store, &[b"delete mykey\r\ndelete mykey\r\nget mykey\r\nset x 1 0 0 noreply\r\n\r\n"]);
         assert_eq!(replies, "DELETED\r\nNOT_FOUND\r\nEND\r\n");
-        assert_eq!(
-            exchange(&store, &[b"get x\r\n"]),
-            "VALUE x 1 0\r\n\r\nEND\r\n"
-        );
+        assert_eq!(exchange(&store, &[b"get x\r\n"]), "VALUE x 1 0\r\n\r\nEND\r\n");
         let replies = exchange(&store, &[b"set gone 0 -1 1\r\nz\r\nget gone\r\n"]);
         assert_eq!(replies, "STORED\r\nEND\r\n");
     }

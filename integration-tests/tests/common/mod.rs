@@ -13,16 +13,10 @@ pub(crate) fn env() -> Env {
         .with("example_com_a", value("127.0.0.1"))
         .with(
             "fakedns",
-            container()
-                .image("{fakedns_image.id}")
-                .env("DNS_EXAMPLE_COM__A", "{example_com_a}")
-                .expose("53/udp"),
+            container().image("{fakedns_image.id}").env("DNS_EXAMPLE_COM__A", "{example_com_a}").expose("53/udp"),
         )
         .with("apiserver_image", build().path("examples/resolver-service/api"))
-        .with(
-            "apiserver",
-            container().image("{apiserver_image.id}").port("8080/tcp").dns("{fakedns.ips.primary}"),
-        )
+        .with("apiserver", container().image("{apiserver_image.id}").port("8080/tcp").dns("{fakedns.ips.primary}"))
         .with("apiclient", fixture(["apiserver"], |r| async move { api_client(&r.container("apiserver")?) }))
 }
 

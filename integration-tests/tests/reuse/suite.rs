@@ -8,7 +8,10 @@ fn env() -> Env {
     integration_tests::base_env()
         .with("services", image(SERVICES_IMAGE))
         .with("busybox", image(BUSYBOX_IMAGE))
-        .with("version", value_fn(Vec::<String>::new(), |_| Ok(std::env::var("REUSE_VERSION").unwrap_or_default().into())))
+        .with(
+            "version",
+            value_fn(Vec::<String>::new(), |_| Ok(std::env::var("REUSE_VERSION").unwrap_or_default().into())),
+        )
         .with("reused_net", network().name("fx-reuse-net"))
         .with("reused_vol", volume().name("fx-reuse-vol").initial_content([("seed.txt", Some(b"seed".to_vec()))]))
         .with(
@@ -21,12 +24,30 @@ fn env() -> Env {
                 .network("{reused_net.name}")
                 .volume("{reused_vol.name}", "/data"),
         )
-        .with("reused_web", container().name("fx-reuse-web").image("{services.id}").command(["http"]).port("8080/tcp").env("VERSION", "{version}"))
+        .with(
+            "reused_web",
+            container()
+                .name("fx-reuse-web")
+                .image("{services.id}")
+                .command(["http"])
+                .port("8080/tcp")
+                .env("VERSION", "{version}"),
+        )
         .with("decoy_box", container().name("fx-reuse-decoy").image("{services.id}").command(["sleep"]))
         .with("decoy_net", network().name("fx-reuse-decoy-net"))
         .with("decoy_vol", volume().name("fx-reuse-decoy-vol"))
-        .with("net_user", container().name("fx-reuse-net-user").image("{services.id}").command(["sleep"]).network("{decoy_net.name}"))
-        .with("vol_user", container().name("fx-reuse-vol-user").image("{services.id}").command(["sleep"]).volume("{decoy_vol.name}", "/v"))
+        .with(
+            "net_user",
+            container().name("fx-reuse-net-user").image("{services.id}").command(["sleep"]).network("{decoy_net.name}"),
+        )
+        .with(
+            "vol_user",
+            container()
+                .name("fx-reuse-vol-user")
+                .image("{services.id}")
+                .command(["sleep"])
+                .volume("{decoy_vol.name}", "/v"),
+        )
         .with("unnamed", container().image("{busybox.id}").command(["sleep", "300"]))
 }
 

@@ -47,7 +47,11 @@ pub(crate) fn saw_session(c: &Container) {
 pub(crate) fn saw_module(module: &str, c: &Container) {
     static MODULES: OnceLock<Mutex<HashMap<String, String>>> = OnceLock::new();
     let mut seen = MODULES.get_or_init(Default::default).lock().unwrap_or_else(|p| p.into_inner());
-    assert_eq!(seen.entry(module.to_owned()).or_insert_with(|| c.id().to_owned()), c.id(), "one module container per module");
+    assert_eq!(
+        seen.entry(module.to_owned()).or_insert_with(|| c.id().to_owned()),
+        c.id(),
+        "one module container per module"
+    );
     let others: Vec<_> = seen.iter().filter(|(m, _)| m.as_str() != module).map(|(_, id)| id.clone()).collect();
     assert!(!others.contains(&c.id().to_owned()), "modules do not share module containers");
 }
@@ -59,9 +63,11 @@ async fn session_state_outlives_a_module_module_state_does_not() -> Result<()> {
     let env = env();
     let first = env.start(TestId::new("scopes::sequence_1", "test_session_1")).await?;
     let session = first.container("memcache_session").await?;
-    exchange(&session, b"set mykey 0 600 4\r\ndata\r\nget mykey\r\n", b"STORED\r\nVALUE mykey 0 4\r\ndata\r\nEND\r\n").await?;
+    exchange(&session, b"set mykey 0 600 4\r\ndata\r\nget mykey\r\n", b"STORED\r\nVALUE mykey 0 4\r\ndata\r\nEND\r\n")
+        .await?;
     let module = first.container("memcache_module").await?;
-    exchange(&module, b"set mykey 0 600 4\r\ndata\r\nget mykey\r\n", b"STORED\r\nVALUE mykey 0 4\r\ndata\r\nEND\r\n").await?;
+    exchange(&module, b"set mykey 0 600 4\r\ndata\r\nget mykey\r\n", b"STORED\r\nVALUE mykey 0 4\r\ndata\r\nEND\r\n")
+        .await?;
     first.finish().await;
 
     let again = env.start(TestId::new("scopes::sequence_1", "test_module_2")).await?;

@@ -8,7 +8,8 @@ use super::{exchange, saw_module, saw_session};
 #[fixtures_core::test(env = super::env())]
 async fn test_session_3(memcache_session: &Container) -> Result<()> {
     saw_session(memcache_session);
-    exchange(memcache_session, b"set s3 0 600 4\r\ndata\r\nget s3\r\n", b"STORED\r\nVALUE s3 0 4\r\ndata\r\nEND\r\n").await
+    exchange(memcache_session, b"set s3 0 600 4\r\ndata\r\nget s3\r\n", b"STORED\r\nVALUE s3 0 4\r\ndata\r\nEND\r\n")
+        .await
 }
 
 #[fixtures_core::test(env = super::env())]

@@ -57,12 +57,11 @@ impl Ledger {
             return;
         }
         let ledger = self.clone();
-        let worker = std::thread::spawn(move || {
-            match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        let worker =
+            std::thread::spawn(move || match tokio::runtime::Builder::new_current_thread().enable_all().build() {
                 Ok(rt) => rt.block_on(ledger.teardown()),
                 Err(e) => tracing::warn!(error = %e, "no runtime to remove fixtures with"),
-            }
-        });
+            });
         if worker.join().is_err() {
             tracing::warn!("fixture teardown panicked");
         }
@@ -80,7 +79,9 @@ async fn remove(items: Vec<(Arc<dyn Runtime>, Owned)>) {
                 match rt.remove_container(id, true).await {
                     Ok(()) => tracing::info!(container_id = %crate::short_id(id), "removed container"),
                     Err(e) if e.kind() == crate::ErrorKind::NotFound => {}
-                    Err(e) => tracing::warn!(container_id = %crate::short_id(id), error = %e, "could not remove container"),
+                    Err(e) => {
+                        tracing::warn!(container_id = %crate::short_id(id), error = %e, "could not remove container")
+                    }
                 }
             }),
             _ => None,
@@ -94,7 +95,8 @@ async fn remove(items: Vec<(Arc<dyn Runtime>, Owned)>) {
                     Err(e) if e.kind() == crate::ErrorKind::NotFound => {}
                     Err(e) => tracing::warn!(network = %id, error = %e, "could not remove network"),
                 }
-            }) as std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>),
+            })
+                as std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>),
             Owned::Volume(name) => Some(Box::pin(async move {
                 match rt.remove_volume(name, true).await {
                     Ok(()) => tracing::info!(volume = %name, "removed volume"),

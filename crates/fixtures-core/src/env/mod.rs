@@ -16,12 +16,11 @@ pub mod template;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-pub use node::{
-    BoxFuture, ContainerNode, CustomNode, ImageNode, NetworkNode, Node, Scope, ValueNode, VolumeNode,
-    Wrapper, alternatives, build, container, fetch, fixture, image, image_or_build, network, value,
-    value_fn, volume,
-};
 pub use blocking::BlockingTestEnv;
+pub use node::{
+    BoxFuture, ContainerNode, CustomNode, ImageNode, NetworkNode, Node, Scope, ValueNode, VolumeNode, Wrapper,
+    alternatives, build, container, fetch, fixture, image, image_or_build, network, value, value_fn, volume,
+};
 pub use resolve::{Fixture, RUNTIME_FIXTURE, Resolved, TestEnv, TestId};
 
 use crate::backend::Backend;
@@ -147,7 +146,10 @@ impl Env {
                         Ok(())
                     });
                     if matches!(&spec.context, crate::spec::BuildContext::Dir(p) if p.as_os_str().is_empty()) {
-                        errors.push("has no build context: give `.path(\"folder\")` or `.dockerfile_text(\"FROM ...\")`".to_owned());
+                        errors.push(
+                            "has no build context: give `.path(\"folder\")` or `.dockerfile_text(\"FROM ...\")`"
+                                .to_owned(),
+                        );
                     }
                 }
                 ImageSource::Fetch(p) => {
@@ -181,7 +183,11 @@ impl Env {
             let node = &self.nodes[name];
             for (dep, reference) in &deps {
                 let Some(target) = self.nodes.get(dep) else {
-                    let near = self.nodes.keys().min_by_key(|k| distance(k, dep)).filter(|k| distance(k, dep) <= 3.max(dep.len() / 3));
+                    let near = self
+                        .nodes
+                        .keys()
+                        .min_by_key(|k| distance(k, dep))
+                        .filter(|k| distance(k, dep) <= 3.max(dep.len() / 3));
                     let suggestion = near.map(|n| format!("; did you mean `{n}`?")).unwrap_or_default();
                     let known: Vec<&str> = self.nodes.keys().map(String::as_str).collect();
                     problems.push(format!(
@@ -254,9 +260,15 @@ impl Env {
                 }
                 true
             }
-            Node::Image(_) => matches!(path, [] | [Segment::Attr(_)] if path.first().and_then(attr).is_none_or(|a| matches!(a, "id" | "name"))),
-            Node::Network(_) => matches!(path, [] | [Segment::Attr(_)] if path.first().and_then(attr).is_none_or(|a| matches!(a, "id" | "name"))),
-            Node::Volume(_) => matches!(path, [] | [Segment::Attr(_)] if path.first().and_then(attr).is_none_or(|a| a == "name")),
+            Node::Image(_) => {
+                matches!(path, [] | [Segment::Attr(_)] if path.first().and_then(attr).is_none_or(|a| matches!(a, "id" | "name")))
+            }
+            Node::Network(_) => {
+                matches!(path, [] | [Segment::Attr(_)] if path.first().and_then(attr).is_none_or(|a| matches!(a, "id" | "name")))
+            }
+            Node::Volume(_) => {
+                matches!(path, [] | [Segment::Attr(_)] if path.first().and_then(attr).is_none_or(|a| a == "name"))
+            }
             Node::Container(_) => match path {
                 [] => true,
                 [Segment::Attr(a)] => matches!(a.as_str(), "id" | "name"),
@@ -276,10 +288,16 @@ impl Env {
             Node::Image(_) => "`id`, `name`",
             Node::Network(_) => "`id`, `name`",
             Node::Volume(_) => "`name`",
-            Node::Container(_) => "`id`, `name`, `ips.primary`, `ips[<network>]`, `ports[<port>/<proto>]`, `env[<VAR>]`",
+            Node::Container(_) => {
+                "`id`, `name`, `ips.primary`, `ips[<network>]`, `ports[<port>/<proto>]`, `env[<VAR>]`"
+            }
             _ => "none",
         };
-        Err(format!("a {} has no attribute `{}`; it has {have}", node.kind(), r.path.iter().map(ToString::to_string).collect::<String>()))
+        Err(format!(
+            "a {} has no attribute `{}`; it has {have}",
+            node.kind(),
+            r.path.iter().map(ToString::to_string).collect::<String>()
+        ))
     }
 
     fn find_cycle(&self) -> Option<Vec<String>> {
@@ -288,7 +306,12 @@ impl Env {
             Visiting,
             Done,
         }
-        fn visit(env: &Env, name: &str, marks: &mut BTreeMap<String, Mark>, stack: &mut Vec<String>) -> Option<Vec<String>> {
+        fn visit(
+            env: &Env,
+            name: &str,
+            marks: &mut BTreeMap<String, Mark>,
+            stack: &mut Vec<String>,
+        ) -> Option<Vec<String>> {
             match marks.get(name) {
                 Some(Mark::Done) => return None,
                 Some(Mark::Visiting) => {
@@ -332,7 +355,10 @@ impl Env {
         for r in requested {
             if !self.nodes.contains_key(*r) && *r != resolve::RUNTIME_FIXTURE {
                 let known: Vec<&str> = self.nodes.keys().map(String::as_str).collect();
-                return Err(Error::graph(*r, format!("the test asks for unknown fixture `{r}` (known: {})", known.join(", "))));
+                return Err(Error::graph(
+                    *r,
+                    format!("the test asks for unknown fixture `{r}` (known: {})", known.join(", ")),
+                ));
             }
         }
         let mut done: BTreeSet<Case> = BTreeSet::new();

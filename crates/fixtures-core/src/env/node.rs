@@ -18,8 +18,8 @@ use crate::error::Result;
 use crate::handle::Container;
 use crate::readiness::{LogSource, WaitFor};
 use crate::spec::{
-    BuildContext, BuildSpec, ContainerSpec, Credentials, Healthcheck, Mount, NetworkAttachment,
-    NetworkSpec, Port, PortBinding, PullSpec, VolumeSpec,
+    BuildContext, BuildSpec, ContainerSpec, Credentials, Healthcheck, Mount, NetworkAttachment, NetworkSpec, Port,
+    PortBinding, PullSpec, VolumeSpec,
 };
 
 use super::resolve::Resolved;
@@ -188,7 +188,9 @@ pub fn image_or_build(key: impl Into<String>) -> ImageNode {
 impl ImageNode {
     fn build_spec(&mut self) -> Option<(&mut BuildSpec, &mut Vec<String>)> {
         match &mut self.source {
-            ImageSource::Build { spec, stages } | ImageSource::FromEnvOrBuild { spec, stages, .. } => Some((spec, stages)),
+            ImageSource::Build { spec, stages } | ImageSource::FromEnvOrBuild { spec, stages, .. } => {
+                Some((spec, stages))
+            }
             _ => None,
         }
     }
@@ -900,13 +902,25 @@ pub(crate) fn dedup(names: impl IntoIterator<Item = String>) -> Vec<String> {
 /// Calls `f` on every string of a container spec that may hold a template.
 pub(crate) fn container_strings(spec: &mut ContainerSpec, f: &mut dyn FnMut(&mut String) -> Result<()>) -> Result<()> {
     f(&mut spec.image)?;
-    for s in spec.name.iter_mut().chain(&mut spec.hostname).chain(&mut spec.user).chain(&mut spec.working_dir).chain(&mut spec.stop_signal) {
+    for s in spec
+        .name
+        .iter_mut()
+        .chain(&mut spec.hostname)
+        .chain(&mut spec.user)
+        .chain(&mut spec.working_dir)
+        .chain(&mut spec.stop_signal)
+    {
         f(s)?;
     }
     for list in [&mut spec.command, &mut spec.entrypoint].into_iter().flatten() {
         list.iter_mut().try_for_each(&mut *f)?;
     }
-    spec.dns.iter_mut().chain(&mut spec.extra_hosts).chain(&mut spec.cap_add).chain(&mut spec.cap_drop).try_for_each(&mut *f)?;
+    spec.dns
+        .iter_mut()
+        .chain(&mut spec.extra_hosts)
+        .chain(&mut spec.cap_add)
+        .chain(&mut spec.cap_drop)
+        .try_for_each(&mut *f)?;
     for m in &mut spec.mounts {
         match m {
             Mount::Volume { name, target, .. } => {

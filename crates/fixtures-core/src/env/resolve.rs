@@ -202,16 +202,15 @@ static SHARED: LazyLock<Mutex<HashMap<String, Arc<OnceCell<Fixture>>>>> = LazyLo
 
 /// Identifies this process's objects: names made here are unique across processes.
 static PROCESS_ID: LazyLock<String> = LazyLock::new(|| {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or_default();
+    let nanos =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or_default();
     format!("{:x}{:04x}", std::process::id(), (nanos & 0xffff) as u16)
 });
 static COUNTER: AtomicU64 = AtomicU64::new(0);
 
 fn unique_name(node: &str) -> String {
-    let node: String = node.chars().filter(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.')).take(40).collect();
+    let node: String =
+        node.chars().filter(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.')).take(40).collect();
     format!("fx-{node}-{}-{}", *PROCESS_ID, COUNTER.fetch_add(1, Ordering::Relaxed))
 }
 
@@ -222,7 +221,8 @@ fn reuse_mode() -> bool {
 
 /// The name of a session object: the same in every process of the run, so that they share it.
 fn shared_name(node: &str, sig: &str) -> String {
-    let node: String = node.chars().filter(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.')).take(40).collect();
+    let node: String =
+        node.chars().filter(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.')).take(40).collect();
     format!("fx-{node}-{}-{}", *crate::cleanup::RUN, &sig[..sig.len().min(10)])
 }
 
@@ -278,18 +278,21 @@ fn lookup(fixture: &Fixture, reference: &Reference, all: &Resolved) -> std::resu
             [] => Ok(c.name().to_owned()),
             [Segment::Attr(a)] if a == "id" => Ok(c.id().to_owned()),
             [Segment::Attr(a)] if a == "name" => Ok(c.name().to_owned()),
-            [Segment::Attr(a), Segment::Attr(p)] if a == "ips" && p == "primary" => {
-                c.ips().primary().map(|ip| ip.to_string()).ok_or_else(|| format!("container `{}` has no IP address", c.name()))
-            }
+            [Segment::Attr(a), Segment::Attr(p)] if a == "ips" && p == "primary" => c
+                .ips()
+                .primary()
+                .map(|ip| ip.to_string())
+                .ok_or_else(|| format!("container `{}` has no IP address", c.name())),
             [Segment::Attr(a), Segment::Key(k)] if a == "ips" => {
                 // The key is a network's name, or the name of a network fixture.
                 let network = match all.fixtures.get(k) {
                     Some(Fixture::Network(n)) => n.name().to_owned(),
                     _ => k.clone(),
                 };
-                c.ips().get(&network).map(|ip| ip.to_string()).ok_or_else(|| {
-                    format!("container `{}` is not on network `{network}`", c.name())
-                })
+                c.ips()
+                    .get(&network)
+                    .map(|ip| ip.to_string())
+                    .ok_or_else(|| format!("container `{}` is not on network `{network}`", c.name()))
             }
             [Segment::Attr(a), Segment::Key(k)] if a == "ports" => {
                 c.ports().host_port(k).map(|p| p.to_string()).map_err(|e| e.message().to_owned())
@@ -307,7 +310,11 @@ fn lookup(fixture: &Fixture, reference: &Reference, all: &Resolved) -> std::resu
                 };
                 at = match at {
                     Value::Object(m) => m.get(key).ok_or_else(|| format!("the value has no field `{key}`"))?,
-                    Value::Array(a) => key.parse::<usize>().ok().and_then(|i| a.get(i)).ok_or_else(|| format!("the value has no item `{key}`"))?,
+                    Value::Array(a) => key
+                        .parse::<usize>()
+                        .ok()
+                        .and_then(|i| a.get(i))
+                        .ok_or_else(|| format!("the value has no item `{key}`"))?,
                     _ => return Err(format!("the value has no field `{key}`")),
                 };
             }
@@ -359,7 +366,10 @@ pub struct TestEnv {
 
 impl std::fmt::Debug for TestEnv {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TestEnv").field("test", &self.inner.test).field("case", &self.inner.case).finish_non_exhaustive()
+        f.debug_struct("TestEnv")
+            .field("test", &self.inner.test)
+            .field("case", &self.inner.case)
+            .finish_non_exhaustive()
     }
 }
 
@@ -420,7 +430,10 @@ impl TestEnv {
     pub async fn get<T: Any + Clone>(&self, name: &str) -> Result<T> {
         let f = self.fixture(name).await?;
         f.downcast::<T>().ok_or_else(|| {
-            Error::graph(name, format!("the test asks for `{name}` as `{}`, but it is {}", std::any::type_name::<T>(), f.kind()))
+            Error::graph(
+                name,
+                format!("the test asks for `{name}` as `{}`, but it is {}", std::any::type_name::<T>(), f.kind()),
+            )
         })
     }
 
@@ -688,7 +701,9 @@ async fn make_node(t: &TestInner, name: &str, node: &Node, resolved: Resolved) -
                         c.wait_ready().await?;
                         c
                     }
-                    super::reuse::Found::Nothing => start_container(&runtime, &ledger, &node_name, &spec, readiness, share).await?,
+                    super::reuse::Found::Nothing => {
+                        start_container(&runtime, &ledger, &node_name, &spec, readiness, share).await?
+                    }
                 };
                 let wrapped = wrapper.map(|(_, wrap)| wrap(container.clone()));
                 Ok(Fixture::Container(container, wrapped))
@@ -728,14 +743,24 @@ fn render_image(source: &ImageSource, resolved: &Resolved) -> Result<ImageSource
     })
 }
 
-async fn build(runtime: &Arc<dyn Runtime>, name: &str, spec: &BuildSpec, stages: &[String], sig: &str) -> Result<String> {
+async fn build(
+    runtime: &Arc<dyn Runtime>,
+    name: &str,
+    spec: &BuildSpec,
+    stages: &[String],
+    sig: &str,
+) -> Result<String> {
     if let BuildContext::Dir(dir) = &spec.context {
         if !dir.is_dir() {
-            return Err(Error::new(ErrorKind::InvalidInput, format!("build context `{}` is not a folder", dir.display()))
-                .with_hint("paths are relative to the crate's folder (CARGO_MANIFEST_DIR)"));
+            return Err(Error::new(
+                ErrorKind::InvalidInput,
+                format!("build context `{}` is not a folder", dir.display()),
+            )
+            .with_hint("paths are relative to the crate's folder (CARGO_MANIFEST_DIR)"));
         }
     }
-    let progress = |p: crate::runtime::Progress| tracing::debug!(target: "fixtures::build", fixture = %name, "{}", p.message);
+    let progress =
+        |p: crate::runtime::Progress| tracing::debug!(target: "fixtures::build", fixture = %name, "{}", p.message);
     for stage in stages {
         let mut stage_spec = spec.clone();
         stage_spec.target = Some(stage.clone());
@@ -755,9 +780,11 @@ async fn make_image(runtime: Arc<dyn Runtime>, name: String, source: ImageSource
         ImageSource::FromEnvOrBuild { key, spec, stages } => match std::env::var(key).ok().filter(|v| !v.is_empty()) {
             Some(reference) => {
                 tracing::info!(fixture = %name, image = %reference, "using the image named by {key}");
-                runtime.inspect_image(&reference).await.map_err(|e| {
-                    e.with_hint(format!("{key}={reference} names an image the engine does not have"))
-                })?.id
+                runtime
+                    .inspect_image(&reference)
+                    .await
+                    .map_err(|e| e.with_hint(format!("{key}={reference} names an image the engine does not have")))?
+                    .id
             }
             None => build(&runtime, &name, spec, stages, &sig).await?,
         },
@@ -769,7 +796,11 @@ async fn make_image(runtime: Arc<dyn Runtime>, name: String, source: ImageSource
         ImageSource::Existing(reference) => runtime
             .inspect_image(reference)
             .await
-            .map_err(|e| e.with_hint("`image(...)` uses an image already on the engine; build or fetch it instead, or create it first"))?
+            .map_err(|e| {
+                e.with_hint(
+                    "`image(...)` uses an image already on the engine; build or fetch it instead, or create it first",
+                )
+            })?
             .id,
     };
     Ok(Fixture::Image(Image::new(runtime.inspect_image(&id).await?)))
@@ -801,8 +832,11 @@ async fn start_container(
                     Err(e) => return Err(e),
                 };
                 if theirs.labels.get(labels::SIGNATURE) != spec.labels.get(labels::SIGNATURE) {
-                    return Err(Error::new(ErrorKind::Conflict, format!("a container named `{name}` exists with another spec"))
-                        .with_container(theirs.id));
+                    return Err(Error::new(
+                        ErrorKind::Conflict,
+                        format!("a container named `{name}` exists with another spec"),
+                    )
+                    .with_container(theirs.id));
                 }
                 tracing::info!(container_id = %crate::short_id(&theirs.id), "sharing the run's session container");
                 break theirs.id;
@@ -822,7 +856,8 @@ const SEED_IMAGE: &str = "fixtures-helper/seed:1";
 
 async fn seed_volume(runtime: &Arc<dyn Runtime>, ledger: &Arc<Ledger>, volume: &str, tar: bytes::Bytes) -> Result<()> {
     if runtime.inspect_image(SEED_IMAGE).await.is_err() {
-        let mut spec = BuildSpec::new(BuildContext::Dockerfile("FROM scratch\nLABEL fixtures.helper=seed\n".to_owned()));
+        let mut spec =
+            BuildSpec::new(BuildContext::Dockerfile("FROM scratch\nLABEL fixtures.helper=seed\n".to_owned()));
         spec.tags = vec![SEED_IMAGE.to_owned()];
         runtime.build_image(&spec, &|_| {}).await?;
     }

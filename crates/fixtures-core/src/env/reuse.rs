@@ -20,7 +20,7 @@ pub(super) fn mark(labels: &mut Labels) {
 pub(super) fn required_name(node: &str, kind: &str, name: Option<&str>) -> Result<String> {
     name.filter(|n| !n.is_empty()).map(str::to_owned).ok_or_else(|| {
         Error::graph(node, format!("reuse mode is on, but this {kind} has no name"))
-            .with_hint(format!("give it `.name(\"...\")` so the next run can find it, or turn reuse off (FIXTURE_REUSE=0)"))
+            .with_hint("give it `.name(\"...\")` so the next run can find it, or turn reuse off (FIXTURE_REUSE=0)")
     })
 }
 
@@ -31,7 +31,10 @@ fn ours(labels: &Labels) -> bool {
 fn refuse(kind: &str, name: &str) -> Error {
     Error::new(
         ErrorKind::Conflict,
-        format!("a {kind} named `{name}` exists that this library did not create (it has no `{}` label); it is left alone", labels::MANAGED),
+        format!(
+            "a {kind} named `{name}` exists that this library did not create (it has no `{}` label); it is left alone",
+            labels::MANAGED
+        ),
     )
     .with_hint(format!("remove or rename that {kind} yourself, or give the fixture another name"))
 }
@@ -77,7 +80,10 @@ async fn clear_users(runtime: &Arc<dyn Runtime>, kind: &str, name: &str, users: 
         if !ours(&c.labels) {
             return Err(Error::new(
                 ErrorKind::Conflict,
-                format!("the {kind} `{name}` is stale and must be replaced, but container `{}` of someone else uses it", c.name),
+                format!(
+                    "the {kind} `{name}` is stale and must be replaced, but container `{}` of someone else uses it",
+                    c.name
+                ),
             )
             .with_container(c.id)
             .with_hint(format!("stop using `{name}` in that container, or give the fixture another name")));

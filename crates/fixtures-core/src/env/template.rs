@@ -102,9 +102,10 @@ impl Template {
                 }
                 '}' => return Err(err(i, "`}` without a matching `{` (write `}}` for a literal brace)")),
                 '{' => {
-                    let close = text[i..].find('}').map(|j| i + j).ok_or_else(|| {
-                        err(i, "`{` is never closed (write `{{` for a literal brace)")
-                    })?;
+                    let close = text[i..]
+                        .find('}')
+                        .map(|j| i + j)
+                        .ok_or_else(|| err(i, "`{` is never closed (write `{{` for a literal brace)"))?;
                     let inner = &text[i + 1..close];
                     let reference = parse_reference(inner, i + 1).map_err(|(at, m)| err(at, &m))?;
                     if !literal.is_empty() {

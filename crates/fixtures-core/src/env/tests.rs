@@ -26,13 +26,22 @@ fn a_valid_environment_validates() {
 #[test]
 fn graph_errors_are_reported_before_anything_is_made() {
     let env = resolver_env()
-        .with("apiserver", container().image("{apiserver_imag.id}").port("8080/tcp").port("http").dns("{fakedns.ips.primery}"))
+        .with(
+            "apiserver",
+            container().image("{apiserver_imag.id}").port("8080/tcp").port("http").dns("{fakedns.ips.primery}"),
+        )
         .with("loop_a", container().image("{loop_b.id}"))
         .with("loop_b", container().image("{loop_a.id}"))
         .with("bad_template", container().image("{fakedns_image.id"))
-        .with("session_box", container().image("{fakedns_image.id}").env("PEER", "{fakedns.name}").scope(Scope::Session))
+        .with(
+            "session_box",
+            container().image("{fakedns_image.id}").env("PEER", "{fakedns.name}").scope(Scope::Session),
+        )
         .with("noimage", container())
-        .with("net_user", container().image("img").network("{fakedns_image.name}").env("X", "{example_com_a.deep.path}"))
+        .with(
+            "net_user",
+            container().image("img").network("{fakedns_image.name}").env("X", "{example_com_a.deep.path}"),
+        )
         .with("client", fixture(["apiserver"], |_r| async { Ok(1u8) }))
         .with("uses_client", container().image("{client.id}"));
     insta::assert_snapshot!(problems(&env));
@@ -88,7 +97,10 @@ fn overloading_replaces_one_node() {
 
 #[test]
 fn scopes_default_by_kind() {
-    let env = resolver_env().with("net", network()).with("vol", volume()).with("mod", container().image("x").scope(Scope::Module));
+    let env = resolver_env()
+        .with("net", network())
+        .with("vol", volume())
+        .with("mod", container().image("x").scope(Scope::Module));
     let scope = |n: &str| env.node(n).map(Node::scope);
     assert_eq!(scope("fakedns_image"), Some(Scope::Session));
     assert_eq!(scope("fakedns"), Some(Scope::Function));
