@@ -56,6 +56,33 @@ fn err(op: &str) -> impl Fn(BollardError) -> Error + '_ {
     move |e: BollardError| map_error(op, e)
 }
 
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[track_caller]
+    fn check(status_code: u16, message: &str, kind: ErrorKind) {
+        let e = map_error("op", BollardError::DockerResponseServerError { status_code, message: message.to_owned() });
+        assert_eq!(e.kind(), kind, "{status_code} {message}");
+    }
+
+    #[test]
+    fn engine_statuses_map_to_kinds() {
+        check(404, "No such container: x", ErrorKind::NotFound);
+        check(409, "Conflict. The container name is already in use", ErrorKind::Conflict);
+        check(304, "", ErrorKind::Conflict);
+        check(400, "bad parameter", ErrorKind::InvalidInput);
+        check(500, "creating container storage: the container name \"x\" is already in use", ErrorKind::Conflict);
+        check(500, "no such container", ErrorKind::NotFound);
+        check(500, "something broke", ErrorKind::Engine);
+        assert_eq!(
+            image_id_in(&format!("Some(ImageId {{ id: Some(\"sha256:{}\") }})", "a".repeat(64))),
+            Some(format!("sha256:{}", "a".repeat(64)))
+        );
+        assert_eq!(image_id_in("sha256:abc"), None);
+    }
+}
+
 /// The first `sha256:<64 hex>` in `text`.
 fn image_id_in(text: &str) -> Option<String> {
     let start = text.find("sha256:")?;
@@ -71,6 +98,9 @@ fn map_error(op: &str, e: BollardError) -> Error {
                 404 => ErrorKind::NotFound,
                 409 | 304 => ErrorKind::Conflict,
                 400 => ErrorKind::InvalidInput,
+                // Podman's Docker-compatible API answers some of these with 500.
+                500 if message.contains("already in use") => ErrorKind::Conflict,
+                500 if message.contains("no such") || message.contains("not known") => ErrorKind::NotFound,
                 _ => ErrorKind::Engine,
             };
             (kind, format!("the engine answered {status_code}: {}", message.trim()))

@@ -793,15 +793,17 @@ async fn make_image(runtime: Arc<dyn Runtime>, name: String, source: ImageSource
             let progress = |p: crate::runtime::Progress| tracing::info!(target: "fixtures::pull", fixture = %name, "{}", p.message);
             runtime.pull_image(pull, &progress).await?
         }
-        ImageSource::Existing(reference) => runtime
-            .inspect_image(reference)
-            .await
-            .map_err(|e| {
-                e.with_hint(
+        ImageSource::Existing(reference) => {
+            runtime
+                .inspect_image(reference)
+                .await
+                .map_err(|e| {
+                    e.with_hint(
                     "`image(...)` uses an image already on the engine; build or fetch it instead, or create it first",
                 )
-            })?
-            .id,
+                })?
+                .id
+        }
     };
     Ok(Fixture::Image(Image::new(runtime.inspect_image(&id).await?)))
 }
