@@ -76,7 +76,7 @@ fn shared_run() -> bool {
 
 /// How long a shared run's last process waits before removing the run's session objects:
 /// the next process of the run (nextest starts one per test) joins within it.
-const SHARED_RUN_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
+const SHARED_RUN_GRACE: std::time::Duration = std::time::Duration::from_secs(4);
 
 /// The owner label of session objects: the run, not a process.
 pub(crate) fn run_owner() -> String {
@@ -281,6 +281,17 @@ static WATCHER_PIPES: Mutex<Vec<std::process::ChildStdin>> = Mutex::new(Vec::new
 /// The environment variable that turns the test binary into a watcher.
 pub const WATCHER_VAR: &str = "FIXTURES_WATCHER";
 
+/// Joins the run (a shared hold on its lock) and installs the signal handler, once per
+/// process. Called first thing when a test starts, before connecting to an engine, so that a
+/// run's other processes see this one alive as early as possible.
+pub(crate) fn join_run() {
+    static ONCE: OnceLock<()> = OnceLock::new();
+    ONCE.get_or_init(|| {
+        hold_run();
+        install_signal_handler();
+    });
+}
+
 /// Before the first object on `runtime`: sweep what dead processes left, start this
 /// process's watcher, install the signal handler and join the run. Once per runtime.
 pub(crate) async fn prepare(runtime: &Arc<dyn Runtime>) {
@@ -295,11 +306,7 @@ pub(crate) async fn prepare(runtime: &Arc<dyn Runtime>) {
     if !first {
         return;
     }
-    static ONCE: OnceLock<()> = OnceLock::new();
-    ONCE.get_or_init(|| {
-        hold_run();
-        install_signal_handler();
-    });
+    join_run();
     sweep(runtime.as_ref()).await;
     start_watcher(runtime.name());
 }

@@ -410,6 +410,7 @@ impl Env {
     /// # Errors
     /// As [`Env::start`].
     pub async fn start_case(&self, test: impl Into<TestId>, case: Case) -> Result<TestEnv> {
+        crate::cleanup::join_run();
         crate::config::current()?;
         self.validate()?;
         let runtime = crate::backend::select(&self.backends).await?;
