@@ -178,6 +178,26 @@ pub async fn logs_come_to_contain(c: &fixtures_core::Container, text: &str) -> R
     Ok(false)
 }
 
+/// The binary of the test target `target` of this package (one with `test = false`, run by
+/// another test as a subprocess), built if needed.
+///
+/// # Panics
+/// When cargo cannot build it or does not say where it is.
+pub fn test_binary(target: &str) -> std::path::PathBuf {
+    let out = std::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned()))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args(["test", "-p", "integration-tests", "--test", target, "--no-run"])
+        .output()
+        .expect("cargo runs");
+    let text = String::from_utf8_lossy(&out.stderr);
+    let line = text
+        .lines()
+        .find(|l| l.contains("Executable") && l.contains(&format!("{target}-")))
+        .unwrap_or_else(|| panic!("no binary for {target} in: {text}"));
+    let path = std::path::PathBuf::from(line.rsplit_once('(').and_then(|(_, p)| p.strip_suffix(')')).expect("a path"));
+    if path.is_absolute() { path } else { std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..").join(path) }
+}
+
 /// A minimal HTTP/1.0 client, enough for the test services.
 #[derive(Debug, Clone)]
 pub struct HttpClient {

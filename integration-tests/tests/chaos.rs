@@ -3,7 +3,6 @@
 //! (threads) and cargo-nextest (a process per test), then interrupted with SIGINT and
 //! killed with SIGKILL mid-run. After each: nothing of the run is left on the engine.
 
-use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -15,22 +14,6 @@ fn cargo() -> Command {
     let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned()));
     cmd.current_dir(env!("CARGO_MANIFEST_DIR"));
     cmd
-}
-
-/// The chaos suite's test binary, built if needed.
-fn suite_binary() -> PathBuf {
-    let out = cargo()
-        .args(["test", "-p", "integration-tests", "--test", "chaos_suite", "--no-run"])
-        .output()
-        .expect("cargo runs");
-    let text = String::from_utf8_lossy(&out.stderr);
-    let line = text
-        .lines()
-        .find(|l| l.contains("Executable") && l.contains("suite.rs"))
-        .unwrap_or_else(|| panic!("no binary in: {text}"));
-    let path = line.rsplit_once('(').and_then(|(_, p)| p.strip_suffix(')')).expect("a path");
-    let path = PathBuf::from(path);
-    if path.is_absolute() { path } else { PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..").join(path) }
 }
 
 fn run_id(what: &str) -> String {
@@ -86,7 +69,7 @@ fn counts(output: &str) -> (u32, u32) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chaos_leaves_nothing_behind() {
-    let binary = suite_binary();
+    let binary = integration_tests::test_binary("chaos_suite");
 
     // 1. cargo test: threads in one process.
     let run = run_id("threads");

@@ -12,21 +12,6 @@ use fixtures_core::spec::{ContainerSpec, LabelFilter, NetworkSpec, VolumeSpec};
 use fixtures_core::{ErrorKind, Runtime};
 use futures_util::StreamExt;
 
-fn suite_binary() -> PathBuf {
-    let out = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned()))
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .args(["test", "-p", "integration-tests", "--test", "reuse_suite", "--no-run"])
-        .output()
-        .expect("cargo runs");
-    let text = String::from_utf8_lossy(&out.stderr);
-    let line = text
-        .lines()
-        .find(|l| l.contains("Executable") && l.contains("suite.rs"))
-        .unwrap_or_else(|| panic!("no binary in: {text}"));
-    let path = PathBuf::from(line.rsplit_once('(').and_then(|(_, p)| p.strip_suffix(')')).expect("a path"));
-    if path.is_absolute() { path } else { PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..").join(path) }
-}
-
 /// Runs one test of the suite in reuse mode; returns success and output.
 async fn run(binary: &PathBuf, test: &str, version: &str) -> (bool, String) {
     let binary = binary.clone();
@@ -66,7 +51,7 @@ async fn remove_everything(rt: &Arc<dyn Runtime>) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reuse_mode() {
     let rt = integration_tests::runtime().await;
-    let binary = suite_binary();
+    let binary = integration_tests::test_binary("reuse_suite");
     remove_everything(&rt).await;
 
     // First run: everything is created.
