@@ -190,7 +190,8 @@ async fn a_container_that_exits_while_starting_fails_at_once() {
 async fn an_oom_killed_container_is_reported_as_such() {
     let err = failure("oom").await;
     assert_eq!(err.kind(), ErrorKind::Exited, "{err:?}");
-    if integration_tests::runtime().await.name() == "podman" {
+    let engine = integration_tests::runtime().await.version().await.expect("version").engine;
+    if engine == "podman" {
         // Podman 4.3.1 with conmon 2.1.6 (Debian bookworm) never sets OOMKilled: conmon writes
         // its marker where Podman does not look. What the engine does tell: killed by SIGKILL.
         assert_eq!(err.exit_code(), Some(137), "{err:?}");

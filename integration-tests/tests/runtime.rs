@@ -344,7 +344,7 @@ async fn two_containers_reach_each_other_by_alias() -> Result<()> {
     // On Podman 4.3 (netavark 1.4) the bridge changes its MAC address when an interface leaves
     // it, and containers already on the network keep the old one for the gateway, so their DNS
     // goes nowhere for a long while. Ask from a container that joins now there.
-    let asker = if rt.name() == "podman" {
+    let asker = if rt.version().await?.engine == "podman" {
         let mut late = scratch.container("late-client", BUSYBOX_IMAGE);
         late.command = Some(vec!["sleep".into(), "300".into()]);
         late.stop_signal = Some("SIGKILL".into());

@@ -2,9 +2,8 @@
 //!
 //! - `images [--engine docker|podman|all]`: build the test images (only when their inputs changed).
 //! - `integration [--runtime docker|podman|podman-docker-api|all]`: run the whole test suite once
-//!   per runtime (default `docker` and `podman`; `podman-docker-api`, the Docker backend against
-//!   Podman's Docker-compatible API, on request), each right after building its engine's images,
-//!   then print the matrix. Starts the Podman API service if Podman is installed but its socket
+//!   per runtime (default all three: `podman-docker-api` is the Docker backend against Podman's
+//!   Docker-compatible API), each right after building its engine's images, then print the matrix. Starts the Podman API service if Podman is installed but its socket
 //!   does not answer. A runtime whose engine is not installed is skipped, or fails under `CI=true`.
 //! - `demo`: run the resolver-service example suite against the default engine, showing what it did.
 //! - `clean [--engine ...]`: remove what this library left on an engine (by label), nothing else.
@@ -294,15 +293,10 @@ const RUNTIMES: [Runtime; 3] = [
     Runtime { name: "podman-docker-api", backend: "docker", engine: "podman", docker_api_on_podman: true },
 ];
 
-/// Runtimes named by `--runtime` (or `--engine`), default `docker` and `podman`.
-///
-/// `podman-docker-api` runs only when asked (`--runtime podman-docker-api` or `all`): the Docker
-/// backend does not yet handle what Podman's Docker-compatible API answers differently
-/// (a 500 for a name clash, the state word `stopped`, `docker.io/` tags, the `podman` default
-/// network); see the issue tracker.
+/// Runtimes named by `--runtime` (or `--engine`), default all.
 fn runtimes(args: &[String]) -> Result<Vec<Runtime>> {
     let chosen = match args {
-        [] => return Ok(RUNTIMES[..2].to_vec()),
+        [] => return Ok(RUNTIMES.to_vec()),
         [flag, value] if flag == "--runtime" || flag == "--engine" => value.as_str(),
         _ => {
             return Err(format!(

@@ -22,8 +22,11 @@ use crate::spec::{
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct VersionInfo {
-    /// `docker`, `podman`.
+    /// The backend: `docker`, `podman`.
     pub runtime: String,
+    /// The engine behind the API, `docker` or `podman`: the Docker backend may be talking
+    /// to Podman's Docker-compatible API, and Podman's limits are then the engine's.
+    pub engine: String,
     /// Engine version (`20.10.24`).
     pub version: String,
     /// API version in use (`1.41`).
@@ -33,19 +36,28 @@ pub struct VersionInfo {
 }
 
 impl VersionInfo {
-    /// Engine identity.
+    /// Engine identity; the engine is named like the runtime (see [`VersionInfo::with_engine`]).
     pub fn new(
         runtime: impl Into<String>,
         version: impl Into<String>,
         api_version: impl Into<String>,
         platform: impl Into<String>,
     ) -> Self {
+        let runtime = runtime.into();
         VersionInfo {
-            runtime: runtime.into(),
+            engine: runtime.clone(),
+            runtime,
             version: version.into(),
             api_version: api_version.into(),
             platform: platform.into(),
         }
+    }
+
+    /// Names the engine behind the API when it is not the runtime's own.
+    #[must_use]
+    pub fn with_engine(mut self, engine: impl Into<String>) -> Self {
+        self.engine = engine.into();
+        self
     }
 }
 

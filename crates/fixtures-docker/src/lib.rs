@@ -16,10 +16,12 @@
 //!
 //! [bollard]: https://docs.rs/bollard
 
+mod raw;
 mod request;
 
 use std::any::Any;
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use bollard::Docker;
@@ -49,7 +51,11 @@ pub const DEFAULT_SOCKET: &str = "unix:///var/run/docker.sock";
 pub struct DockerRuntime {
     client: Docker,
     host: String,
+    /// Where documents are read raw (see `raw`).
+    endpoint: raw::Endpoint,
     name: &'static str,
+    /// Set when the engine is Podman (its Docker-compatible API): see `compat::podman`.
+    podman: Option<Arc<compat::podman::HealthSchedule>>,
 }
 
 fn err(op: &str) -> impl Fn(BollardError) -> Error + '_ {
@@ -166,6 +172,14 @@ impl DockerRuntime {
     /// # Errors
     /// As [`DockerRuntime::connect_to`].
     pub async fn connect_named(host: &str, name: &'static str) -> Result<Self> {
+        let unsupported = || {
+            Error::new(
+                ErrorKind::Config,
+                format!("Docker host `{host}` is not supported: use unix:///path/to/socket or tcp://host:port"),
+            )
+            .with_runtime(name)
+        };
+        let endpoint = raw::Endpoint::parse(host).ok_or_else(unsupported)?;
         let client = if let Some(path) = host.strip_prefix("unix://") {
             Docker::connect_with_unix(path, REQUEST_TIMEOUT_SECS, bollard::API_DEFAULT_VERSION)
         } else if host.starts_with("tcp://") || host.starts_with("http://") {
@@ -173,18 +187,19 @@ impl DockerRuntime {
         } else if host.starts_with('/') {
             Docker::connect_with_unix(host, REQUEST_TIMEOUT_SECS, bollard::API_DEFAULT_VERSION)
         } else {
-            return Err(Error::new(
-                ErrorKind::Config,
-                format!("Docker host `{host}` is not supported: use unix:///path/to/socket or tcp://host:port"),
-            )
-            .with_runtime(name));
+            return Err(unsupported());
         }
         .map_err(|e| map_error("connect", e).with_hint(format!("tried {host}")))?;
         let client = client
             .negotiate_version()
             .await
             .map_err(|e| map_error("connect", e).with_hint(format!("tried {host}; is the engine running?")))?;
-        Ok(DockerRuntime { client, host: host.to_owned(), name })
+        let version = client.version().await.map_err(|e| map_error("connect", e).with_hint(format!("tried {host}")))?;
+        let podman = version.components.unwrap_or_default().iter().any(|c| c.name.contains("Podman"));
+        if podman {
+            tracing::debug!(host, "the engine is Podman: its Docker-compatible API's differences are smoothed");
+        }
+        Ok(DockerRuntime { client, host: host.to_owned(), endpoint, name, podman: podman.then(Arc::default) })
     }
 
     /// The bollard client, for what this library does not cover. It follows bollard's
@@ -196,6 +211,18 @@ impl DockerRuntime {
     /// The host this runtime talks to.
     pub fn host(&self) -> &str {
         &self.host
+    }
+
+    /// A document read as the engine wrote it (see `raw`), errors mapped like bollard's.
+    /// `path` follows the API version prefix.
+    async fn get_document(&self, op: &str, path: &str) -> Result<serde_json::Value> {
+        let path = format!("/v{}{path}", self.client.client_version());
+        raw::get_json(&self.endpoint, &path).await.map_err(|e| match e {
+            Ok(raw::Fault { status, message }) => {
+                map_error(op, BollardError::DockerResponseServerError { status_code: status, message })
+            }
+            Err(e) => e.with_operation(op.to_owned()).with_runtime(self.name),
+        })
     }
 
     async fn build_context(spec: &BuildSpec) -> Result<Bytes> {
@@ -241,7 +268,8 @@ impl Runtime for DockerRuntime {
             v.version.unwrap_or_default(),
             self.client.client_version().to_string(),
             format!("{}/{}", v.os.unwrap_or_default(), v.arch.unwrap_or_default()),
-        ))
+        )
+        .with_engine(if self.podman.is_some() { "podman" } else { "docker" }))
     }
 
     async fn build_image(&self, spec: &BuildSpec, progress: ProgressSink<'_>) -> Result<String> {
@@ -415,22 +443,36 @@ impl Runtime for DockerRuntime {
     }
 
     async fn inspect_container(&self, id: &str) -> Result<ContainerInfo> {
-        let info = self
-            .client
-            .inspect_container(id, None::<q::InspectContainerOptions>)
-            .await
-            .map_err(|e| map_error("inspect container", e).with_container(id.to_owned()))?;
-        Ok(compat::container_info(to_json(&info)))
+        let path = format!("/containers/{}/json", raw::encode(id));
+        let op = "inspect container";
+        let mut doc = self.get_document(op, &path).await.map_err(|e| e.with_container(id.to_owned()))?;
+        if let Some(health) = &self.podman {
+            if health.due(&doc) {
+                // Podman's own endpoint on the same socket runs the check and records it; a
+                // failing check is an answer too, so only the new status matters.
+                let run =
+                    format!("/v{}/libpod/containers/{}/healthcheck", self.client.client_version(), raw::encode(id));
+                if let Err(e) = raw::get_json(&self.endpoint, &run).await {
+                    tracing::debug!(container_id = id, "health check: {e:?}");
+                }
+                doc = self.get_document(op, &path).await.map_err(|e| e.with_container(id.to_owned()))?;
+            }
+            let raw = doc.clone();
+            compat::podman::rename_default_network(&mut doc);
+            let mut info = compat::container_info(doc);
+            info.raw = raw;
+            return Ok(info);
+        }
+        Ok(compat::container_info(doc))
     }
 
     async fn list_containers(&self, filter: &LabelFilter) -> Result<Vec<ContainerSummary>> {
-        let options = q::ListContainersOptions {
-            all: true,
-            filters: label_filters(filter),
-            ..q::ListContainersOptions::default()
-        };
-        let list = self.client.list_containers(Some(options)).await.map_err(err("list containers"))?;
-        Ok(list.iter().map(|c| compat::container_summary(&to_json(c))).collect())
+        let mut path = "/containers/json?all=true".to_owned();
+        if let Some(filters) = label_filters(filter) {
+            path.push_str(&format!("&filters={}", raw::encode(&to_json(&filters).to_string())));
+        }
+        let list = self.get_document("list containers", &path).await?;
+        Ok(list.as_array().map(|l| l.iter().map(compat::container_summary).collect()).unwrap_or_default())
     }
 
     async fn stop_container(&self, id: &str, timeout_secs: i64) -> Result<()> {
@@ -489,20 +531,29 @@ impl Runtime for DockerRuntime {
         self.client
             .remove_container(id, Some(options))
             .await
-            .map_err(|e| map_error("remove container", e).with_container(id.to_owned()))
+            .map_err(|e| map_error("remove container", e).with_container(id.to_owned()))?;
+        if let Some(health) = &self.podman {
+            health.forget(id);
+        }
+        Ok(())
     }
 
     fn logs(&self, id: &str, spec: &LogsSpec) -> BoxStream<'static, Result<LogChunk>> {
+        // Podman counts `tail` in log records, not lines (see `compat::podman`): a log read
+        // once is read whole there and its tail taken here.
+        let tail_here = if self.podman.is_some() && !spec.follow { spec.tail } else { None };
+        let tail = if tail_here.is_some() { None } else { spec.tail };
         let options = q::LogsOptions {
             follow: spec.follow,
             stdout: spec.stdout,
             stderr: spec.stderr,
             since: spec.since.unwrap_or(0) as i32,
-            tail: spec.tail.map_or_else(|| "all".to_owned(), |n| n.to_string()),
+            tail: tail.map_or_else(|| "all".to_owned(), |n| n.to_string()),
             ..q::LogsOptions::default()
         };
         let id = id.to_owned();
-        self.client
+        let chunks = self
+            .client
             .logs(&id, Some(options))
             .filter_map(move |item| {
                 let out = match item {
@@ -518,7 +569,20 @@ impl Runtime for DockerRuntime {
                 };
                 std::future::ready(out)
             })
-            .boxed()
+            .boxed();
+        match tail_here {
+            None => chunks,
+            Some(n) => futures_util::stream::once(async move {
+                let all: Vec<LogChunk> = chunks.try_collect().await?;
+                Ok::<_, Error>(compat::podman::last_lines(compat::podman::join_lines(all), Some(n)))
+            })
+            .map(|read| match read {
+                Ok(chunks) => futures_util::stream::iter(chunks.into_iter().map(Ok)).boxed(),
+                Err(e) => futures_util::stream::once(std::future::ready(Err(e))).boxed(),
+            })
+            .flatten()
+            .boxed(),
+        }
     }
 
     async fn exec(&self, id: &str, spec: &ExecSpec) -> Result<ExecOutput> {

@@ -4,25 +4,19 @@
 //! differences that are smoothed here (the engine's own answer stays in `raw`):
 //!
 //! - image ids come bare (`0c38…`), Docker's carry `sha256:`;
-//! - names given without a registry are stored as `localhost/name:tag`;
 //! - `Config.ExposedPorts` is null; exposed ports are the keys of `NetworkSettings.Ports`;
-//! - the default network is `podman`, Docker's is `bridge` (Podman's own Docker API says
-//!   `bridge` too);
-//! - networks are described in libpod's own lower-case schema.
+//! - networks are described in libpod's own lower-case schema;
+//! - and what Podman answers differently through either API (the default network's
+//!   name, `localhost/` names): `fixtures_core::compat::podman`.
 
 use serde_json::{Map, Value, json};
 
-use crate::request::{DEFAULT_NETWORK, DOCKER_DEFAULT_NETWORK};
+use fixtures_core::compat::podman;
 
 /// `sha256:<hex>` for a bare image id; anything else unchanged.
 pub(crate) fn image_id(id: &str) -> String {
     let bare = id.len() == 64 && id.bytes().all(|b| b.is_ascii_hexdigit());
     if bare { format!("sha256:{id}") } else { id.to_owned() }
-}
-
-/// A tag as the user wrote it: `localhost/app:1` is `app:1`.
-pub(crate) fn tag(name: &str) -> String {
-    name.strip_prefix("localhost/").unwrap_or(name).to_owned()
 }
 
 fn set_image_id(doc: &mut Value, key: &str) {
@@ -34,10 +28,6 @@ fn set_image_id(doc: &mut Value, key: &str) {
 /// An image document (inspect or listing) as Docker describes images.
 pub(crate) fn image(mut doc: Value) -> Value {
     set_image_id(&mut doc, "Id");
-    if let Some(tags) = doc.get("RepoTags").and_then(Value::as_array) {
-        let tags: Vec<Value> = tags.iter().filter_map(Value::as_str).map(|t| json!(tag(t))).collect();
-        doc["RepoTags"] = Value::Array(tags);
-    }
     doc
 }
 
@@ -54,13 +44,7 @@ pub(crate) fn container(mut doc: Value) -> Value {
             config.insert("ExposedPorts".into(), Value::Object(ports));
         }
     }
-    if let Some(networks) = doc.pointer_mut("/NetworkSettings/Networks").and_then(Value::as_object_mut) {
-        if !networks.contains_key(DOCKER_DEFAULT_NETWORK) {
-            if let Some(default) = networks.remove(DEFAULT_NETWORK) {
-                networks.insert(DOCKER_DEFAULT_NETWORK.to_owned(), default);
-            }
-        }
-    }
+    podman::rename_default_network(&mut doc);
     doc
 }
 
@@ -68,10 +52,7 @@ pub(crate) fn container(mut doc: Value) -> Value {
 /// (`Name`, `Id`, `Driver`, `Labels`, `Containers`), with the ids of the containers on it.
 pub(crate) fn network(doc: &Value, containers: &[String]) -> Value {
     let text = |key: &str| doc.get(key).and_then(Value::as_str).unwrap_or_default().to_owned();
-    let name = match text("name") {
-        n if n == DEFAULT_NETWORK => DOCKER_DEFAULT_NETWORK.to_owned(),
-        n => n,
-    };
+    let name = podman::network_for_docker(&text("name")).to_owned();
     let attached: Map<String, Value> = containers.iter().map(|id| (id.clone(), json!({}))).collect();
     json!({
         "Name": name,

@@ -31,12 +31,11 @@ mod libpod;
 mod request;
 
 use std::any::Any;
-use std::collections::HashMap;
 use std::future::Future;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -71,8 +70,9 @@ pub struct PodmanRuntime {
     client: Podman,
     libpod: Libpod,
     host: String,
-    /// When this runtime last ran each container's health check (see [`PodmanRuntime::inspect_container`]).
-    health_runs: Arc<Mutex<HashMap<String, Instant>>>,
+    /// When to run each container's health check: Podman runs them with systemd timers,
+    /// which do not run where there is no systemd (see [`PodmanRuntime::inspect_container`]).
+    health: Arc<compat::podman::HealthSchedule>,
 }
 
 // --- errors ---
@@ -238,53 +238,6 @@ where
     }
 }
 
-/// Joins the pieces of a line that conmon stored as several records (a piece that does not
-/// end a line, followed by more of the same stream).
-fn join_lines(chunks: Vec<LogChunk>) -> Vec<LogChunk> {
-    let mut out: Vec<LogChunk> = Vec::with_capacity(chunks.len());
-    for chunk in chunks {
-        match out.last_mut() {
-            Some(last) if last.stream == chunk.stream && !last.bytes.ends_with(b"\n") => {
-                let mut joined = Vec::with_capacity(last.bytes.len() + chunk.bytes.len());
-                joined.extend_from_slice(&last.bytes);
-                joined.extend_from_slice(&chunk.bytes);
-                last.bytes = Bytes::from(joined);
-            }
-            _ => out.push(chunk),
-        }
-    }
-    out
-}
-
-/// The chunks holding the last `n` lines (all of them when `n` is `None`); an unfinished
-/// last line counts as a line.
-fn last_lines(chunks: Vec<LogChunk>, n: Option<usize>) -> Vec<LogChunk> {
-    let Some(n) = n else { return chunks };
-    if n == 0 {
-        return Vec::new();
-    }
-    let ends_with_newline = chunks.last().is_some_and(|c| c.bytes.ends_with(b"\n"));
-    // The newline before the wanted lines, counted from the end.
-    let mut newlines_to_skip = if ends_with_newline { n + 1 } else { n };
-    for (i, chunk) in chunks.iter().enumerate().rev() {
-        for (j, byte) in chunk.bytes.iter().enumerate().rev() {
-            if *byte == b'\n' {
-                newlines_to_skip -= 1;
-                if newlines_to_skip == 0 {
-                    let mut out = Vec::with_capacity(chunks.len() - i);
-                    let rest = chunk.bytes.slice(j + 1..);
-                    if !rest.is_empty() {
-                        out.push(LogChunk { stream: chunk.stream, bytes: rest });
-                    }
-                    out.extend(chunks[i + 1..].iter().cloned());
-                    return out;
-                }
-            }
-        }
-    }
-    chunks
-}
-
 /// Whether `repository` names a registry on this machine, which Docker reaches over
 /// plain HTTP without being told to.
 fn loopback_registry(repository: &str) -> bool {
@@ -401,7 +354,7 @@ impl PodmanRuntime {
         };
         // podman-api's default version is libpod 4.3.1's; `adjust_api_version` would lower
         // it to the Docker-compatible number, which libpod's network endpoints refuse.
-        let runtime = PodmanRuntime { client, libpod, host: host.to_owned(), health_runs: Arc::default() };
+        let runtime = PodmanRuntime { client, libpod, host: host.to_owned(), health: Arc::default() };
         runtime.ping().await.map_err(|e| e.with_hint(format!("tried {host}; is `podman system service` running?")))?;
         Ok(runtime)
     }
@@ -426,44 +379,6 @@ impl PodmanRuntime {
             .await
             .map_err(|e| map_request_error(op, e).with_container(id.to_owned()))?;
         from_slice(op, &bytes)
-    }
-
-    /// Whether the running container described by `doc` has a health check that is due,
-    /// marking it run if so. Podman schedules health checks with systemd timers; where
-    /// there is no systemd (containers, CI machines) they never run, while Docker runs them
-    /// itself. So this runtime runs a check when it looks at a container and the check's
-    /// interval has passed since it last ran one (the first one interval after it first
-    /// saw the container, as Docker waits an interval after the start).
-    fn health_check_due(&self, doc: &Value) -> bool {
-        let running = doc.pointer("/State/Status").and_then(Value::as_str) == Some("running");
-        let Some(check) = doc.pointer("/Config/Healthcheck").filter(|_| running) else { return false };
-        let test: Vec<&str> = check
-            .get("Test")
-            .and_then(Value::as_array)
-            .map(|t| t.iter().filter_map(Value::as_str).collect())
-            .unwrap_or_default();
-        if test.is_empty() || test[0] == "NONE" {
-            return false;
-        }
-        let interval = check
-            .get("Interval")
-            .and_then(Value::as_u64)
-            .filter(|n| *n > 0)
-            .map_or(Duration::from_secs(30), Duration::from_nanos);
-        let id = doc.get("Id").and_then(Value::as_str).unwrap_or_default().to_owned();
-        let now = Instant::now();
-        let mut runs = self.health_runs.lock().unwrap_or_else(|p| p.into_inner());
-        match runs.get(&id) {
-            Some(last) if now.duration_since(*last) >= interval => {
-                runs.insert(id, now);
-                true
-            }
-            Some(_) => false,
-            None => {
-                runs.insert(id, now);
-                false
-            }
-        }
     }
 
     async fn containers_on(&self, network: &str) -> Result<Vec<String>> {
@@ -754,7 +669,7 @@ impl Runtime for PodmanRuntime {
 
     async fn inspect_container(&self, id: &str) -> Result<ContainerInfo> {
         let mut raw = self.inspect_raw(id).await?;
-        if self.health_check_due(&raw) {
+        if self.health.due(&raw) {
             let path = format!("/containers/{}/healthcheck", encode(id));
             // A failing check is an answer too (libpod records it); only the status matters.
             if let Err(e) = self.libpod.call(Method::GET, &path, None).await {
@@ -857,7 +772,7 @@ impl Runtime for PodmanRuntime {
             .delete(&options)
             .await
             .map_err(|e| map_error("remove container", e).with_container(id.to_owned()))?;
-        self.health_runs.lock().unwrap_or_else(|p| p.into_inner()).retain(|known, _| !known.starts_with(id));
+        self.health.forget(id);
         Ok(())
     }
 
@@ -899,7 +814,7 @@ impl Runtime for PodmanRuntime {
                         }
                     }
                 }
-                for chunk in last_lines(join_lines(chunks), tail_here) {
+                for chunk in compat::podman::last_lines(compat::podman::join_lines(chunks), tail_here) {
                     if tx.send(Ok(chunk)).await.is_err() {
                         return;
                     }
@@ -1199,33 +1114,6 @@ mod tests {
         let e = fault("inspect image", 500, "x:1: image not known: image not known");
         assert_eq!(e.to_string(), "inspect image: the engine answered 500: x:1: image not known");
         assert_eq!(e.kind(), ErrorKind::NotFound);
-    }
-
-    #[test]
-    fn log_lines_are_joined_and_tailed_here() {
-        let chunk = |stream, text: &str| LogChunk { stream, bytes: Bytes::from(text.to_owned()) };
-        let text = |chunks: &[LogChunk]| {
-            chunks.iter().map(|c| String::from_utf8_lossy(&c.bytes).into_owned()).collect::<Vec<_>>()
-        };
-        // What conmon stored for `fatal: no config` written in two pieces, after other lines.
-        let chunks = vec![
-            chunk(Stream::Stdout, "out one\n"),
-            chunk(Stream::Stderr, "fatal: no config"),
-            chunk(Stream::Stderr, "\n"),
-            chunk(Stream::Stdout, "two\nthree\n"),
-        ];
-        let joined = join_lines(chunks);
-        assert_eq!(text(&joined), ["out one\n", "fatal: no config\n", "two\nthree\n"]);
-        assert_eq!(text(&last_lines(joined.clone(), Some(1))), ["three\n"]);
-        assert_eq!(text(&last_lines(joined.clone(), Some(3))), ["fatal: no config\n", "two\nthree\n"]);
-        assert_eq!(text(&last_lines(joined.clone(), Some(20))), ["out one\n", "fatal: no config\n", "two\nthree\n"]);
-        assert_eq!(last_lines(joined.clone(), Some(0)).len(), 0);
-        assert_eq!(last_lines(joined.clone(), None).len(), 3);
-        let unfinished = vec![chunk(Stream::Stdout, "a\nb\n"), chunk(Stream::Stdout, "c")];
-        assert_eq!(text(&last_lines(join_lines(unfinished), Some(2))), ["b\n", "c"]);
-        // Pieces of different streams are not joined.
-        let apart = join_lines(vec![chunk(Stream::Stdout, "x"), chunk(Stream::Stderr, "y\n")]);
-        assert_eq!(apart.len(), 2);
     }
 
     #[test]

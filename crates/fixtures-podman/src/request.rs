@@ -13,17 +13,7 @@ use fixtures_core::{Error, ErrorKind, Result};
 use podman_api::opts::{NetworkCreateOpts, VolumeCreateOpts};
 use serde_json::{Map, Value, json};
 
-/// The network a container joins when it names none; Docker calls it `bridge`.
-/// (Podman's default, `default_network` in containers.conf.)
-pub(crate) const DEFAULT_NETWORK: &str = "podman";
-
-/// Docker's name for the default network.
-pub(crate) const DOCKER_DEFAULT_NETWORK: &str = "bridge";
-
-/// A network name as libpod knows it: Docker's `bridge` is Podman's default network.
-pub(crate) fn network_name(name: &str) -> &str {
-    if name == DOCKER_DEFAULT_NETWORK { DEFAULT_NETWORK } else { name }
-}
+pub(crate) use fixtures_core::compat::podman::network_for_podman as network_name;
 
 fn nanos(d: Duration) -> i64 {
     i64::try_from(d.as_nanos()).unwrap_or(i64::MAX)

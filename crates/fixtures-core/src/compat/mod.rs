@@ -6,6 +6,8 @@
 //! Also the small JSON helpers both backends build request bodies with.
 //! Nothing here does I/O.
 
+pub mod podman;
+
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 
@@ -147,7 +149,11 @@ pub fn image_info(raw: Value) -> ImageInfo {
     };
     ImageInfo {
         id: s(&raw, "Id"),
-        tags: strings(raw.get("RepoTags")).into_iter().filter(|t| t != "<none>:<none>").collect(),
+        tags: strings(raw.get("RepoTags"))
+            .iter()
+            .filter(|t| *t != "<none>:<none>")
+            .map(|t| podman::short_tag(t).to_owned())
+            .collect(),
         labels: image_labels,
         os: s(&raw, "Os"),
         architecture: s(&raw, "Architecture"),

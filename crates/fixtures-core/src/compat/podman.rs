@@ -1,0 +1,216 @@
+//! What Podman answers differently from Docker through either of its APIs (libpod's own
+//! and the Docker-compatible one), smoothed the same way by both backends that reach it.
+//!
+//! - The default network is called `podman`; Docker's is `bridge`.
+//! - Image names without a registry are stored as `localhost/name:tag`, and names from
+//!   Docker Hub keep `docker.io/`; Docker shows both as the user wrote them.
+//! - Health checks are scheduled with systemd timers, so where there is no systemd
+//!   (containers, CI machines) they never run; Docker runs them itself.
+//! - libpod 4.3 counts a log `tail` in records, not lines, and conmon stores a line that
+//!   came in two writes as two records.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use serde_json::Value;
+
+use crate::runtime::LogChunk;
+
+/// Podman's default network (`default_network` in containers.conf).
+pub const DEFAULT_NETWORK: &str = "podman";
+
+/// Docker's name for the default network.
+pub const DOCKER_DEFAULT_NETWORK: &str = "bridge";
+
+/// A network name as Podman knows it: Docker's `bridge` is Podman's default network.
+pub fn network_for_podman(name: &str) -> &str {
+    if name == DOCKER_DEFAULT_NETWORK { DEFAULT_NETWORK } else { name }
+}
+
+/// A network name as Docker would say it: Podman's default network is `bridge`.
+pub fn network_for_docker(name: &str) -> &str {
+    if name == DEFAULT_NETWORK { DOCKER_DEFAULT_NETWORK } else { name }
+}
+
+/// Renames the default network in a container inspect document (`NetworkSettings.Networks`).
+pub fn rename_default_network(doc: &mut Value) {
+    if let Some(networks) = doc.pointer_mut("/NetworkSettings/Networks").and_then(Value::as_object_mut) {
+        if !networks.contains_key(DOCKER_DEFAULT_NETWORK) {
+            if let Some(default) = networks.remove(DEFAULT_NETWORK) {
+                networks.insert(DOCKER_DEFAULT_NETWORK.to_owned(), default);
+            }
+        }
+    }
+}
+
+/// An image name as the user wrote it: `localhost/app:1` and `docker.io/app:1` are `app:1`,
+/// `docker.io/library/busybox:1` is `busybox:1`. Other registries are kept.
+pub fn short_tag(name: &str) -> &str {
+    ["localhost/", "docker.io/library/", "docker.io/"].iter().find_map(|p| name.strip_prefix(p)).unwrap_or(name)
+}
+
+/// When health checks are due, for an engine that does not run them itself.
+///
+/// A backend asks [`HealthSchedule::due`] whenever it inspects a container and runs the
+/// container's check when told to; the first check comes one interval after the container
+/// was first seen (Docker too waits an interval after the start).
+#[derive(Debug, Default)]
+pub struct HealthSchedule {
+    last_run: Mutex<HashMap<String, Instant>>,
+}
+
+impl HealthSchedule {
+    /// Whether the running container described by the inspect document `doc` has a
+    /// health check that is due now, marking it run if so.
+    pub fn due(&self, doc: &Value) -> bool {
+        let running = doc.pointer("/State/Status").and_then(Value::as_str) == Some("running");
+        let Some(check) = doc.pointer("/Config/Healthcheck").filter(|_| running) else { return false };
+        let test: Vec<&str> = check
+            .get("Test")
+            .and_then(Value::as_array)
+            .map(|t| t.iter().filter_map(Value::as_str).collect())
+            .unwrap_or_default();
+        if test.is_empty() || test[0] == "NONE" {
+            return false;
+        }
+        let interval = check
+            .get("Interval")
+            .and_then(Value::as_u64)
+            .filter(|n| *n > 0)
+            .map_or(Duration::from_secs(30), Duration::from_nanos);
+        let id = doc.get("Id").and_then(Value::as_str).unwrap_or_default().to_owned();
+        let now = Instant::now();
+        let mut runs = self.last_run.lock().unwrap_or_else(|p| p.into_inner());
+        match runs.get(&id) {
+            Some(last) if now.duration_since(*last) >= interval => {
+                runs.insert(id, now);
+                true
+            }
+            Some(_) => false,
+            None => {
+                runs.insert(id, now);
+                false
+            }
+        }
+    }
+
+    /// Forgets a removed container (`id` may be a prefix of the full id).
+    pub fn forget(&self, id: &str) {
+        self.last_run.lock().unwrap_or_else(|p| p.into_inner()).retain(|known, _| !known.starts_with(id));
+    }
+}
+
+/// Joins log records of one stream that end mid-line with the records that finish the line.
+pub fn join_lines(chunks: Vec<LogChunk>) -> Vec<LogChunk> {
+    let mut out: Vec<LogChunk> = Vec::with_capacity(chunks.len());
+    for chunk in chunks {
+        match out.last_mut() {
+            Some(last) if last.stream == chunk.stream && !last.bytes.ends_with(b"\n") => {
+                let mut joined = Vec::with_capacity(last.bytes.len() + chunk.bytes.len());
+                joined.extend_from_slice(&last.bytes);
+                joined.extend_from_slice(&chunk.bytes);
+                last.bytes = Bytes::from(joined);
+            }
+            _ => out.push(chunk),
+        }
+    }
+    out
+}
+
+/// The chunks holding the last `n` lines (all of them when `n` is `None`); an unfinished
+/// last line counts as a line.
+pub fn last_lines(chunks: Vec<LogChunk>, n: Option<usize>) -> Vec<LogChunk> {
+    let Some(n) = n else { return chunks };
+    if n == 0 {
+        return Vec::new();
+    }
+    let ends_with_newline = chunks.last().is_some_and(|c| c.bytes.ends_with(b"\n"));
+    // The newline before the wanted lines, counted from the end.
+    let mut newlines_to_skip = if ends_with_newline { n + 1 } else { n };
+    for (i, chunk) in chunks.iter().enumerate().rev() {
+        for (j, byte) in chunk.bytes.iter().enumerate().rev() {
+            if *byte == b'\n' {
+                newlines_to_skip -= 1;
+                if newlines_to_skip == 0 {
+                    let mut out = Vec::with_capacity(chunks.len() - i);
+                    let rest = chunk.bytes.slice(j + 1..);
+                    if !rest.is_empty() {
+                        out.push(LogChunk { stream: chunk.stream, bytes: rest });
+                    }
+                    out.extend(chunks[i + 1..].iter().cloned());
+                    return out;
+                }
+            }
+        }
+    }
+    chunks
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runtime::Stream;
+    use serde_json::json;
+
+    #[test]
+    fn names_read_as_docker_says_them() {
+        assert_eq!(short_tag("localhost/fixtures-it/build:v1"), "fixtures-it/build:v1");
+        assert_eq!(short_tag("docker.io/fixtures-it/build:v1"), "fixtures-it/build:v1");
+        assert_eq!(short_tag("docker.io/library/busybox:1"), "busybox:1");
+        assert_eq!(short_tag("127.0.0.1:5000/app:1"), "127.0.0.1:5000/app:1");
+        assert_eq!((network_for_podman("bridge"), network_for_podman("fx-net")), ("podman", "fx-net"));
+        assert_eq!((network_for_docker("podman"), network_for_docker("fx-net")), ("bridge", "fx-net"));
+        let mut doc = json!({"NetworkSettings": {"Networks": {"podman": {"IPAddress": "10.88.0.5"}, "fx": {}}}});
+        rename_default_network(&mut doc);
+        assert_eq!(doc["NetworkSettings"]["Networks"]["bridge"]["IPAddress"], "10.88.0.5");
+        assert!(doc["NetworkSettings"]["Networks"].get("podman").is_none());
+    }
+
+    #[test]
+    fn health_checks_fall_due_one_interval_apart() {
+        let schedule = HealthSchedule::default();
+        let doc = |status: &str, test: Value| {
+            json!({"Id": "c1", "State": {"Status": status},
+                   "Config": {"Healthcheck": {"Test": test, "Interval": 1_000_000u64}}})
+        };
+        let check = json!(["CMD", "true"]);
+        assert!(!schedule.due(&doc("running", check.clone())), "not at first sight");
+        std::thread::sleep(Duration::from_millis(2));
+        assert!(schedule.due(&doc("running", check.clone())), "one interval later");
+        assert!(!schedule.due(&doc("running", check.clone())), "not again at once");
+        std::thread::sleep(Duration::from_millis(2));
+        assert!(!schedule.due(&doc("exited", check.clone())), "only while running");
+        assert!(!schedule.due(&doc("running", json!(["NONE"]))), "a disabled check");
+        schedule.forget("c");
+        assert!(!schedule.due(&doc("running", check)), "forgotten: first sight again");
+    }
+
+    #[test]
+    fn log_lines_are_joined_and_tailed() {
+        let chunk = |stream, text: &str| LogChunk { stream, bytes: Bytes::from(text.to_owned()) };
+        let text = |chunks: &[LogChunk]| {
+            chunks.iter().map(|c| String::from_utf8_lossy(&c.bytes).into_owned()).collect::<Vec<_>>()
+        };
+        // What conmon stored for `fatal: no config` written in two pieces, after other lines.
+        let chunks = vec![
+            chunk(Stream::Stdout, "out one\n"),
+            chunk(Stream::Stderr, "fatal: no config"),
+            chunk(Stream::Stderr, "\n"),
+            chunk(Stream::Stdout, "two\nthree\n"),
+        ];
+        let joined = join_lines(chunks);
+        assert_eq!(text(&joined), ["out one\n", "fatal: no config\n", "two\nthree\n"]);
+        assert_eq!(text(&last_lines(joined.clone(), Some(1))), ["three\n"]);
+        assert_eq!(text(&last_lines(joined.clone(), Some(3))), ["fatal: no config\n", "two\nthree\n"]);
+        assert_eq!(text(&last_lines(joined.clone(), Some(20))), ["out one\n", "fatal: no config\n", "two\nthree\n"]);
+        assert_eq!(last_lines(joined.clone(), Some(0)).len(), 0);
+        assert_eq!(last_lines(joined.clone(), None).len(), 3);
+        let unfinished = vec![chunk(Stream::Stdout, "a\nb\n"), chunk(Stream::Stdout, "c")];
+        assert_eq!(text(&last_lines(join_lines(unfinished), Some(2))), ["b\n", "c"]);
+        // Pieces of different streams are not joined.
+        let apart = join_lines(vec![chunk(Stream::Stdout, "x"), chunk(Stream::Stderr, "y\n")]);
+        assert_eq!(apart.len(), 2);
+    }
+}

@@ -1,0 +1,131 @@
+//! Reading the engine's JSON documents as they are, without bollard's typed models.
+//!
+//! bollard's models reject what they do not know: Podman's Docker-compatible API answers
+//! `"Status": "stopped"` for a container that exited, which bollard's state enum cannot
+//! hold, so the whole inspect fails. Documents that [`fixtures_core::compat`] reads are
+//! fetched here instead, with the HTTP stack bollard already brings in (hyper 1): one
+//! connection per request, like the engine's own CLI.
+
+use bytes::Bytes;
+use fixtures_core::{Error, ErrorKind};
+use http_body_util::{BodyExt, Empty};
+use hyper_util::rt::TokioIo;
+use serde_json::Value;
+
+/// Where the engine listens.
+#[derive(Debug, Clone)]
+pub(crate) enum Endpoint {
+    Unix(String),
+    Tcp(String),
+}
+
+impl Endpoint {
+    /// From a host as `DockerRuntime::connect_to` takes it.
+    pub(crate) fn parse(host: &str) -> Option<Endpoint> {
+        if let Some(path) = host.strip_prefix("unix://") {
+            Some(Endpoint::Unix(path.to_owned()))
+        } else if host.starts_with('/') {
+            Some(Endpoint::Unix(host.to_owned()))
+        } else {
+            let rest = host.strip_prefix("tcp://").or_else(|| host.strip_prefix("http://"))?;
+            Some(Endpoint::Tcp(rest.trim_end_matches('/').to_owned()))
+        }
+    }
+}
+
+/// A GET that answered something other than 2xx.
+#[derive(Debug)]
+pub(crate) struct Fault {
+    pub(crate) status: u16,
+    pub(crate) message: String,
+}
+
+async fn send(endpoint: &Endpoint, path_and_query: &str) -> std::io::Result<(u16, Bytes)> {
+    let request = hyper::Request::get(path_and_query)
+        .header(hyper::header::HOST, "docker")
+        .body(Empty::<Bytes>::new())
+        .map_err(std::io::Error::other)?;
+    let response = match endpoint {
+        Endpoint::Unix(path) => {
+            let stream = tokio::net::UnixStream::connect(path).await?;
+            exchange(TokioIo::new(stream), request).await?
+        }
+        Endpoint::Tcp(authority) => {
+            let stream = tokio::net::TcpStream::connect(authority.as_str()).await?;
+            exchange(TokioIo::new(stream), request).await?
+        }
+    };
+    let status = response.status().as_u16();
+    let body = response.into_body().collect().await.map_err(std::io::Error::other)?.to_bytes();
+    Ok((status, body))
+}
+
+async fn exchange<T>(
+    io: T,
+    request: hyper::Request<Empty<Bytes>>,
+) -> std::io::Result<hyper::Response<hyper::body::Incoming>>
+where
+    T: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+{
+    let (mut sender, connection) = hyper::client::conn::http1::handshake(io).await.map_err(std::io::Error::other)?;
+    // The connection is driven until the answer is read, then dropped with it.
+    tokio::spawn(async move {
+        let _ = connection.await;
+    });
+    sender.send_request(request).await.map_err(std::io::Error::other)
+}
+
+/// `GET path_and_query` as JSON. Err(Ok(fault)) when the engine answered an error status;
+/// Err(Err(error)) when it could not be asked or its answer is not JSON.
+pub(crate) async fn get_json(
+    endpoint: &Endpoint,
+    path_and_query: &str,
+) -> std::result::Result<Value, std::result::Result<Fault, Error>> {
+    let (status, body) = send(endpoint, path_and_query).await.map_err(|e| {
+        Err(Error::new(ErrorKind::Engine, format!("the request to the engine failed: {e}")).with_source(e))
+    })?;
+    if !(200..300).contains(&status) {
+        let message = serde_json::from_slice::<Value>(&body)
+            .ok()
+            .and_then(|v| v.get("message").and_then(Value::as_str).map(str::to_owned))
+            .unwrap_or_else(|| String::from_utf8_lossy(&body).trim().to_owned());
+        return Err(Ok(Fault { status, message }));
+    }
+    serde_json::from_slice(&body).map_err(|e| {
+        Err(Error::new(ErrorKind::Engine, "the engine's answer is not the JSON document expected").with_source(e))
+    })
+}
+
+/// `text` as one component of a URL's path or query (ids and names are plain, but a name
+/// is user input, and a filter is JSON).
+pub(crate) fn encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn components_are_encoded() {
+        assert_eq!(encode("fx-api_1.2"), "fx-api_1.2");
+        assert_eq!(encode(r#"{"label":["a=b"]}"#), "%7B%22label%22%3A%5B%22a%3Db%22%5D%7D");
+    }
+
+    #[test]
+    fn hosts_name_their_endpoint() {
+        assert!(
+            matches!(Endpoint::parse("unix:///var/run/docker.sock"), Some(Endpoint::Unix(p)) if p == "/var/run/docker.sock")
+        );
+        assert!(
+            matches!(Endpoint::parse("/run/podman/podman.sock"), Some(Endpoint::Unix(p)) if p == "/run/podman/podman.sock")
+        );
+        assert!(matches!(Endpoint::parse("tcp://127.0.0.1:2375/"), Some(Endpoint::Tcp(a)) if a == "127.0.0.1:2375"));
+        assert!(Endpoint::parse("ssh://host").is_none());
+    }
+}
