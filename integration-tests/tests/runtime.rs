@@ -391,6 +391,36 @@ async fn a_volume_written_by_one_container_is_read_by_another() -> Result<()> {
     Ok(())
 }
 
+/// A listing by several labels holds only what carries every one of them: removals are
+/// chosen by listings, and Podman's Docker-compatible API ORs label filters of volumes.
+#[tokio::test]
+async fn listings_match_every_label() -> Result<()> {
+    let rt = runtime().await;
+    let scratch = Scratch::new(rt.clone(), "every-label");
+    let mut mine = scratch.labels();
+    mine.insert("fixtures.it.part".into(), "mine".into());
+    let mut other = scratch.labels();
+    other.insert("fixtures.it.part".into(), "other".into());
+    for (what, labels) in [("mine", &mine), ("other", &other)] {
+        let volume = VolumeSpec { name: scratch.name(what), labels: labels.clone(), ..VolumeSpec::default() };
+        rt.create_volume(&volume).await?;
+        let network = NetworkSpec { name: scratch.name(what), labels: labels.clone(), ..NetworkSpec::default() };
+        rt.create_network(&network).await?;
+        let mut container = scratch.container(what, SERVICES_IMAGE);
+        container.labels = labels.clone();
+        rt.create_container(&container).await?;
+    }
+    let only_mine = scratch.filter().and_eq("fixtures.it.part", "mine");
+    let volumes: Vec<String> = rt.list_volumes(&only_mine).await?.into_iter().map(|v| v.name).collect();
+    assert_eq!(volumes, [scratch.name("mine")]);
+    let networks: Vec<String> = rt.list_networks(&only_mine).await?.into_iter().map(|n| n.name).collect();
+    assert_eq!(networks, [scratch.name("mine")]);
+    let containers: Vec<String> = rt.list_containers(&only_mine).await?.into_iter().flat_map(|c| c.names).collect();
+    assert_eq!(containers, [scratch.name("mine")]);
+    assert_eq!(rt.list_volumes(&scratch.filter()).await?.len(), 2, "both carry the scratch labels");
+    scratch.clean().await
+}
+
 #[tokio::test]
 async fn events_are_filtered_by_label() -> Result<()> {
     let rt = runtime().await;

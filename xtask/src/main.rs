@@ -31,7 +31,7 @@ fn main() -> ExitCode {
         Some("demo") => demo(),
         Some("bench") => bench(&args[1..]),
         Some("clean") => engines(&args[1..]).and_then(|e| e.iter().try_for_each(|e| clean(e))),
-        _ => Err("usage: cargo xtask <images|demo|clean> [--engine docker|podman|all] | integration [--runtime docker|podman|podman-docker-api|all] | bench [--reps N] [--only S1,S3]".to_owned()),
+        _ => Err("usage: cargo xtask <images|demo|clean> [--engine docker|podman|all] | integration [--runtime docker|podman|podman-docker-api|all] | bench [--runtime docker|podman] [--reps N] [--only S1,S3]".to_owned()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -514,11 +514,31 @@ fn demo() -> Result {
     ]))
 }
 
-/// The benchmarks (`bench/`): the engine floor, testcontainers-rs and fixtures side by side, on Docker.
+/// The benchmarks (`bench/`): the engine floor, testcontainers-rs and fixtures side by side,
+/// on one engine (`--runtime docker|podman`, default docker). On Podman the floor and
+/// testcontainers-rs speak its Docker-compatible API (both are bollard), fixtures its libpod API.
 fn bench(args: &[String]) -> Result {
-    images("docker")?;
-    run(cargo().args(["run", "--release", "-p", "fixtures-bench", "--"]).args(args))?;
-    clean("docker")
+    let (engine, rest): (&str, Vec<String>) = match args.iter().position(|a| a == "--runtime") {
+        Some(i) => {
+            let engine = args.get(i + 1).ok_or("--runtime needs docker or podman")?.as_str();
+            let rest = args.iter().enumerate().filter(|(j, _)| *j != i && *j != i + 1).map(|(_, a)| a.clone());
+            (engine, rest.collect())
+        }
+        None => ("docker", args.to_vec()),
+    };
+    let mut cmd = cargo();
+    match engine {
+        "docker" => {}
+        "podman" => {
+            let socket = ensure_podman_service()?;
+            cmd.env("DOCKER_HOST", format!("unix://{}", socket.display()));
+        }
+        other => return Err(format!("unknown runtime `{other}` for the bench; expected docker or podman")),
+    }
+    images(engine)?;
+    cmd.env("FIXTURE_RUNTIME", engine).env("FIXTURES_BENCH_ENGINE", engine);
+    run(cmd.args(["run", "--release", "-p", "fixtures-bench", "--"]).args(rest))?;
+    clean(engine)
 }
 
 /// Removes containers, networks and volumes that carry our `fixtures.managed` label.

@@ -224,6 +224,21 @@ pub(crate) async fn exited_error(
     waiting_for: &str,
     waited: Duration,
 ) -> Error {
+    let logs = logs_tail(runtime, &info.id, 20).await;
+    exit_error(info, waiting_for, waited, logs)
+}
+
+/// The error for a container the engine says has stopped: how it ended and its last lines,
+/// asked for at once.
+async fn exit_report(runtime: &dyn Runtime, id: &str, waiting_for: &str) -> Error {
+    let (info, logs) = tokio::join!(runtime.inspect_container(id), logs_tail(runtime, id, 20));
+    match info {
+        Ok(info) => exit_error(&info, waiting_for, Duration::ZERO, logs),
+        Err(e) => e,
+    }
+}
+
+fn exit_error(info: &ContainerInfo, waiting_for: &str, waited: Duration, logs: String) -> Error {
     let how = if info.oom_killed {
         "was killed for lack of memory (OOM) before it was ready".to_owned()
     } else {
@@ -237,7 +252,7 @@ pub(crate) async fn exited_error(
         .with_image(info.image_id.clone())
         .with_wait(waiting_for, waited)
         .with_exit(info.exit_code, info.oom_killed)
-        .with_logs_tail(logs_tail(runtime, &info.id, 20).await);
+        .with_logs_tail(logs);
     if let Some(engine_error) = &info.error {
         err = err.with_hint(format!("the engine says: {engine_error}"));
     }
@@ -387,11 +402,10 @@ async fn default_check(container: &Container, readiness: &Readiness, pending: &P
             }
             Some(false) => {}
             None => {
-                // The process is gone: say how it ended.
-                let now = runtime.inspect_container(id).await?;
-                if now.status != ContainerStatus::Running {
-                    return Err(exited_error(runtime, &now, &step, Duration::ZERO).await);
-                }
+                // The process is gone. The engine may not have recorded the exit yet: wait
+                // for it to (one request, answered when it has), then say how it ended.
+                runtime.wait_container(id).await?;
+                return Err(exit_report(runtime, id, &step).await);
             }
         }
         backoff.wait().await;
@@ -540,10 +554,15 @@ async fn died(container: &Container) -> Error {
     let mut events = runtime.events(&filter);
     while let Some(event) = events.next().await {
         match event {
-            Ok(e) if e.id == container.id() && matches!(e.action, EventAction::Die | EventAction::Oom) => {
-                match runtime.inspect_container(container.id()).await {
+            // `oom` comes before `die`; the state says OOM once the container has died. How
+            // it ended and its last lines are asked for at once; a container its restart
+            // policy brings back is still awaited.
+            Ok(e) if e.id == container.id() && e.action == EventAction::Die => {
+                let (info, logs) =
+                    tokio::join!(runtime.inspect_container(container.id()), logs_tail(runtime, container.id(), 20));
+                match info {
                     Ok(now) if matches!(now.status, ContainerStatus::Exited | ContainerStatus::Dead) => {
-                        return exited_error(runtime, &now, "", Duration::ZERO).await;
+                        return exit_error(&now, "", Duration::ZERO, logs);
                     }
                     Ok(_) => {}
                     Err(e) => return e,

@@ -96,6 +96,10 @@ fn image_id_in(text: &str) -> Option<String> {
     (hex.len() == 64).then(|| format!("sha256:{hex}"))
 }
 
+// Listings: the engine's label filter narrows what it sends, and the labels are checked again
+// here: Podman ORs several `label` filters of volumes (and events) where Docker ANDs them,
+// and a removal must never reach what does not carry every label asked for.
+
 /// Maps a bollard error to this library's kinds (404 → not found, 409 → conflict).
 fn map_error(op: &str, e: BollardError) -> Error {
     let (kind, message) = match &e {
@@ -400,7 +404,7 @@ impl Runtime for DockerRuntime {
     async fn list_images(&self, filter: &LabelFilter) -> Result<Vec<ImageInfo>> {
         let options = q::ListImagesOptions { filters: label_filters(filter), ..q::ListImagesOptions::default() };
         let list = self.client.list_images(Some(options)).await.map_err(err("list images"))?;
-        Ok(list.iter().map(|i| compat::image_info(to_json(i))).collect())
+        Ok(list.iter().map(|i| compat::image_info(to_json(i))).filter(|i| filter.matches(&i.labels)).collect())
     }
 
     async fn tag_image(&self, reference: &str, repository: &str, tag: &str) -> Result<()> {
@@ -472,7 +476,10 @@ impl Runtime for DockerRuntime {
             path.push_str(&format!("&filters={}", raw::encode(&to_json(&filters).to_string())));
         }
         let list = self.get_document("list containers", &path).await?;
-        Ok(list.as_array().map(|l| l.iter().map(compat::container_summary).collect()).unwrap_or_default())
+        Ok(list
+            .as_array()
+            .map(|l| l.iter().map(compat::container_summary).filter(|c| filter.matches(&c.labels)).collect())
+            .unwrap_or_default())
     }
 
     async fn stop_container(&self, id: &str, timeout_secs: i64) -> Result<()> {
@@ -666,7 +673,7 @@ impl Runtime for DockerRuntime {
     async fn list_networks(&self, filter: &LabelFilter) -> Result<Vec<NetworkInfo>> {
         let options = q::ListNetworksOptions { filters: label_filters(filter) };
         let list = self.client.list_networks(Some(options)).await.map_err(err("list networks"))?;
-        Ok(list.iter().map(|n| compat::network_info(&to_json(n))).collect())
+        Ok(list.iter().map(|n| compat::network_info(&to_json(n))).filter(|n| filter.matches(&n.labels)).collect())
     }
 
     async fn remove_network(&self, id_or_name: &str) -> Result<()> {
@@ -716,7 +723,13 @@ impl Runtime for DockerRuntime {
     async fn list_volumes(&self, filter: &LabelFilter) -> Result<Vec<VolumeInfo>> {
         let options = q::ListVolumesOptions { filters: label_filters(filter) };
         let list = self.client.list_volumes(Some(options)).await.map_err(err("list volumes"))?;
-        Ok(list.volumes.unwrap_or_default().iter().map(|v| compat::volume_info(&to_json(v))).collect())
+        Ok(list
+            .volumes
+            .unwrap_or_default()
+            .iter()
+            .map(|v| compat::volume_info(&to_json(v)))
+            .filter(|v| filter.matches(&v.labels))
+            .collect())
     }
 
     async fn remove_volume(&self, name: &str, force: bool) -> Result<()> {
@@ -728,6 +741,7 @@ impl Runtime for DockerRuntime {
     }
 
     fn events(&self, filter: &LabelFilter) -> BoxStream<'static, Result<Event>> {
+        let podman = self.podman.is_some();
         // The request is sent when the stream is first polled; `since` replays what happened
         // from this call on, so no event between the call and the first poll is lost.
         let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
@@ -736,9 +750,19 @@ impl Runtime for DockerRuntime {
             since: Some(now.to_string()),
             ..q::EventsOptions::default()
         };
+        let filter = filter.clone();
         self.client
             .events(Some(options))
             .map(|item| item.map(|e| compat::event(&to_json(&e))).map_err(|e| map_error("read events", e)))
+            // Podman ORs several label filters; Docker ANDs them (a container's event carries
+            // its labels as attributes).
+            .filter(move |event| {
+                let keep = match event {
+                    Ok(e) => filter.labels.len() < 2 || !podman || filter.matches(&e.attributes),
+                    Err(_) => true,
+                };
+                std::future::ready(keep)
+            })
             .boxed()
     }
 }
