@@ -169,15 +169,21 @@ mod tc {
         containers
     }
 
-    /// The echo container under testcontainers-rs' reuse: found again by its labels.
-    pub(crate) fn reused() -> testcontainers::ContainerRequest<GenericImage> {
-        GenericImage::new("fixtures-test/services", "latest")
+    /// The echo container under testcontainers-rs' reuse (found again by its labels), and
+    /// its published port.
+    pub(crate) async fn start_reused() -> (testcontainers::ContainerAsync<GenericImage>, u16) {
+        let c = GenericImage::new("fixtures-test/services", "latest")
             .with_exposed_port(ContainerPort::Tcp(7000))
             .with_wait_for(WaitFor::message_on_stdout("echo: listening"))
             .with_cmd(["echo"])
             .with_container_name("fx-bench-tc-reused")
             .with_label("fixtures.bench", "tc-reused")
             .with_reuse(testcontainers::ReuseDirective::Always)
+            .start()
+            .await
+            .expect("testcontainers start");
+        let port = c.get_host_port_ipv4(ContainerPort::Tcp(7000)).await.expect("port");
+        (c, port)
     }
 }
 
@@ -549,12 +555,11 @@ async fn s6(n: usize) -> Vec<Row> {
         text.lines().filter_map(|l| l.strip_prefix("reused ")).filter_map(|v| v.parse().ok()).collect();
 
     // testcontainers-rs' reuse (`reusable-containers`): the first start creates, later ones find it.
-    let first = tc::reused().start().await.expect("testcontainers start");
+    let (first, _) = tc::start_reused().await;
     let mut tcs = Vec::new();
     for _ in 0..n {
         let t0 = Instant::now();
-        let c = tc::reused().start().await.expect("testcontainers reuse");
-        c.get_host_port_ipv4(7000).await.expect("port");
+        let (c, _) = tc::start_reused().await;
         tcs.push(ms(t0.elapsed()));
         drop(c);
     }
