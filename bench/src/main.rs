@@ -449,21 +449,27 @@ async fn exit_time_of_labelled(docker: Docker, label: String) -> Option<SystemTi
 }
 
 /// Cold graph: two image builds without cache, then two containers. The floor does it one
-/// step after another; fixtures resolves the graph, building both images at once.
+/// step after another with the builder fixtures uses (BuildKit on Docker); testcontainers-rs
+/// builds one image after the other too (with BuildKit); fixtures resolves the graph,
+/// building both images at once.
 async fn s5(n: usize) -> Vec<Row> {
     let docker = floor_client().await;
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../integration-tests/examples/resolver-service");
     let (mut floor, mut tcs, mut ours) = (Vec::new(), Vec::new(), Vec::new());
+    let podman = std::env::var("FIXTURES_BENCH_ENGINE").is_ok_and(|e| e == "podman");
     for rep in 0..n {
         let bust = format!("{}-{rep}", std::process::id());
         let t0 = Instant::now();
         let mut ids = Vec::new();
         for dir in ["dns", "api"] {
             let tar = fixtures_core::archive::tar_dir(&root.join(dir)).expect("context");
+            // The same builder fixtures uses: BuildKit on Docker, the classic API on Podman.
             let opts = q::BuildImageOptions {
                 nocache: true,
                 rm: true,
                 labels: Some([("fixtures.bench".to_owned(), bust.clone())].into()),
+                version: if podman { q::BuilderVersion::BuilderV1 } else { q::BuilderVersion::BuilderBuildKit },
+                session: (!podman).then(|| format!("fixtures-bench-{bust}-{dir}")),
                 ..Default::default()
             };
             let mut stream = docker.build_image(opts, None, Some(bollard::body_full(tar)));

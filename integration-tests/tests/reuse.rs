@@ -2,7 +2,7 @@
 //! up again without creating anything; a changed spec replaces exactly that fixture; objects
 //! with the wanted names that this library did not make are refused and left untouched.
 
-use std::path::PathBuf;
+use std::path::Path;
 use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -13,8 +13,8 @@ use fixtures_core::{ErrorKind, Runtime};
 use futures_util::StreamExt;
 
 /// Runs one test of the suite in reuse mode; returns success and output.
-async fn run(binary: &PathBuf, test: &str, version: &str) -> (bool, String) {
-    let binary = binary.clone();
+async fn run(binary: &Path, test: &str, version: &str) -> (bool, String) {
+    let binary = binary.to_path_buf();
     let (test, version) = (test.to_owned(), version.to_owned());
     tokio::task::spawn_blocking(move || {
         let out = Command::new(binary)

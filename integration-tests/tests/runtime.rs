@@ -50,13 +50,19 @@ async fn build_inspect_tag_list_and_remove_images() -> Result<()> {
     spec.build_args.insert("GREETING".into(), "hello".into());
     spec.target = Some("base".into());
     spec.labels.insert("fixtures.it".into(), std::process::id().to_string());
-    let lines = AtomicUsize::new(0);
+    let lines = std::sync::Mutex::new(Vec::new());
     let id = rt
-        .build_image(&spec, &|_| {
-            lines.fetch_add(1, Ordering::Relaxed);
+        .build_image(&spec, &|p| {
+            lines.lock().expect("not poisoned").push(p.message.clone());
         })
         .await?;
-    assert!(lines.load(Ordering::Relaxed) > 0, "build progress streamed");
+    let lines = lines.into_inner().expect("not poisoned");
+    assert!(!lines.is_empty(), "build progress streamed");
+    let v = rt.version().await?;
+    if v.runtime == "docker" && v.engine == "docker" {
+        // BuildKit names its steps `[stage n/m] INSTRUCTION`; the classic builder `Step n/m :`.
+        assert!(lines.iter().any(|l| l.starts_with("[base ")), "built by BuildKit: {lines:?}");
+    }
     let info = rt.inspect_image(&tag).await?;
     assert_eq!(info.id, id);
     assert_eq!(info.labels["greeting"], "hello", "build arg applied");

@@ -408,6 +408,8 @@ struct Row {
     counts: Counts,
     verdict: String,
     bad: bool,
+    /// Seconds the suite took (with its build).
+    seconds: u64,
 }
 
 fn integration(args: &[String]) -> Result {
@@ -425,7 +427,7 @@ fn integration(args: &[String]) -> Result {
                     if ci { "" } else { " (skipped; under CI=true this fails)" }
                 );
                 let verdict = if ci { format!("FAILED: {why}") } else { format!("skipped: {why}") };
-                rows.push(Row { runtime: runtime.name, counts: Counts::default(), verdict, bad: ci });
+                rows.push(Row { runtime: runtime.name, counts: Counts::default(), verdict, bad: ci, seconds: 0 });
                 continue;
             }
         };
@@ -437,6 +439,7 @@ fn integration(args: &[String]) -> Result {
                 counts: Counts::default(),
                 verdict: format!("FAILED: images: {e}"),
                 bad: true,
+                seconds: 0,
             });
             continue;
         }
@@ -454,7 +457,9 @@ fn integration(args: &[String]) -> Result {
             let socket = socket.unwrap_or_else(podman_socket);
             cmd.env("DOCKER_HOST", format!("unix://{}", socket.display()));
         }
+        let started = std::time::Instant::now();
         let (ok, counts) = run_counting(&mut cmd)?;
+        let seconds = started.elapsed().as_secs();
         // The run's own cleanup (watchers) may still be removing things: a second pass then.
         if let Err(e) = clean(runtime.engine) {
             println!("xtask: {}: {e}; cleaning again", runtime.engine);
@@ -470,7 +475,14 @@ fn integration(args: &[String]) -> Result {
         } else {
             "ok"
         };
-        rows.push(Row { runtime: runtime.name, counts, verdict: verdict.to_owned(), bad: verdict != "ok" });
+        rows.push(Row { runtime: runtime.name, counts, verdict: verdict.to_owned(), bad: verdict != "ok", seconds });
+    }
+    // Every runtime runs the same suite: a runtime that ran fewer tests lost some.
+    let ran = |r: &Row| r.counts.passed + r.counts.failed + r.counts.ignored;
+    let most = rows.iter().map(ran).max().unwrap_or(0);
+    for row in rows.iter_mut().filter(|r| r.verdict == "ok" && ran(r) != most) {
+        row.verdict = format!("FAILED: ran {} tests, another runtime {most}", ran(row));
+        row.bad = true;
     }
     // The registry's tag holds the last engine's push; leave Docker's there when Docker ran,
     // as `cargo xtask images` does, for plain `cargo test` runs afterwards.
@@ -486,11 +498,14 @@ fn integration(args: &[String]) -> Result {
             println!("xtask: docker: pushed {REGISTRY_IMAGE} again");
         }
     }
-    println!("\n{:<18} {:>7} {:>7} {:>8}  verdict", "runtime", "passed", "failed", "ignored");
+    println!("\n{:<18} {:>7} {:>7} {:>8} {:>8}  verdict", "runtime", "passed", "failed", "ignored", "seconds");
     let mut total = Counts::default();
     for row in &rows {
         let c = row.counts;
-        println!("{:<18} {:>7} {:>7} {:>8}  {}", row.runtime, c.passed, c.failed, c.ignored, row.verdict);
+        println!(
+            "{:<18} {:>7} {:>7} {:>8} {:>8}  {}",
+            row.runtime, c.passed, c.failed, c.ignored, row.seconds, row.verdict
+        );
         total.passed += c.passed;
         total.failed += c.failed;
         total.ignored += c.ignored;

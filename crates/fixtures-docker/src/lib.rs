@@ -62,34 +62,59 @@ fn err(op: &str) -> impl Fn(BollardError) -> Error + '_ {
     move |e: BollardError| map_error(op, e)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+/// A BuildKit session id for one build (unique within the engine for the build's life).
+fn buildkit_session() -> String {
+    static BUILDS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = BUILDS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+    format!("fixtures-{}-{n}-{nanos}", std::process::id())
+}
 
-    #[track_caller]
-    fn check(status_code: u16, message: &str, kind: ErrorKind) {
-        let e = map_error("op", BollardError::DockerResponseServerError { status_code, message: message.to_owned() });
-        assert_eq!(e.kind(), kind, "{status_code} {message}");
+/// What a build answer's `aux` says: the image id, and under BuildKit the steps as they
+/// start, their output and their errors (as lines, each step once).
+#[cfg(feature = "buildkit")]
+fn read_aux(
+    aux: &bollard::models::BuildInfoAux,
+    id: &mut Option<String>,
+    lines: &mut Vec<String>,
+    announced: &mut std::collections::HashSet<String>,
+) {
+    match aux {
+        bollard::models::BuildInfoAux::Default(image) => {
+            if let Some(found) = &image.id {
+                *id = Some(found.clone());
+            }
+        }
+        bollard::models::BuildInfoAux::BuildKit(status) => {
+            for vertex in &status.vertexes {
+                if vertex.started.is_some() && !vertex.name.is_empty() && announced.insert(vertex.digest.clone()) {
+                    lines.push(vertex.name.clone());
+                }
+                if !vertex.error.is_empty() {
+                    lines.push(format!("{}: {}", vertex.name, vertex.error));
+                }
+            }
+            lines.extend(status.logs.iter().map(|log| String::from_utf8_lossy(&log.msg).into_owned()));
+        }
     }
+}
 
-    #[test]
-    fn engine_statuses_map_to_kinds() {
-        check(404, "No such container: x", ErrorKind::NotFound);
-        check(409, "Conflict. The container name is already in use", ErrorKind::Conflict);
-        check(304, "", ErrorKind::Conflict);
-        check(400, "bad parameter", ErrorKind::InvalidInput);
-        check(500, "creating container storage: the container name \"x\" is already in use", ErrorKind::Conflict);
-        check(500, "no such container", ErrorKind::NotFound);
-        check(500, "something broke", ErrorKind::Engine);
-        assert_eq!(
-            image_id_in(&format!("Some(ImageId {{ id: Some(\"sha256:{}\") }})", "a".repeat(64))),
-            Some(format!("sha256:{}", "a".repeat(64)))
-        );
-        assert_eq!(image_id_in("sha256:abc"), None);
+/// Without this crate's `buildkit` feature, another crate of the build may still turn on
+/// bollard's, which changes `aux`'s type: read the image id from its debug form in both shapes.
+#[cfg(not(feature = "buildkit"))]
+fn read_aux<T: std::fmt::Debug>(
+    aux: &T,
+    id: &mut Option<String>,
+    _lines: &mut Vec<String>,
+    _announced: &mut std::collections::HashSet<String>,
+) {
+    if let Some(found) = image_id_in(&format!("{aux:?}")) {
+        *id = Some(found);
     }
 }
 
 /// The first `sha256:<64 hex>` in `text`.
+#[cfg(any(test, not(feature = "buildkit")))]
 fn image_id_in(text: &str) -> Option<String> {
     let start = text.find("sha256:")?;
     let hex: String = text[start + 7..].chars().take_while(char::is_ascii_hexdigit).collect();
@@ -206,6 +231,13 @@ impl DockerRuntime {
         Ok(DockerRuntime { client, host: host.to_owned(), endpoint, name, podman: podman.then(Arc::default) })
     }
 
+    /// Whether builds go through BuildKit: with this crate's `buildkit` feature (on by
+    /// default), on Docker. Podman's Docker-compatible API has no BuildKit; its own builder
+    /// (buildah) runs there.
+    fn buildkit(&self) -> bool {
+        cfg!(feature = "buildkit") && self.podman.is_none()
+    }
+
     /// The bollard client, for what this library does not cover. It follows bollard's
     /// versioning, not this crate's.
     pub fn client(&self) -> &Docker {
@@ -291,9 +323,21 @@ impl Runtime for DockerRuntime {
             platform: spec.platform.clone().unwrap_or_default(),
             ..q::BuildImageOptions::default()
         };
+        let buildkit = self.buildkit();
+        let options = if buildkit {
+            q::BuildImageOptions {
+                version: q::BuilderVersion::BuilderBuildKit,
+                session: Some(buildkit_session()),
+                ..options
+            }
+        } else {
+            options
+        };
         let mut stream = self.client.build_image(options, None, Some(bollard::body_full(context)));
         let mut id = None;
         let mut tail: Vec<String> = Vec::new();
+        let mut lines: Vec<String> = Vec::new();
+        let mut announced = std::collections::HashSet::new();
         while let Some(item) = stream.next().await {
             let info = match item {
                 Ok(info) => info,
@@ -307,11 +351,7 @@ impl Runtime for DockerRuntime {
                 }
             };
             if let Some(aux) = &info.aux {
-                // The `aux` type depends on bollard's `buildkit` feature, which another crate
-                // of a build may turn on: read the image id from its debug form in both shapes.
-                if let Some(found) = image_id_in(&format!("{aux:?}")) {
-                    id = Some(found);
-                }
+                read_aux(aux, &mut id, &mut lines, &mut announced);
             }
             if let Some(detail) = info.error_detail.and_then(|d| d.message) {
                 return Err(Error::new(ErrorKind::Build, detail)
@@ -319,12 +359,12 @@ impl Runtime for DockerRuntime {
                     .with_runtime(self.name)
                     .with_logs_tail(tail.join("\n")));
             }
-            if let Some(line) = info.stream.or(info.status) {
-                let line = line.trim_end().to_owned();
-                if !line.is_empty() {
+            lines.extend(info.stream.or(info.status));
+            for line in lines.drain(..) {
+                for line in line.lines().map(str::trim_end).filter(|l| !l.is_empty()) {
                     tracing::debug!(target: "fixtures::build", "{line}");
-                    progress(Progress::new(line.clone()));
-                    tail.push(line);
+                    progress(Progress::new(line.to_owned()));
+                    tail.push(line.to_owned());
                     if tail.len() > 30 {
                         tail.remove(0);
                     }
@@ -795,5 +835,32 @@ extern "C" fn watcher_hook() {
         Some(docker) => fixtures_core::cleanup::watch(std::sync::Arc::new(docker)),
         // SAFETY: nothing to watch with; leave without running the binary's main.
         None => std::process::exit(1),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[track_caller]
+    fn check(status_code: u16, message: &str, kind: ErrorKind) {
+        let e = map_error("op", BollardError::DockerResponseServerError { status_code, message: message.to_owned() });
+        assert_eq!(e.kind(), kind, "{status_code} {message}");
+    }
+
+    #[test]
+    fn engine_statuses_map_to_kinds() {
+        check(404, "No such container: x", ErrorKind::NotFound);
+        check(409, "Conflict. The container name is already in use", ErrorKind::Conflict);
+        check(304, "", ErrorKind::Conflict);
+        check(400, "bad parameter", ErrorKind::InvalidInput);
+        check(500, "creating container storage: the container name \"x\" is already in use", ErrorKind::Conflict);
+        check(500, "no such container", ErrorKind::NotFound);
+        check(500, "something broke", ErrorKind::Engine);
+        assert_eq!(
+            image_id_in(&format!("Some(ImageId {{ id: Some(\"sha256:{}\") }})", "a".repeat(64))),
+            Some(format!("sha256:{}", "a".repeat(64)))
+        );
+        assert_eq!(image_id_in("sha256:abc"), None);
     }
 }
