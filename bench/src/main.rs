@@ -3,7 +3,7 @@
 //! readiness check), testcontainers-rs (closest configuration), and fixtures (its DSL).
 //!
 //! Prints a table (median, p10–p90 spread, ratios to the floor and to testcontainers-rs,
-//! and the goal) and writes the same as JSON to `target/bench/results.json`.
+//! and the goal) and writes the same as JSON to `target/bench/results-<engine>.json`.
 //! Flags: `--reps N` scales the repetitions (default 1 = the counts), `--only S1,S3`.
 //! The engine is the one `cargo xtask bench --runtime docker|podman` chose: `DOCKER_HOST`
 //! for the floor and testcontainers-rs (both bollard), `FIXTURE_RUNTIME` for fixtures.
@@ -366,27 +366,40 @@ async fn s3(n: usize) -> Vec<Row> {
 
 /// Exit → error: a container exits with code 1 100 ms after it starts. For each contender,
 /// the time from the exit the engine recorded (`State.FinishedAt`) to the moment the
-/// contender reports it. The floor waits on the engine's `wait` endpoint, the least that
-/// learns of the exit; testcontainers-rs awaits a log line that never comes; fixtures
-/// awaits the container's readiness (its default check).
+/// contender reports it. The floor is the engine's own first word of it, its `die` event;
+/// testcontainers-rs awaits a log line that never comes; fixtures awaits the container's
+/// readiness (its default check) and reports the exit code and the last log lines.
 async fn s4(n: usize) -> Vec<Row> {
     let docker = floor_client().await;
     let (mut floor, mut tcs, mut ours) = (Vec::new(), Vec::new(), Vec::new());
     let tag = |who: &str, rep: usize| format!("{who}-{rep}-{}", std::process::id());
     for rep in 0..n {
-        // Floor.
+        // Floor: the engine's own report of the exit, its `die` event.
+        let label = tag("floor", rep);
+        let mut events = docker.events(Some(q::EventsOptions {
+            filters: Some([("label".to_owned(), vec![format!("fixtures.bench.s4={label}")])].into()),
+            ..Default::default()
+        }));
         let body = bollard::models::ContainerCreateBody {
             image: Some(SERVICES.into()),
             cmd: Some(["exit", "--delay-ms", "100", "--code", "1"].map(str::to_owned).to_vec()),
-            labels: Some([("fixtures.managed".to_owned(), "true".to_owned())].into()),
+            labels: Some(
+                [("fixtures.managed".to_owned(), "true".to_owned()), ("fixtures.bench.s4".to_owned(), label.clone())]
+                    .into(),
+            ),
             ..Default::default()
         };
         let id = docker.create_container(None::<q::CreateContainerOptions>, body).await.expect("create").id;
         docker.start_container(&id, None::<q::StartContainerOptions>).await.expect("start");
-        let wait = q::WaitContainerOptions { condition: "not-running".into() };
-        let _ = docker.wait_container(&id, Some(wait)).next().await;
-        let failed_at = SystemTime::now();
-        if let Some(d) = finished_at(&id).await.and_then(|f| failed_at.duration_since(f).ok()) {
+        let mut failed_at = None;
+        while let Some(Ok(event)) = events.next().await {
+            if matches!(event.action.as_deref(), Some("die" | "died")) {
+                failed_at = Some(SystemTime::now());
+                break;
+            }
+        }
+        drop(events);
+        if let Some(d) = finished_at(&id).await.zip(failed_at).and_then(|(f, at)| at.duration_since(f).ok()) {
             floor.push(ms(d));
         }
         floor_remove(&docker, &id).await;
@@ -505,15 +518,18 @@ async fn s5(n: usize) -> Vec<Row> {
             floor_remove(&docker, &c).await;
         }
 
-        let t0 = Instant::now();
-        let containers = tc::cold_graph(&root, &bust).await;
-        tcs.push(ms(t0.elapsed()));
-        for c in containers {
-            c.rm().await.expect("rm");
-        }
-        for dir in ["dns", "api"] {
-            let _ =
-                docker.remove_image(&format!("fx-bench-tc-{dir}:{bust}"), None::<q::RemoveImageOptions>, None).await;
+        // testcontainers-rs builds only through BuildKit, which Podman's API does not offer.
+        if !podman {
+            let t0 = Instant::now();
+            let containers = tc::cold_graph(&root, &bust).await;
+            tcs.push(ms(t0.elapsed()));
+            for c in containers {
+                c.rm().await.expect("rm");
+            }
+            for dir in ["dns", "api"] {
+                let image = format!("fx-bench-tc-{dir}:{bust}");
+                let _ = docker.remove_image(&image, None::<q::RemoveImageOptions>, None).await;
+            }
         }
 
         let env = Env::new()
@@ -666,6 +682,14 @@ async fn main() {
         rows.extend(s6(n(20)).await);
     }
 
+    // A contender that could not run a scenario here (testcontainers-rs builds only through
+    // BuildKit, which Podman lacks) has no samples: said once, left out of the table.
+    for (scenario, contender, _) in rows.iter().filter(|(_, _, v)| v.is_empty()) {
+        println!("{scenario}: {contender} did not run on this engine");
+    }
+    rows.retain(|(_, _, v)| !v.is_empty());
+    let engine = std::env::var("FIXTURES_BENCH_ENGINE").unwrap_or_else(|_| "docker".to_owned());
+    println!("\nengine: {engine}");
     let medians: BTreeMap<(String, String), f64> =
         rows.iter().map(|(s, c, v)| ((s.clone(), c.clone()), quantile(v, 0.5))).collect();
     println!(
@@ -688,13 +712,14 @@ async fn main() {
             goal(scenario, contender, median, floor, tc)
         );
         json.push(serde_json::json!({
-            "scenario": scenario, "contender": contender, "n": values.len(), "median_ms": median,
+            "engine": engine, "scenario": scenario, "contender": contender, "n": values.len(), "median_ms": median,
             "p10_ms": quantile(values, 0.1), "p90_ms": quantile(values, 0.9), "samples_ms": values,
             "ratio_to_floor": floor.map(|f| median / f), "ratio_to_testcontainers": tc.map(|t| median / t),
         }));
     }
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/bench");
     let _ = std::fs::create_dir_all(&dir);
-    let _ = std::fs::write(dir.join("results.json"), serde_json::to_string_pretty(&json).unwrap_or_default());
-    println!("\nwritten: target/bench/results.json");
+    let file = format!("results-{engine}.json");
+    let _ = std::fs::write(dir.join(&file), serde_json::to_string_pretty(&json).unwrap_or_default());
+    println!("\nwritten: target/bench/{file}");
 }

@@ -10,8 +10,10 @@
 //! After the default check come the node's [`WaitFor`] strategies (all of them
 //! by default, concurrently): a log line, an HTTP answer, the HEALTHCHECK, a
 //! command's exit 0, a custom check. Meanwhile the engine's event stream is
-//! watched: a container that dies or is OOM-killed fails at once, with its exit
-//! code and last log lines. Repeated checks start at 2 ms and back off to 25 ms.
+//! watched and the container's output followed: a container that dies or is
+//! OOM-killed fails at once, with its exit code and last log lines (from the
+//! followed output, so the engine need not be asked about a container it is still
+//! cleaning up after). Repeated checks start at 2 ms and back off to 25 ms.
 
 use std::collections::BTreeSet;
 use std::future::Future;
@@ -543,6 +545,51 @@ fn run<'a>(
     })
 }
 
+/// The last lines of `text` (a last line without a newline counts).
+fn last_lines_of(text: &str, n: usize) -> &str {
+    let body = text.strip_suffix('\n').unwrap_or(text);
+    match body.rmatch_indices('\n').nth(n.saturating_sub(1)) {
+        Some((i, _)) if n > 0 => &text[i + 1..],
+        _ if n == 0 => "",
+        _ => text,
+    }
+}
+
+/// A container's output followed while it is awaited: when it exits, its last lines are
+/// here already. (Docker answers questions about a container that just exited, its logs
+/// included, only once it has cleaned up after it: ~100 ms on this project's machine.)
+struct FollowedOutput {
+    text: Vec<u8>,
+    /// The engine ended the stream (the container stopped), rather than failing it.
+    complete: bool,
+}
+
+impl FollowedOutput {
+    const KEEP: usize = 64 * 1024;
+
+    fn push(&mut self, bytes: &[u8]) {
+        self.text.extend_from_slice(bytes);
+        if self.text.len() > 2 * Self::KEEP {
+            self.text.drain(..self.text.len() - Self::KEEP);
+        }
+    }
+
+    fn tail(&self, lines: usize) -> String {
+        last_lines_of(&String::from_utf8_lossy(&self.text), lines).to_owned()
+    }
+}
+
+/// The exit code a `die` event carries (Docker's `exitCode`, libpod's `containerExitCode`).
+fn exit_code_of(attributes: &crate::spec::Labels) -> Option<i64> {
+    attributes.get("exitCode").or_else(|| attributes.get("containerExitCode")).and_then(|c| c.parse().ok())
+}
+
+/// Whether the engine restarts the container by itself when it exits.
+fn restarts(info: &ContainerInfo) -> bool {
+    let policy = info.raw.pointer("/HostConfig/RestartPolicy/Name").and_then(serde_json::Value::as_str);
+    !matches!(policy, None | Some("" | "no"))
+}
+
 /// Resolves when the engine says the container died or was OOM-killed.
 async fn died(container: &Container) -> Error {
     let runtime = container.runtime().as_ref();
@@ -552,27 +599,66 @@ async fn died(container: &Container) -> Error {
         None => LabelFilter::default(),
     };
     let mut events = runtime.events(&filter);
-    while let Some(event) = events.next().await {
-        match event {
-            // `oom` comes before `die`; the state says OOM once the container has died. How
-            // it ended and its last lines are asked for at once; a container its restart
-            // policy brings back is still awaited.
-            Ok(e) if e.id == container.id() && e.action == EventAction::Die => {
-                let (info, logs) =
-                    tokio::join!(runtime.inspect_container(container.id()), logs_tail(runtime, container.id(), 20));
-                match info {
-                    Ok(now) if matches!(now.status, ContainerStatus::Exited | ContainerStatus::Dead) => {
-                        return exit_error(&now, "", Duration::ZERO, logs);
-                    }
-                    Ok(_) => {}
-                    Err(e) => return e,
+    let mut logs = runtime.logs(container.id(), &LogsSpec { follow: true, ..LogsSpec::default() });
+    let mut output = FollowedOutput { text: Vec::new(), complete: false };
+    let mut following = true;
+    loop {
+        tokio::select! {
+            chunk = logs.next(), if following => match chunk {
+                Some(Ok(chunk)) => output.push(&chunk.bytes),
+                Some(Err(_)) => following = false,
+                None => {
+                    following = false;
+                    output.complete = true;
                 }
-            }
-            Ok(_) => {}
-            Err(e) => {
-                tracing::debug!(error = %e, "event stream ended; readiness falls back to polling");
-                break;
-            }
+            },
+            event = events.next() => match event {
+                Some(Ok(e)) if e.id == container.id() && e.action == EventAction::Die => {
+                    // The fast way: the event's exit code and the output followed to its end
+                    // (the stream ends a moment after the process). Not for code 137, which
+                    // may be an OOM kill only the container's state tells; nor for a
+                    // container the engine restarts.
+                    let code = exit_code_of(&e.attributes).filter(|c| *c != 137);
+                    if let Some(code) = code.filter(|_| !restarts(&info)) {
+                        let rest = async {
+                            loop {
+                                match logs.next().await {
+                                    Some(Ok(chunk)) => output.push(&chunk.bytes),
+                                    Some(Err(_)) => return false,
+                                    None => return true,
+                                }
+                            }
+                        };
+                        let complete = if following {
+                            tokio::time::timeout(Duration::from_secs(1), rest).await.unwrap_or(false)
+                        } else {
+                            output.complete
+                        };
+                        if complete {
+                            let mut exited = info.clone();
+                            exited.status = ContainerStatus::Exited;
+                            exited.exit_code = Some(code);
+                            return exit_error(&exited, "", Duration::ZERO, output.tail(20));
+                        }
+                    }
+                    // Else ask the engine how it ended, and its last lines, at once.
+                    let (now, tail) =
+                        tokio::join!(runtime.inspect_container(container.id()), logs_tail(runtime, container.id(), 20));
+                    match now {
+                        Ok(now) if matches!(now.status, ContainerStatus::Exited | ContainerStatus::Dead) => {
+                            return exit_error(&now, "", Duration::ZERO, tail);
+                        }
+                        Ok(_) => {}
+                        Err(e) => return e,
+                    }
+                }
+                Some(Ok(_)) => {}
+                Some(Err(e)) => {
+                    tracing::debug!(error = %e, "event stream ended; readiness falls back to polling");
+                    break;
+                }
+                None => break,
+            },
         }
     }
     std::future::pending::<Error>().await
@@ -628,6 +714,24 @@ mod tests {
    0: 00000000:1F90 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 1 1 0 100 0 0 10 0
    1: 0100007F:0035 0100007F:9C40 01 00000000:00000000 00:00000000 00000000     0        0 2 1 0 20 4 30 10 -1
 ";
+
+    #[test]
+    fn last_lines_are_cut_from_followed_output() {
+        assert_eq!(last_lines_of("a\nb\nc\n", 2), "b\nc\n");
+        assert_eq!(last_lines_of("a\nb\nc", 2), "b\nc");
+        assert_eq!(last_lines_of("a\nb\n", 5), "a\nb\n");
+        assert_eq!(last_lines_of("a\n", 0), "");
+        let mut out = FollowedOutput { text: Vec::new(), complete: true };
+        for i in 0..20_000 {
+            out.push(format!("line {i}\n").as_bytes());
+        }
+        assert!(out.text.len() <= 2 * FollowedOutput::KEEP, "bounded");
+        assert_eq!(out.tail(2), "line 19998\nline 19999\n");
+        let attrs = crate::spec::Labels::from([("exitCode".to_owned(), "3".to_owned())]);
+        assert_eq!(exit_code_of(&attrs), Some(3));
+        let attrs = crate::spec::Labels::from([("containerExitCode".to_owned(), "1".to_owned())]);
+        assert_eq!(exit_code_of(&attrs), Some(1));
+    }
 
     #[test]
     fn proc_tables_are_read() {
