@@ -198,6 +198,12 @@ pub fn test_binary(target: &str) -> std::path::PathBuf {
     if path.is_absolute() { path } else { std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..").join(path) }
 }
 
+/// Another run's output, indented, for a test's failure message: `cargo xtask integration`
+/// counts only libtest's summary lines at column 0, so a quoted run's own must not be there.
+pub fn quoted(output: &str) -> String {
+    output.lines().map(|l| format!("    | {l}\n")).collect()
+}
+
 /// A minimal HTTP/1.0 client, enough for the test services.
 #[derive(Debug, Clone)]
 pub struct HttpClient {

@@ -76,7 +76,7 @@ async fn chaos_leaves_nothing_behind() {
     let out =
         Command::new(&binary).args(["--test-threads=4"]).env("FIXTURE_RUN_ID", &run).output().expect("suite runs");
     let text = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(counts(&text), (140, 60), "the designed failures and no others:\n{text}");
+    assert_eq!(counts(&text), (140, 60), "the designed failures and no others:\n{}", integration_tests::quoted(&text));
     nothing_left_within(&run, Duration::from_secs(10)).await;
 
     // 2. cargo-nextest: a process per test, one session container for the whole run.
@@ -108,7 +108,7 @@ async fn chaos_leaves_nothing_behind() {
     .await
     .expect("joined");
     let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    assert_eq!(counts(&text), (140, 60), "the designed failures and no others:\n{text}");
+    assert_eq!(counts(&text), (140, 60), "the designed failures and no others:\n{}", integration_tests::quoted(&text));
     nothing_left_within(&run, Duration::from_secs(10)).await;
     watching.abort();
     assert_eq!(sessions.load(std::sync::atomic::Ordering::SeqCst), 1, "200 processes, one session container");

@@ -44,18 +44,18 @@ fn run_example(fail: bool) -> (bool, String) {
 #[test]
 fn a_failing_test_prints_the_logs_of_its_containers() {
     let (ok, out) = run_example(true);
-    assert!(!ok, "the example failed: {out}");
-    assert!(out.contains("failing on purpose"), "{out}");
-    assert!(out.contains("---- logs of fixture `noisy` (container fx-noisy-"), "{out}");
-    assert!(out.contains("noisy says hello\nsecond line\n"), "{out}");
-    assert!(out.contains("---- logs of fixture `quiet` (container fx-quiet-"), "{out}");
-    assert!(out.contains("(no output)"), "{out}");
+    assert!(!ok, "the example failed: {}", integration_tests::quoted(&out));
+    assert!(out.contains("failing on purpose"), "{}", integration_tests::quoted(&out));
+    assert!(out.contains("---- logs of fixture `noisy` (container fx-noisy-"), "{}", integration_tests::quoted(&out));
+    assert!(out.contains("noisy says hello\nsecond line\n"), "{}", integration_tests::quoted(&out));
+    assert!(out.contains("---- logs of fixture `quiet` (container fx-quiet-"), "{}", integration_tests::quoted(&out));
+    assert!(out.contains("(no output)"), "{}", integration_tests::quoted(&out));
 }
 
 #[test]
 fn a_passing_test_prints_nothing_extra() {
     let (ok, out) = run_example(false);
-    assert!(ok, "{out}");
-    assert!(!out.contains("logs of fixture"), "{out}");
-    assert!(out.contains("1 passed"), "{out}");
+    assert!(ok, "{}", integration_tests::quoted(&out));
+    assert!(!out.contains("logs of fixture"), "{}", integration_tests::quoted(&out));
+    assert!(out.contains("1 passed"), "{}", integration_tests::quoted(&out));
 }

@@ -25,7 +25,11 @@ async fn run(binary: &Path, test: &str, version: &str) -> (bool, String) {
             .expect("suite runs");
         (
             out.status.success(),
-            format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)),
+            integration_tests::quoted(&format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            )),
         )
     })
     .await

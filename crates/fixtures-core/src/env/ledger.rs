@@ -31,6 +31,17 @@ impl Ledger {
         self.items.lock().unwrap_or_else(|p| p.into_inner()).push((runtime.clone(), item));
     }
 
+    /// Removes `item` now, and from the ledger once the engine has.
+    pub(crate) async fn remove_now(&self, runtime: &Arc<dyn Runtime>, item: &Owned) -> crate::Result<()> {
+        match item {
+            Owned::Container(id) => runtime.remove_container(id, true).await?,
+            Owned::Network(id) => runtime.remove_network(id).await?,
+            Owned::Volume(name) => runtime.remove_volume(name, true).await?,
+        }
+        self.items.lock().unwrap_or_else(|p| p.into_inner()).retain(|(_, owned)| owned != item);
+        Ok(())
+    }
+
     fn take(&self) -> Vec<(Arc<dyn Runtime>, Owned)> {
         std::mem::take(&mut *self.items.lock().unwrap_or_else(|p| p.into_inner()))
     }

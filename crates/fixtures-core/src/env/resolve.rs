@@ -816,13 +816,26 @@ async fn start_container(
     readiness: Readiness,
     share: bool,
 ) -> Result<Container> {
+    let mut port_clashes = 0;
     let id = loop {
         match runtime.create_container(spec).await {
             Ok(id) => {
                 ledger.push(runtime, Owned::Container(id.clone()));
                 tracing::info!(container_id = %crate::short_id(&id), image = %crate::short_id(&spec.image), "created container");
-                runtime.start_container(&id).await?;
-                break id;
+                match runtime.start_container(&id).await {
+                    Ok(()) => break id,
+                    // Podman picks a free host port when it creates the container and binds it
+                    // only at the start; anything on the machine may take it in between (an
+                    // outgoing connection's local port comes from the same range). With ports
+                    // the engine chose, a new container gets new ones.
+                    Err(e) if port_clashes < 3 && ephemeral_port_taken(spec, &e) => {
+                        port_clashes += 1;
+                        tracing::info!(container_id = %crate::short_id(&id), "its host port was taken before it started; creating it again");
+                        ledger.remove_now(runtime, &Owned::Container(id)).await?;
+                        continue;
+                    }
+                    Err(e) => return Err(e),
+                }
             }
             // Another process of the run made it first: use theirs once it is ready.
             Err(e) if share && e.kind() == ErrorKind::Conflict => {
@@ -851,6 +864,12 @@ async fn start_container(
     container.wait_ready().await.map_err(|e| e.with_image(spec.image.clone()))?;
     tracing::info!(container_id = %crate::short_id(&id), "container ready");
     Ok(container)
+}
+
+/// Whether `e`, from starting a container of `spec`, says a host port the engine chose was
+/// taken meanwhile.
+fn ephemeral_port_taken(spec: &ContainerSpec, e: &Error) -> bool {
+    spec.ports.iter().any(|p| p.host_port.is_none()) && e.message().contains("address already in use")
 }
 
 /// The image that seeds volumes: no layers, never started, so it needs nothing pulled.

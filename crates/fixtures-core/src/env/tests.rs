@@ -132,6 +132,8 @@ mod fake {
         pub(super) building: AtomicUsize,
         pub(super) max_building: AtomicUsize,
         pub(super) fail_start: bool,
+        /// Starts that fail as Podman's do when a chosen host port was taken meanwhile.
+        pub(super) port_clashes: AtomicUsize,
     }
 
     impl Fake {
@@ -197,6 +199,12 @@ mod fake {
         }
         async fn start_container(&self, id: &str) -> Result<()> {
             self.call(format!("start {id}"));
+            if self.port_clashes.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1)).is_ok() {
+                return Err(Error::new(
+                    ErrorKind::Conflict,
+                    "the engine answered 500: cannot listen on the TCP port: listen tcp4 127.0.0.1:45355: bind: address already in use",
+                ));
+            }
             if self.fail_start { Err(Error::new(ErrorKind::Engine, "start refused")) } else { Ok(()) }
         }
         async fn inspect_container(&self, id: &str) -> Result<ContainerInfo> {
@@ -336,4 +344,25 @@ async fn what_was_created_before_a_failure_is_removed() {
     assert_eq!(created.len(), 2, "{created:?}");
     assert_eq!(removed.len(), 2, "the container and then the network: {removed:?}");
     assert!(removed[0].starts_with("remove fx-c-") && removed[1].starts_with("remove network fx-net-"), "{removed:?}");
+}
+
+#[tokio::test]
+async fn a_host_port_taken_before_the_start_gets_a_new_container() {
+    let fake = Arc::new(fake::Fake::new("fake-port-clash"));
+    fake.port_clashes.store(2, std::sync::atomic::Ordering::SeqCst);
+    let env = Env::new().with("c", container().image("img").port("8080/tcp"));
+    let t = fake_env(&fake, env.clone(), "port_clash");
+    t.container("c").await.expect("started on the third try");
+    assert_eq!(fake.calls("create ").len(), 3);
+    assert_eq!(fake.calls("remove").len(), 2, "the two that could not start are gone at once");
+    t.finish().await;
+    assert_eq!(fake.calls("remove").len(), 3);
+
+    // A port the test fixed is not the engine's choice: the clash is the test's to fix.
+    fake.port_clashes.store(1, std::sync::atomic::Ordering::SeqCst);
+    let fixed = Env::new().with("c", container().image("img").port_on("8080/tcp", "127.0.0.1", Some(18080)));
+    let t = fake_env(&fake, fixed, "port_fixed");
+    let err = t.container("c").await.expect_err("no retry");
+    assert!(err.to_string().contains("address already in use"), "{err}");
+    t.finish().await;
 }
