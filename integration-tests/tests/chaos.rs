@@ -83,17 +83,23 @@ async fn chaos_leaves_nothing_behind() {
     let run = run_id("nextest");
     let rt = integration_tests::runtime().await;
     let mut events = rt.events(&LabelFilter::eq("fixtures.run", run.clone()));
-    let sessions = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let counter = sessions.clone();
+    // Session containers that ran, and that were created: a container whose engine-chosen
+    // host port was taken before it started is made again (Podman), so it may be created twice
+    // but run once.
+    let started = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let created = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let (started_n, created_n) = (started.clone(), created.clone());
     let watching = tokio::spawn(async move {
         while let Some(Ok(e)) = events.next().await {
             let name = e.attributes.get("name").cloned().unwrap_or_default();
-            if e.object == EventObject::Container
-                && e.action == EventAction::Create
-                && name.starts_with("fx-session_svc-")
-            {
-                counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            if e.object != EventObject::Container || !name.starts_with("fx-session_svc-") {
+                continue;
             }
+            match e.action {
+                EventAction::Start => started_n.fetch_add(1, std::sync::atomic::Ordering::SeqCst),
+                EventAction::Create => created_n.fetch_add(1, std::sync::atomic::Ordering::SeqCst),
+                _ => 0,
+            };
         }
     });
     let nextest_run = run.clone();
@@ -111,7 +117,12 @@ async fn chaos_leaves_nothing_behind() {
     assert_eq!(counts(&text), (140, 60), "the designed failures and no others:\n{}", integration_tests::quoted(&text));
     nothing_left_within(&run, Duration::from_secs(10)).await;
     watching.abort();
-    assert_eq!(sessions.load(std::sync::atomic::Ordering::SeqCst), 1, "200 processes, one session container");
+    let created = created.load(std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(
+        started.load(std::sync::atomic::Ordering::SeqCst),
+        1,
+        "200 processes, one session container ({created} created)"
+    );
 
     // 3. SIGINT mid-run: the process removes everything before it exits.
     let run = run_id("sigint");
