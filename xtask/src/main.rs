@@ -3,9 +3,12 @@
 //! - `images [--engine docker|podman|all]`: build the test images (only when their inputs changed).
 //! - `integration [--runtime docker|podman|podman-docker-api|all]`: run the whole test suite once
 //!   per runtime (default all three: `podman-docker-api` is the Docker backend against Podman's
-//!   Docker-compatible API), each right after building its engine's images, then print the matrix. Starts the Podman API service if Podman is installed but its socket
-//!   does not answer. A runtime whose engine is not installed is skipped, or fails under `CI=true`.
+//!   Docker-compatible API), each right after building its engine's images, then print the
+//!   matrix (passed, failed, ignored, seconds); a runtime that ran fewer tests than another
+//!   fails. Starts the Podman API service if Podman is installed but its socket does not
+//!   answer. A runtime whose engine is not installed is skipped, or fails under `CI=true`.
 //! - `demo`: run the resolver-service example suite against the default engine, showing what it did.
+//! - `bench [--runtime docker|podman] [--reps N] [--only S1,S3]`: the benchmarks side by side.
 //! - `clean [--engine ...]`: remove what this library left on an engine (by label), nothing else.
 //!
 //! The tools it needs (cargo, docker, podman) come from the machine; it installs nothing.
