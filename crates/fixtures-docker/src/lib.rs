@@ -261,54 +261,7 @@ impl DockerRuntime {
         })
     }
 
-    async fn build_context(spec: &BuildSpec) -> Result<Bytes> {
-        match &spec.context {
-            BuildContext::Dir(dir) => {
-                let dir = dir.clone();
-                tokio::task::spawn_blocking(move || fixtures_core::archive::tar_dir(&dir))
-                    .await
-                    .map_err(|e| Error::new(ErrorKind::Io, "build context task failed").with_source(e))?
-            }
-            BuildContext::Tar(bytes) => Ok(bytes.clone()),
-            BuildContext::Dockerfile(text) => fixtures_core::archive::dockerfile_tar(text),
-            _ => Err(Error::new(
-                ErrorKind::Unsupported,
-                "this kind of build context is not supported by the Docker backend",
-            )),
-        }
-    }
-}
-
-#[async_trait]
-impl Runtime for DockerRuntime {
-    fn name(&self) -> &str {
-        self.name
-    }
-
-    fn as_any(&self) -> &dyn Any {
-        self
-    }
-
-    fn is_local(&self) -> bool {
-        self.host.starts_with("unix://") || self.host.starts_with('/')
-    }
-
-    async fn ping(&self) -> Result<()> {
-        self.client.ping().await.map(drop).map_err(err("ping"))
-    }
-
-    async fn version(&self) -> Result<VersionInfo> {
-        let v = self.client.version().await.map_err(err("version"))?;
-        Ok(VersionInfo::new(
-            self.name,
-            v.version.unwrap_or_default(),
-            self.client.client_version().to_string(),
-            format!("{}/{}", v.os.unwrap_or_default(), v.arch.unwrap_or_default()),
-        )
-        .with_engine(if self.podman.is_some() { "podman" } else { "docker" }))
-    }
-
-    async fn build_image(&self, spec: &BuildSpec, progress: ProgressSink<'_>) -> Result<String> {
+    async fn build_once(&self, spec: &BuildSpec, progress: ProgressSink<'_>) -> Result<String> {
         let context = Self::build_context(spec).await?;
         let options = q::BuildImageOptions {
             dockerfile: spec.dockerfile.clone().unwrap_or_else(|| "Dockerfile".to_owned()),
@@ -393,6 +346,68 @@ impl Runtime for DockerRuntime {
             self.tag_image(&id, repo, tag).await?;
         }
         Ok(id)
+    }
+
+    async fn build_context(spec: &BuildSpec) -> Result<Bytes> {
+        match &spec.context {
+            BuildContext::Dir(dir) => {
+                let dir = dir.clone();
+                tokio::task::spawn_blocking(move || fixtures_core::archive::tar_dir(&dir))
+                    .await
+                    .map_err(|e| Error::new(ErrorKind::Io, "build context task failed").with_source(e))?
+            }
+            BuildContext::Tar(bytes) => Ok(bytes.clone()),
+            BuildContext::Dockerfile(text) => fixtures_core::archive::dockerfile_tar(text),
+            _ => Err(Error::new(
+                ErrorKind::Unsupported,
+                "this kind of build context is not supported by the Docker backend",
+            )),
+        }
+    }
+}
+
+#[async_trait]
+impl Runtime for DockerRuntime {
+    fn name(&self) -> &str {
+        self.name
+    }
+
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+
+    fn is_local(&self) -> bool {
+        self.host.starts_with("unix://") || self.host.starts_with('/')
+    }
+
+    async fn ping(&self) -> Result<()> {
+        self.client.ping().await.map(drop).map_err(err("ping"))
+    }
+
+    async fn version(&self) -> Result<VersionInfo> {
+        let v = self.client.version().await.map_err(err("version"))?;
+        Ok(VersionInfo::new(
+            self.name,
+            v.version.unwrap_or_default(),
+            self.client.client_version().to_string(),
+            format!("{}/{}", v.os.unwrap_or_default(), v.arch.unwrap_or_default()),
+        )
+        .with_engine(if self.podman.is_some() { "podman" } else { "docker" }))
+    }
+
+    async fn build_image(&self, spec: &BuildSpec, progress: ProgressSink<'_>) -> Result<String> {
+        // Podman's storage answers a build with "layer not known" when an image it looked at
+        // for its cache is removed meanwhile (another test's clean-up): build again.
+        let mut attempt = 0;
+        loop {
+            match self.build_once(spec, progress).await {
+                Err(e) if attempt < 2 && self.podman.is_some() && compat::podman::storage_race(e.message()) => {
+                    attempt += 1;
+                    tracing::info!("build raced with an image removal on Podman; building again: {}", e.message());
+                }
+                other => return other,
+            }
+        }
     }
 
     async fn pull_image(&self, spec: &PullSpec, progress: ProgressSink<'_>) -> Result<String> {

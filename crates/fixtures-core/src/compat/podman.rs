@@ -51,6 +51,12 @@ pub fn short_tag(name: &str) -> &str {
     ["localhost/", "docker.io/library/", "docker.io/"].iter().find_map(|p| name.strip_prefix(p)).unwrap_or(name)
 }
 
+/// Whether a build failed because Podman's storage lost an image it was looking at for its
+/// cache (removed meanwhile by another client): a race, not the build's fault.
+pub fn storage_race(message: &str) -> bool {
+    message.contains("layer not known")
+}
+
 /// When health checks are due, for an engine that does not run them itself.
 ///
 /// A backend asks [`HealthSchedule::due`] whenever it inspects a container and runs the
@@ -160,6 +166,10 @@ mod tests {
         assert_eq!(short_tag("docker.io/fixtures-it/build:v1"), "fixtures-it/build:v1");
         assert_eq!(short_tag("docker.io/library/busybox:1"), "busybox:1");
         assert_eq!(short_tag("127.0.0.1:5000/app:1"), "127.0.0.1:5000/app:1");
+        assert!(storage_race(
+            "checking if cached image exists from a previous build: getting top layer info: layer not known"
+        ));
+        assert!(!storage_race("COPY failed: file not found in build context"));
         assert_eq!((network_for_podman("bridge"), network_for_podman("fx-net")), ("podman", "fx-net"));
         assert_eq!((network_for_docker("podman"), network_for_docker("fx-net")), ("bridge", "fx-net"));
         let mut doc = json!({"NetworkSettings": {"Networks": {"podman": {"IPAddress": "10.88.0.5"}, "fx": {}}}});
