@@ -232,3 +232,85 @@ impl HttpClient {
         Ok((status, body))
     }
 }
+
+/// The engine's events for one label filter, recorded from the moment it starts, and a way
+/// to know which of them have happened by now.
+///
+/// Engines deliver events late (Podman reads them back from its event log), so a test that
+/// counts events cannot just wait a while. [`EventLog::until_now`] creates a marker container
+/// that carries the filter's labels and waits for the event of its creation: events come in
+/// order, so every event before it has been delivered.
+#[derive(Debug)]
+pub struct EventLog {
+    runtime: Arc<dyn Runtime>,
+    labels: Labels,
+    events: tokio::sync::mpsc::UnboundedReceiver<fixtures_core::runtime::Event>,
+    reader: tokio::task::JoinHandle<()>,
+    markers: Vec<String>,
+}
+
+impl EventLog {
+    /// Starts recording the events of objects with every one of `labels`.
+    pub fn start(runtime: Arc<dyn Runtime>, labels: &[(&str, &str)]) -> Self {
+        let filter = labels.iter().fold(LabelFilter::default(), |filter, (key, value)| filter.and_eq(*key, *value));
+        let labels: Labels = labels.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+        let mut stream = runtime.events(&filter);
+        let (tx, events) = tokio::sync::mpsc::unbounded_channel();
+        let reader = tokio::spawn(async move {
+            use futures_util::StreamExt;
+            while let Some(Ok(event)) = stream.next().await {
+                if tx.send(event).is_err() {
+                    break;
+                }
+            }
+        });
+        EventLog { runtime, labels, events, reader, markers: Vec::new() }
+    }
+
+    /// The events recorded since the last call (or the start) that happened before this call.
+    ///
+    /// # Panics
+    /// When the marker cannot be made or its creation is not seen within 30 s.
+    pub async fn until_now(&mut self) -> Vec<fixtures_core::runtime::Event> {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or_default();
+        let mut labels = self.labels.clone();
+        labels.insert(labels::MANAGED.to_owned(), "true".to_owned());
+        let marker = ContainerSpec {
+            name: Some(format!("fx-event-marker-{}-{nanos:x}", std::process::id())),
+            image: SERVICES_IMAGE.to_owned(),
+            command: Some(vec!["sleep".to_owned()]),
+            labels,
+            ..ContainerSpec::default()
+        };
+        let id = match self.runtime.create_container(&marker).await {
+            Ok(id) => id,
+            Err(e) => panic!("the event marker: {e:?}"),
+        };
+        self.markers.push(id.clone());
+        let mut before = Vec::new();
+        let seen = tokio::time::timeout(std::time::Duration::from_secs(30), async {
+            while let Some(event) = self.events.recv().await {
+                if event.id == id && event.action == fixtures_core::runtime::EventAction::Create {
+                    return true;
+                }
+                if !self.markers.contains(&event.id) {
+                    before.push(event);
+                }
+            }
+            false
+        })
+        .await;
+        let _ = self.runtime.remove_container(&id, true).await;
+        assert!(matches!(seen, Ok(true)), "no creation event of the marker {id} (the stream ended, or 30 s passed)");
+        before
+    }
+}
+
+impl Drop for EventLog {
+    fn drop(&mut self) {
+        self.reader.abort();
+    }
+}

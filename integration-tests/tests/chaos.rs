@@ -8,7 +8,6 @@ use std::time::{Duration, Instant};
 
 use fixtures_core::runtime::{EventAction, EventObject};
 use fixtures_core::spec::LabelFilter;
-use futures_util::StreamExt;
 
 fn cargo() -> Command {
     let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned()));
@@ -82,26 +81,7 @@ async fn chaos_leaves_nothing_behind() {
     // 2. cargo-nextest: a process per test, one session container for the whole run.
     let run = run_id("nextest");
     let rt = integration_tests::runtime().await;
-    let mut events = rt.events(&LabelFilter::eq("fixtures.run", run.clone()));
-    // Session containers that ran, and that were created: a container whose engine-chosen
-    // host port was taken before it started is made again (Podman), so it may be created twice
-    // but run once.
-    let started = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let created = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let (started_n, created_n) = (started.clone(), created.clone());
-    let watching = tokio::spawn(async move {
-        while let Some(Ok(e)) = events.next().await {
-            let name = e.attributes.get("name").cloned().unwrap_or_default();
-            if e.object != EventObject::Container || !name.starts_with("fx-session_svc-") {
-                continue;
-            }
-            match e.action {
-                EventAction::Start => started_n.fetch_add(1, std::sync::atomic::Ordering::SeqCst),
-                EventAction::Create => created_n.fetch_add(1, std::sync::atomic::Ordering::SeqCst),
-                _ => 0,
-            };
-        }
-    });
+    let mut events = integration_tests::EventLog::start(rt.clone(), &[("fixtures.run", run.as_str())]);
     let nextest_run = run.clone();
     // Off the async threads, so the event stream is read while the suite runs.
     let out = tokio::task::spawn_blocking(move || {
@@ -115,14 +95,27 @@ async fn chaos_leaves_nothing_behind() {
     .expect("joined");
     let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     assert_eq!(counts(&text), (140, 60), "the designed failures and no others:\n{}", integration_tests::quoted(&text));
-    nothing_left_within(&run, Duration::from_secs(10)).await;
-    watching.abort();
-    let created = created.load(std::sync::atomic::Ordering::SeqCst);
+    // Session containers that ran, and that were created: a container whose engine-chosen
+    // host port was taken before it started is made again (Podman), so it may be created twice
+    // but run once.
+    let session: Vec<_> = events
+        .until_now()
+        .await
+        .into_iter()
+        .filter(|e| {
+            e.object == EventObject::Container
+                && e.attributes.get("name").is_some_and(|name| name.starts_with("fx-session_svc-"))
+        })
+        .collect();
+    drop(events);
+    let count = |action| session.iter().filter(|e| e.action == action).count();
     assert_eq!(
-        started.load(std::sync::atomic::Ordering::SeqCst),
+        count(EventAction::Start),
         1,
-        "200 processes, one session container ({created} created)"
+        "200 processes, one session container ({} created)",
+        count(EventAction::Create)
     );
+    nothing_left_within(&run, Duration::from_secs(10)).await;
 
     // 3. SIGINT mid-run: the process removes everything before it exits.
     let run = run_id("sigint");

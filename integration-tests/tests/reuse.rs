@@ -5,12 +5,10 @@
 use std::path::Path;
 use std::process::Command;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
-use fixtures_core::runtime::{EventAction, EventObject};
-use fixtures_core::spec::{ContainerSpec, LabelFilter, NetworkSpec, VolumeSpec};
+use fixtures_core::runtime::{Event, EventAction, EventObject};
+use fixtures_core::spec::{ContainerSpec, NetworkSpec, VolumeSpec};
 use fixtures_core::{ErrorKind, Runtime};
-use futures_util::StreamExt;
 
 /// Runs one test of the suite in reuse mode; returns success and output.
 async fn run(binary: &Path, test: &str, version: &str) -> (bool, String) {
@@ -34,6 +32,15 @@ async fn run(binary: &Path, test: &str, version: &str) -> (bool, String) {
     })
     .await
     .expect("joined")
+}
+
+/// The ids of the containers created in `events`.
+fn creations(events: Vec<Event>) -> Vec<String> {
+    events
+        .into_iter()
+        .filter(|e| e.object == EventObject::Container && e.action == EventAction::Create)
+        .map(|e| e.id)
+        .collect()
 }
 
 async fn id_of(rt: &Arc<dyn Runtime>, name: &str) -> String {
@@ -67,22 +74,11 @@ async fn reuse_mode() {
     assert_eq!(rt.inspect_volume("fx-reuse-vol").await.expect("kept").labels["fixtures.reuse"], "true");
 
     // Second run, nothing changed: no container is created.
-    let creates = Arc::new(AtomicUsize::new(0));
-    let counter = creates.clone();
-    let mut events = rt.events(&LabelFilter::eq("fixtures.reuse", "true"));
-    // The stream replays the current second, which may hold the first run's creations.
-    let first_run = [db.clone(), web.clone()];
-    let watching = tokio::spawn(async move {
-        while let Some(Ok(e)) = events.next().await {
-            if e.object == EventObject::Container && e.action == EventAction::Create && !first_run.contains(&e.id) {
-                counter.fetch_add(1, Ordering::SeqCst);
-            }
-        }
-    });
+    let mut events = integration_tests::EventLog::start(rt.clone(), &[("fixtures.reuse", "true")]);
+    events.until_now().await; // what the stream replays of the first run
     let (ok, out) = run(&binary, "uses_reused_fixtures", "1").await;
     assert!(ok, "{out}");
-    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
-    assert_eq!(creates.load(Ordering::SeqCst), 0, "the second run created no container");
+    assert_eq!(creations(events.until_now().await), Vec::<String>::new(), "the second run created no container");
     assert_eq!(id_of(&rt, "fx-reuse-db").await, db);
     assert_eq!(id_of(&rt, "fx-reuse-web").await, web);
     assert_eq!(rt.inspect_network("fx-reuse-net").await.expect("kept").id, net);
@@ -90,10 +86,11 @@ async fn reuse_mode() {
     // One node's spec changes: exactly that one is replaced.
     let (ok, out) = run(&binary, "uses_reused_fixtures", "2").await;
     assert!(ok, "{out}");
-    assert_eq!(creates.load(Ordering::SeqCst), 1, "only the changed container was created");
-    assert_ne!(id_of(&rt, "fx-reuse-web").await, web, "the stale one was replaced");
+    let new_web = id_of(&rt, "fx-reuse-web").await;
+    assert_ne!(new_web, web, "the stale one was replaced");
+    assert_eq!(creations(events.until_now().await), [new_web], "only the changed container was created");
     assert_eq!(id_of(&rt, "fx-reuse-db").await, db, "the unchanged one was kept");
-    watching.abort();
+    drop(events);
 
     // Decoys with the wanted names, not ours: refused, untouched.
     let decoy = rt
