@@ -80,14 +80,18 @@ async fn chaos_leaves_nothing_behind() {
 
     // 2. cargo-nextest: a process per test, one session container for the whole run.
     let run = run_id("nextest");
+    let session_log = std::env::temp_dir().join(format!("{run}-session-ids"));
+    // The engine's events through the whole run: Podman rotates its event log several times
+    // meanwhile, and ends event streams when it does; the backends ask again.
     let rt = integration_tests::runtime().await;
     let mut events = integration_tests::EventLog::start(rt.clone(), &[("fixtures.run", run.as_str())]);
-    let nextest_run = run.clone();
-    // Off the async threads, so the event stream is read while the suite runs.
+    let (nextest_run, nextest_log) = (run.clone(), session_log.clone());
+    // Off the async threads: the run takes minutes.
     let out = tokio::task::spawn_blocking(move || {
         cargo()
             .args(["nextest", "run", "-p", "integration-tests", "--test", "chaos_suite", "--no-fail-fast", "-j", "4"])
             .env("FIXTURE_RUN_ID", &nextest_run)
+            .env("CHAOS_SESSION_LOG", &nextest_log)
             .output()
             .expect("cargo nextest runs")
     })
@@ -95,26 +99,35 @@ async fn chaos_leaves_nothing_behind() {
     .expect("joined");
     let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     assert_eq!(counts(&text), (140, 60), "the designed failures and no others:\n{}", integration_tests::quoted(&text));
-    // Session containers that ran, and that were created: a container whose engine-chosen
-    // host port was taken before it started is made again (Podman), so it may be created twice
-    // but run once.
-    let session: Vec<_> = events
+    // Each of the 180 tests with the session fixture (the 20 that time out have none) wrote
+    // down the session container it had: one container for 200 processes.
+    let ids = std::fs::read_to_string(&session_log).expect("the tests wrote the session ids");
+    std::fs::remove_file(&session_log).expect("remove the id log");
+    let mut by_container = std::collections::BTreeMap::<&str, Vec<&str>>::new();
+    for line in ids.lines() {
+        let (container, test) = line.rsplit_once(' ').unwrap_or((line, "?"));
+        by_container.entry(container).or_default().push(test);
+    }
+    let distinct: Vec<&str> =
+        by_container.keys().map(|container| container.split_once(' ').map_or(*container, |(id, _)| id)).collect();
+    assert_eq!(
+        (ids.lines().count(), distinct.len()),
+        (180, 1),
+        "200 processes, one session container (container: the tests that had it): {by_container:#?}"
+    );
+    // The event stream saw it start, once (a container whose engine-chosen host port was taken
+    // before it started is made again on Podman: created twice, started once).
+    let starts: Vec<String> = events
         .until_now()
         .await
         .into_iter()
-        .filter(|e| {
-            e.object == EventObject::Container
-                && e.attributes.get("name").is_some_and(|name| name.starts_with("fx-session_svc-"))
-        })
+        .filter(|e| e.object == EventObject::Container && e.action == EventAction::Start)
+        .filter(|e| e.attributes.get("name").is_some_and(|name| name.starts_with("fx-session_svc-")))
+        .map(|e| e.id)
         .collect();
     drop(events);
-    let count = |action| session.iter().filter(|e| e.action == action).count();
-    assert_eq!(
-        count(EventAction::Start),
-        1,
-        "200 processes, one session container ({} created)",
-        count(EventAction::Create)
-    );
+    let session: Vec<String> = distinct.iter().map(|id| (*id).to_owned()).collect();
+    assert_eq!(starts, session, "the session container started once");
     nothing_left_within(&run, Duration::from_secs(10)).await;
 
     // 3. SIGINT mid-run: the process removes everything before it exits.

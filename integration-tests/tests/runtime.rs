@@ -60,8 +60,13 @@ async fn build_inspect_tag_list_and_remove_images() -> Result<()> {
     assert!(!lines.is_empty(), "build progress streamed");
     let v = rt.version().await?;
     if v.runtime == "docker" && v.engine == "docker" {
-        // BuildKit names its steps `[stage n/m] INSTRUCTION`; the classic builder `Step n/m :`.
-        assert!(lines.iter().any(|l| l.starts_with("[base ")), "built by BuildKit: {lines:?}");
+        // BuildKit reports `[internal] load ...` vertices and `[stage n/m] INSTRUCTION` steps (the
+        // stage name is another build's when concurrent builds share a step); the classic
+        // builder `Step n/m : INSTRUCTION`.
+        assert!(
+            lines.iter().any(|l| l.starts_with("[internal] ")) && !lines.iter().any(|l| l.starts_with("Step ")),
+            "built by BuildKit: {lines:?}"
+        );
     }
     let info = rt.inspect_image(&tag).await?;
     assert_eq!(info.id, id);

@@ -110,4 +110,5 @@ fn wrong_choices_say_what_was_tried_and_how_to_fix_it() {
         "invalid_file",
         probe(&binary, &bad.0, &["docker"], &[]).replace(&*bad.0.to_string_lossy(), "<crate>")
     );
+    insta::assert_snapshot!("invalid_variable", probe(&binary, &dir.0, &["docker"], &[("FIXTURE_TIMEOUT", "soon")]));
 }

@@ -72,6 +72,26 @@ fn flag<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<bool, D::
     }
 }
 
+/// A configuration error as its reader needs it: the key, where it was set (the file, or the
+/// `FIXTURE_*` variable), and what is wrong with it; one line per error.
+fn describe(error: figment::Error) -> String {
+    let lines: Vec<String> = error
+        .into_iter()
+        .map(|e| {
+            let key = e.path.join(".");
+            let place = match e.metadata.as_ref().map(|m| (&m.source, m.name.contains("environment"))) {
+                Some((_, true)) => format!("FIXTURE_{}", key.to_ascii_uppercase()),
+                Some((Some(figment::Source::File(file)), false)) if key.is_empty() => file.display().to_string(),
+                Some((Some(figment::Source::File(file)), false)) => format!("`{key}` in {}", file.display()),
+                _ if key.is_empty() => "the configuration".to_owned(),
+                _ => format!("`{key}`"),
+            };
+            format!("{place}: {}", e.kind)
+        })
+        .collect();
+    format!("invalid configuration: {}", lines.join("; "))
+}
+
 /// The nearest `fixtures.toml` at or above `dir`.
 fn find_file(dir: &Path) -> Option<PathBuf> {
     dir.ancestors().map(|d| d.join("fixtures.toml")).find(|p| p.is_file())
@@ -96,17 +116,15 @@ impl Config {
             figment = figment.merge(Toml::file_exact(file));
         }
         figment = figment.merge(env);
-        let config: Config = figment.extract().map_err(|e| {
-            let whence = match &file {
-                Some(f) => format!("in {} or the FIXTURE_* environment variables", f.display()),
-                None => "in the FIXTURE_* environment variables".to_owned(),
-            };
-            Error::new(ErrorKind::Config, format!("invalid configuration {whence}: {e}"))
-        })?;
+        let config: Config = figment.extract().map_err(|e| Error::new(ErrorKind::Config, describe(e)))?;
         if !(config.timeout > 0.0 && config.timeout.is_finite()) {
+            let whence = match &file {
+                Some(f) => format!("`timeout` in {} or FIXTURE_TIMEOUT", f.display()),
+                None => "FIXTURE_TIMEOUT".to_owned(),
+            };
             return Err(Error::new(
                 ErrorKind::Config,
-                format!("timeout must be a positive number of seconds, not {}", config.timeout),
+                format!("{whence}: the timeout must be a positive number of seconds, not {}", config.timeout),
             ));
         }
         Ok(config)
@@ -174,7 +192,22 @@ mod tests {
 
         std::fs::write(root.join("fixtures.toml"), "timeout = -1\n").expect("write");
         let err = Config::layered(&root, Serialized::globals(serde_json::json!({}))).expect_err("negative");
-        assert_eq!(err.to_string(), "timeout must be a positive number of seconds, not -1");
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "`timeout` in {} or FIXTURE_TIMEOUT: the timeout must be a positive number of seconds, not -1",
+                root.join("fixtures.toml").display()
+            )
+        );
+        std::fs::write(root.join("fixtures.toml"), "runtime = 3\n").expect("write");
+        let err = Config::layered(&root, Serialized::globals(serde_json::json!({}))).expect_err("a number");
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "invalid configuration: `runtime` in {}: invalid type: found signed int `3`, expected a string",
+                root.join("fixtures.toml").display()
+            )
+        );
         std::fs::write(root.join("fixtures.toml"), "retries = 3\n").expect("write");
         let err = Config::layered(&root, Serialized::globals(serde_json::json!({}))).expect_err("unknown key");
         assert!(err.to_string().contains("unknown field") && err.to_string().contains("retries"), "{err}");

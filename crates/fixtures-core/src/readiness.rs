@@ -590,7 +590,15 @@ fn restarts(info: &ContainerInfo) -> bool {
     !matches!(policy, None | Some("" | "no"))
 }
 
+/// How long after a container's output ended `died` waits for the engine's `die` event before
+/// asking the engine itself.
+const OUTPUT_END_GRACE: Duration = Duration::from_millis(200);
+
 /// Resolves when the engine says the container died or was OOM-killed.
+///
+/// The engine's `die` event is the fast way. The end of the followed output is the other: an
+/// event can be late or lost (Podman's event log loses its readers when it rotates), so when the
+/// output ends and no event came within [`OUTPUT_END_GRACE`], the engine is asked.
 async fn died(container: &Container) -> Error {
     let runtime = container.runtime().as_ref();
     let info = container.info();
@@ -601,8 +609,9 @@ async fn died(container: &Container) -> Error {
     let mut events = runtime.events(&filter);
     let mut logs = runtime.logs(container.id(), &LogsSpec { follow: true, ..LogsSpec::default() });
     let mut output = FollowedOutput { text: Vec::new(), complete: false };
-    let mut following = true;
-    loop {
+    let (mut following, mut watching) = (true, true);
+    let mut ask_at: Option<tokio::time::Instant> = None;
+    while following || watching || ask_at.is_some() {
         tokio::select! {
             chunk = logs.next(), if following => match chunk {
                 Some(Ok(chunk)) => output.push(&chunk.bytes),
@@ -610,9 +619,21 @@ async fn died(container: &Container) -> Error {
                 None => {
                     following = false;
                     output.complete = true;
+                    ask_at = Some(tokio::time::Instant::now() + OUTPUT_END_GRACE);
                 }
             },
-            event = events.next() => match event {
+            () = tokio::time::sleep_until(ask_at.unwrap_or_else(tokio::time::Instant::now)), if ask_at.is_some() => {
+                ask_at = None;
+                match runtime.inspect_container(container.id()).await {
+                    Ok(now) if matches!(now.status, ContainerStatus::Exited | ContainerStatus::Dead) => {
+                        return exit_error(&now, "", Duration::ZERO, output.tail(20));
+                    }
+                    // Running again (a restart policy), or the stream ended for another reason.
+                    Ok(_) => {}
+                    Err(e) => return e,
+                }
+            }
+            event = events.next(), if watching => match event {
                 Some(Ok(e)) if e.id == container.id() && e.action == EventAction::Die => {
                     // The fast way: the event's exit code and the output followed to its end
                     // (the stream ends a moment after the process). Not for code 137, which
@@ -654,10 +675,10 @@ async fn died(container: &Container) -> Error {
                 }
                 Some(Ok(_)) => {}
                 Some(Err(e)) => {
-                    tracing::debug!(error = %e, "event stream ended; readiness falls back to polling");
-                    break;
+                    tracing::debug!(error = %e, "event stream ended; readiness falls back to the output and polling");
+                    watching = false;
                 }
-                None => break,
+                None => watching = false,
             },
         }
     }

@@ -396,17 +396,10 @@ impl Runtime for DockerRuntime {
     }
 
     async fn build_image(&self, spec: &BuildSpec, progress: ProgressSink<'_>) -> Result<String> {
-        // Podman's storage answers a build with "layer not known" when an image it looked at
-        // for its cache is removed meanwhile (another test's clean-up): build again.
-        let mut attempt = 0;
-        loop {
-            match self.build_once(spec, progress).await {
-                Err(e) if attempt < 2 && self.podman.is_some() && compat::podman::storage_race(e.message()) => {
-                    attempt += 1;
-                    tracing::info!("build raced with an image removal on Podman; building again: {}", e.message());
-                }
-                other => return other,
-            }
+        if self.podman.is_some() {
+            compat::podman::build_retrying_storage_races(|| self.build_once(spec, progress)).await
+        } else {
+            self.build_once(spec, progress).await
         }
     }
 
@@ -798,17 +791,21 @@ impl Runtime for DockerRuntime {
     fn events(&self, filter: &LabelFilter) -> BoxStream<'static, Result<Event>> {
         let podman = self.podman.is_some();
         // The request is sent when the stream is first polled; `since` replays what happened
-        // from this call on, so no event between the call and the first poll is lost.
+        // from this call on, so no event between the call and the first poll is lost. Podman
+        // ends the stream when its event log rotates: it is asked again (see `resumed`).
         let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
-        let options = q::EventsOptions {
-            filters: label_filters(filter),
-            since: Some(now.to_string()),
-            ..q::EventsOptions::default()
-        };
+        let filters = label_filters(filter);
+        let client = self.client.clone();
+        let raw = compat::events::resumed(i128::from(now) * 1_000_000_000, move |since| {
+            let options =
+                q::EventsOptions { filters: filters.clone(), since: Some(since), ..q::EventsOptions::default() };
+            client
+                .events(Some(options))
+                .map(|item| item.map(|e| to_json(&e)).map_err(|e| map_error("read events", e)))
+                .boxed()
+        });
         let filter = filter.clone();
-        self.client
-            .events(Some(options))
-            .map(|item| item.map(|e| compat::event(&to_json(&e))).map_err(|e| map_error("read events", e)))
+        raw.map(|item| item.map(|raw| compat::event(&raw)))
             // Podman ORs several label filters; Docker ANDs them (a container's event carries
             // its labels as attributes).
             .filter(move |event| {

@@ -390,63 +390,9 @@ impl PodmanRuntime {
         let list = listing("list containers", || containers.list(&opts)).await?;
         Ok(list.into_iter().filter_map(|c| c.id).collect())
     }
-}
 
-/// Percent-encodes a path segment (names and ids are plain, references may hold `/`, `:`, `@`).
-fn encode(segment: &str) -> String {
-    let mut out = String::with_capacity(segment.len());
-    for b in segment.bytes() {
-        match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b':' | b'@' => out.push(b as char),
-            _ => out.push_str(&format!("%{b:02X}")),
-        }
-    }
-    out
-}
-
-/// `unix:///run/podman/podman.sock` for root, else the user's socket under `XDG_RUNTIME_DIR`.
-pub fn default_host() -> String {
-    use std::os::unix::fs::MetadataExt;
-    // /proc/self belongs to the effective user.
-    let uid = std::fs::metadata("/proc/self").map(|m| m.uid()).unwrap_or(0);
-    if uid == 0 {
-        return ROOT_SOCKET.to_owned();
-    }
-    let dir =
-        std::env::var("XDG_RUNTIME_DIR").ok().filter(|d| !d.is_empty()).unwrap_or_else(|| format!("/run/user/{uid}"));
-    format!("unix://{dir}/podman/podman.sock")
-}
-
-#[async_trait]
-impl Runtime for PodmanRuntime {
-    fn name(&self) -> &str {
-        RUNTIME
-    }
-
-    fn as_any(&self) -> &dyn Any {
-        self
-    }
-
-    fn is_local(&self) -> bool {
-        self.host.starts_with("unix://")
-    }
-
-    async fn ping(&self) -> Result<()> {
-        self.libpod.call(Method::GET, "/_ping", None).await.map(drop).map_err(|e| map_request_error("ping", e))
-    }
-
-    async fn version(&self) -> Result<VersionInfo> {
-        let v = self.client.version().await.map_err(err("version"))?;
-        // `ApiVersion` is the Docker API level the engine offers; libpod's own is in Components.
-        Ok(VersionInfo::new(
-            RUNTIME,
-            v.version.unwrap_or_default(),
-            v.api_version.unwrap_or_default(),
-            format!("{}/{}", v.os.unwrap_or_default(), v.arch.unwrap_or_default()),
-        ))
-    }
-
-    async fn build_image(&self, spec: &BuildSpec, progress: ProgressSink<'_>) -> Result<String> {
+    /// One build; [`Runtime::build_image`] runs it again when it raced with an image removal.
+    async fn build_once(&self, spec: &BuildSpec, progress: ProgressSink<'_>) -> Result<String> {
         let context = context_dir(&spec.context)?;
         let mut builder = opts::ImageBuildOpts::builder(context.path.to_string_lossy())
             .dockerfile(spec.dockerfile.clone().unwrap_or_else(|| "Dockerfile".to_owned()))
@@ -526,6 +472,65 @@ impl Runtime for PodmanRuntime {
             self.tag_image(&id, repo, tag).await?;
         }
         Ok(id)
+    }
+}
+
+/// Percent-encodes a path segment (names and ids are plain, references may hold `/`, `:`, `@`).
+fn encode(segment: &str) -> String {
+    let mut out = String::with_capacity(segment.len());
+    for b in segment.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b':' | b'@' => out.push(b as char),
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
+
+/// `unix:///run/podman/podman.sock` for root, else the user's socket under `XDG_RUNTIME_DIR`.
+pub fn default_host() -> String {
+    use std::os::unix::fs::MetadataExt;
+    // /proc/self belongs to the effective user.
+    let uid = std::fs::metadata("/proc/self").map(|m| m.uid()).unwrap_or(0);
+    if uid == 0 {
+        return ROOT_SOCKET.to_owned();
+    }
+    let dir =
+        std::env::var("XDG_RUNTIME_DIR").ok().filter(|d| !d.is_empty()).unwrap_or_else(|| format!("/run/user/{uid}"));
+    format!("unix://{dir}/podman/podman.sock")
+}
+
+#[async_trait]
+impl Runtime for PodmanRuntime {
+    fn name(&self) -> &str {
+        RUNTIME
+    }
+
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+
+    fn is_local(&self) -> bool {
+        self.host.starts_with("unix://")
+    }
+
+    async fn ping(&self) -> Result<()> {
+        self.libpod.call(Method::GET, "/_ping", None).await.map(drop).map_err(|e| map_request_error("ping", e))
+    }
+
+    async fn version(&self) -> Result<VersionInfo> {
+        let v = self.client.version().await.map_err(err("version"))?;
+        // `ApiVersion` is the Docker API level the engine offers; libpod's own is in Components.
+        Ok(VersionInfo::new(
+            RUNTIME,
+            v.version.unwrap_or_default(),
+            v.api_version.unwrap_or_default(),
+            format!("{}/{}", v.os.unwrap_or_default(), v.arch.unwrap_or_default()),
+        ))
+    }
+
+    async fn build_image(&self, spec: &BuildSpec, progress: ProgressSink<'_>) -> Result<String> {
+        compat::podman::build_retrying_storage_races(|| self.build_once(spec, progress)).await
     }
 
     async fn pull_image(&self, spec: &PullSpec, progress: ProgressSink<'_>) -> Result<String> {
@@ -1024,36 +1029,39 @@ impl Runtime for PodmanRuntime {
 
     fn events(&self, filter: &LabelFilter) -> BoxStream<'static, Result<Event>> {
         // The request is sent when the stream is first polled; `since` replays what happened
-        // from this call on, so no event between the call and the first poll is lost.
+        // from this call on, so no event between the call and the first poll is lost. The
+        // engine ends the stream when its event log rotates: it is asked again (see `resumed`).
         let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
         let labels = filter.to_query();
-        let mut builder = opts::EventsOpts::builder().stream(true).since(now.to_string());
-        if !labels.is_empty() {
-            builder = builder.filters([("label".to_owned(), labels)]);
-        }
-        let options = builder.build();
         let client = self.client.clone();
-        let filter = filter.clone();
-        owned_stream(move |tx| async move {
-            let mut stream = client.events(&options);
-            while let Some(item) = stream.next().await {
-                let event = match item {
-                    Ok(e) => {
-                        let event = compat::event(&to_json(&e));
-                        // libpod ORs several label filters; Docker ANDs them.
-                        if filter.labels.len() > 1 && !filter.matches(&event.attributes) {
-                            continue;
-                        }
-                        Ok(event)
-                    }
-                    Err(e) => Err(map_error("read events", e)),
-                };
-                let failed = event.is_err();
-                if tx.send(event).await.is_err() || failed {
-                    break;
-                }
+        let raw = compat::events::resumed(i128::from(now) * 1_000_000_000, move |since| {
+            let mut builder = opts::EventsOpts::builder().stream(true).since(since);
+            if !labels.is_empty() {
+                builder = builder.filters([("label".to_owned(), labels.clone())]);
             }
-        })
+            let options = builder.build();
+            let client = client.clone();
+            owned_stream(move |tx| async move {
+                let mut stream = client.events(&options);
+                while let Some(item) = stream.next().await {
+                    let item = item.map(|e| to_json(&e)).map_err(|e| map_error("read events", e));
+                    let failed = item.is_err();
+                    if tx.send(item).await.is_err() || failed {
+                        break;
+                    }
+                }
+            })
+        });
+        let filter = filter.clone();
+        raw.map(|item| item.map(|raw| compat::event(&raw)))
+            // libpod ORs several label filters; Docker ANDs them.
+            .filter(move |event| {
+                std::future::ready(match event {
+                    Ok(e) => filter.labels.len() < 2 || filter.matches(&e.attributes),
+                    Err(_) => true,
+                })
+            })
+            .boxed()
     }
 }
 

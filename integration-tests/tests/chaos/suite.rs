@@ -41,6 +41,13 @@ pub(crate) async fn body(n: usize, fn_svc: &Container, module_svc: &Container, s
     assert_eq!(fn_svc.status().await?, "running");
     assert_eq!(module_svc.status().await?, "running");
     assert_eq!(session_svc.status().await?, "running");
+    // `tests/chaos.rs` checks that every test of a run had the same session container.
+    if let Some(path) = std::env::var_os("CHAOS_SESSION_LOG") {
+        use std::io::Write;
+        // One append of one line: lines of concurrent processes do not mix.
+        let mut log = std::fs::OpenOptions::new().create(true).append(true).open(path)?;
+        log.write_all(format!("{} {} t{n:03}\n", session_svc.id(), session_svc.name()).as_bytes())?;
+    }
     assert!(n % 5 != 0, "test {n} panics on purpose");
     Ok(())
 }

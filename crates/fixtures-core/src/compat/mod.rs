@@ -3,9 +3,10 @@
 //! Docker and Podman (libpod's inspect output keeps the same field names) describe
 //! containers, images, networks, volumes and events in the same shape, so backends
 //! hand the engine's answer here as JSON instead of each mapping it by hand.
-//! Also the small JSON helpers both backends build request bodies with.
-//! Nothing here does I/O.
+//! Also the small JSON helpers both backends build request bodies with, and [`events`]: the
+//! event stream that goes on when the engine ends it. Nothing else here does I/O.
 
+pub mod events;
 pub mod podman;
 
 use std::collections::BTreeMap;

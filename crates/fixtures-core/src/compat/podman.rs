@@ -57,6 +57,25 @@ pub fn storage_race(message: &str) -> bool {
     message.contains("layer not known")
 }
 
+/// Runs a build on Podman, again (twice at most) when it lost [`storage_race`]: the image it
+/// read for its cache was removed meanwhile by another test's clean-up.
+pub async fn build_retrying_storage_races<F, Fut>(mut build: F) -> crate::Result<String>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = crate::Result<String>>,
+{
+    let mut attempt = 0;
+    loop {
+        match build().await {
+            Err(e) if attempt < 2 && storage_race(e.message()) => {
+                attempt += 1;
+                tracing::info!("build raced with an image removal on Podman; building again: {}", e.message());
+            }
+            other => return other,
+        }
+    }
+}
+
 /// When health checks are due, for an engine that does not run them itself.
 ///
 /// A backend asks [`HealthSchedule::due`] whenever it inspects a container and runs the
@@ -159,6 +178,28 @@ mod tests {
     use super::*;
     use crate::runtime::Stream;
     use serde_json::json;
+
+    #[tokio::test]
+    async fn a_build_that_lost_a_storage_race_runs_again_twice_at_most() {
+        use crate::{Error, ErrorKind};
+        let race = || Error::new(ErrorKind::Build, "getting top layer info: layer not known");
+        let attempts = std::sync::atomic::AtomicUsize::new(0);
+        let outcomes = |failures: usize, error: fn() -> Error| {
+            attempts.store(0, std::sync::atomic::Ordering::SeqCst);
+            let attempts = &attempts;
+            build_retrying_storage_races(move || {
+                let n = attempts.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                async move { if n < failures { Err(error()) } else { Ok("sha256:built".to_owned()) } }
+            })
+        };
+        assert_eq!(outcomes(2, race).await.expect("the third try builds"), "sha256:built");
+        assert_eq!(attempts.load(std::sync::atomic::Ordering::SeqCst), 3);
+        assert!(storage_race(outcomes(3, race).await.expect_err("three races").message()));
+        assert_eq!(attempts.load(std::sync::atomic::Ordering::SeqCst), 3, "never a fourth try");
+        let broken = || Error::new(ErrorKind::Build, "COPY failed");
+        assert_eq!(outcomes(1, broken).await.expect_err("a real failure").message(), "COPY failed");
+        assert_eq!(attempts.load(std::sync::atomic::Ordering::SeqCst), 1, "a real failure is not built again");
+    }
 
     #[test]
     fn names_read_as_docker_says_them() {

@@ -134,6 +134,10 @@ mod fake {
         pub(super) fail_start: bool,
         /// Starts that fail as Podman's do when a chosen host port was taken meanwhile.
         pub(super) port_clashes: AtomicUsize,
+        /// Containers exit with code 3 this long after they are created, saying `boom`;
+        /// the engine's events never tell (as when Podman's event log rotates).
+        pub(super) exit_after: Option<std::time::Duration>,
+        pub(super) created_at: Mutex<Option<std::time::Instant>>,
     }
 
     impl Fake {
@@ -143,6 +147,10 @@ mod fake {
 
         fn call(&self, what: String) {
             self.calls.lock().expect("calls").push(what);
+        }
+
+        fn exits_at(&self) -> Option<std::time::Instant> {
+            Some(*self.created_at.lock().expect("created_at").as_ref()? + self.exit_after?)
         }
 
         pub(super) fn calls(&self, prefix: &str) -> Vec<String> {
@@ -195,6 +203,7 @@ mod fake {
         async fn create_container(&self, spec: &ContainerSpec) -> Result<String> {
             let id = spec.name.clone().unwrap_or_default();
             self.call(format!("create {id} from {}", spec.image));
+            *self.created_at.lock().expect("created_at") = Some(std::time::Instant::now());
             Ok(id)
         }
         async fn start_container(&self, id: &str) -> Result<()> {
@@ -208,9 +217,13 @@ mod fake {
             if self.fail_start { Err(Error::new(ErrorKind::Engine, "start refused")) } else { Ok(()) }
         }
         async fn inspect_container(&self, id: &str) -> Result<ContainerInfo> {
+            let state = match self.exits_at() {
+                Some(at) if std::time::Instant::now() >= at => json!({"Status": "exited", "ExitCode": 3, "Pid": 0}),
+                _ => json!({"Status": "running", "Pid": 0}),
+            };
             Ok(crate::compat::container_info(json!({
                 "Id": id, "Name": format!("/{id}"), "Image": "img",
-                "State": {"Status": "running", "Pid": 0},
+                "State": state,
                 "Config": {"Env": [], "Labels": {}},
                 "NetworkSettings": {"Networks": {"bridge": {"IPAddress": "172.17.0.9", "Gateway": "172.17.0.1"}}}
             })))
@@ -240,8 +253,15 @@ mod fake {
             self.call(format!("remove {id}"));
             Ok(())
         }
-        fn logs(&self, _: &str, _: &LogsSpec) -> BoxStream<'static, Result<LogChunk>> {
-            Box::pin(futures_util::stream::empty())
+        fn logs(&self, _: &str, spec: &LogsSpec) -> BoxStream<'static, Result<LogChunk>> {
+            let Some(at) = self.exits_at() else { return Box::pin(futures_util::stream::empty()) };
+            let follow = spec.follow;
+            Box::pin(futures_util::stream::once(async move {
+                if follow {
+                    tokio::time::sleep_until(at.into()).await;
+                }
+                Ok(LogChunk { stream: crate::runtime::Stream::Stdout, bytes: Bytes::from_static(b"boom\n") })
+            }))
         }
         async fn exec(&self, _: &str, _: &ExecSpec) -> Result<ExecOutput> {
             unsupported()
@@ -344,6 +364,31 @@ async fn what_was_created_before_a_failure_is_removed() {
     assert_eq!(created.len(), 2, "{created:?}");
     assert_eq!(removed.len(), 2, "the container and then the network: {removed:?}");
     assert!(removed[0].starts_with("remove fx-c-") && removed[1].starts_with("remove network fx-net-"), "{removed:?}");
+}
+
+#[tokio::test]
+async fn an_exit_the_events_never_tell_is_seen_when_the_output_ends() {
+    use crate::Runtime;
+    use crate::readiness::{Readiness, WaitFor};
+    use crate::spec::ContainerSpec;
+    let fake = Arc::new(fake::Fake {
+        exit_after: Some(std::time::Duration::from_millis(100)),
+        ..fake::Fake::new("fake-exit")
+    });
+    fake.create_container(&ContainerSpec { name: Some("c".into()), ..ContainerSpec::default() })
+        .await
+        .expect("created");
+    let never: crate::readiness::ReadyFn = Arc::new(|_| Box::pin(async { Ok(false) }));
+    let readiness = Readiness {
+        timeout: std::time::Duration::from_secs(20),
+        ports: false,
+        wait_for: vec![WaitFor::Custom("never".into(), never)],
+        ..Readiness::default()
+    };
+    let c = crate::Container::attach(fake.clone(), "c", "c", None, readiness).await.expect("attached");
+    let err = c.wait_ready().await.expect_err("it exits");
+    assert_eq!(err.kind(), crate::ErrorKind::Exited, "{err:?}");
+    assert!(err.logs_tail().is_some_and(|tail| tail.contains("boom")), "{err:?}");
 }
 
 #[tokio::test]
