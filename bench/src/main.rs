@@ -227,9 +227,8 @@ async fn log_time(docker: &Docker, id: &str, needle: &str) -> Option<SystemTime>
     let mut logs = docker.logs(id, Some(opts));
     while let Some(Ok(chunk)) = logs.next().await {
         let text = chunk.to_string();
-        for line in text.lines().filter(|l| l.contains(needle)) {
-            let stamp = line.split_whitespace().next()?;
-            return parse_rfc3339(stamp);
+        if let Some(line) = text.lines().find(|l| l.contains(needle)) {
+            return parse_rfc3339(line.split_whitespace().next()?);
         }
     }
     None
@@ -363,10 +362,10 @@ async fn s3(n: usize) -> Vec<Row> {
         let (t, c) = ours_start("slow").await.expect("ours");
         let ready_at = SystemTime::now();
         ours.push(ms(t0.elapsed()) - 300.0);
-        if let Some(listening) = log_time(&docker, c.id(), "listening").await {
-            if let Ok(d) = ready_at.duration_since(listening) {
-                latency.push(ms(d));
-            }
+        if let Some(listening) = log_time(&docker, c.id(), "listening").await
+            && let Ok(d) = ready_at.duration_since(listening)
+        {
+            latency.push(ms(d));
         }
         t.finish().await;
     }
@@ -426,10 +425,10 @@ async fn s4(n: usize) -> Vec<Row> {
             tokio::time::sleep(Duration::from_millis(50)).await; // the watcher's subscription is in place
             assert!(tc::start_dying(&label).await, "testcontainers-rs reports the exit as an error");
             let failed_at = SystemTime::now();
-            if let Ok(Some(exited)) = watcher.await {
-                if let Ok(d) = failed_at.duration_since(exited) {
-                    tcs.push(ms(d));
-                }
+            if let Ok(Some(exited)) = watcher.await
+                && let Ok(d) = failed_at.duration_since(exited)
+            {
+                tcs.push(ms(d));
             }
         }
 

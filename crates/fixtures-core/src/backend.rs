@@ -111,7 +111,9 @@ mod tests {
     use super::*;
     use crate::config::Config;
 
-    fn dead() -> Pin<Box<dyn Future<Output = Result<Arc<dyn Runtime>>> + Send>> {
+    type Connecting = Pin<Box<dyn Future<Output = Result<Arc<dyn Runtime>>> + Send>>;
+
+    fn dead() -> Connecting {
         Box::pin(async {
             Err(Error::new(ErrorKind::Engine, "no Docker socket at `/nowhere.sock`: is the engine running?")
                 .with_runtime("deadbeef"))
@@ -119,9 +121,7 @@ mod tests {
     }
 
     fn config(runtime: Option<&str>) -> Config {
-        let mut c = Config::default();
-        c.runtime = runtime.map(str::to_owned);
-        c
+        Config { runtime: runtime.map(str::to_owned), ..Config::default() }
     }
 
     async fn report(backends: &[Backend], runtime: Option<&str>) -> String {

@@ -13,8 +13,8 @@
 //!   process is gone (on this host only; objects of other hosts are left alone).
 //! - A run shared by several processes (cargo-nextest: `NEXTEST_RUN_ID`) shares its
 //!   session objects. Each process holds a shared `flock` on the run's lock file for its
-//!   whole life; whoever can take it exclusively (at exit, or a watcher after its process
-//!   died) is the last one out and removes the run's session objects.
+//!   whole life; a watcher whose process is gone, finding the lock held by nobody for 4 s,
+//!   takes it exclusively and removes the run's session objects.
 //!
 //! Only objects with `fixtures.managed` are ever removed.
 
@@ -74,9 +74,24 @@ fn shared_run() -> bool {
         .any(|v| std::env::var(v).is_ok_and(|id| id.chars().any(|c| c.is_ascii_alphanumeric())))
 }
 
-/// How long a shared run's last process waits before removing the run's session objects:
+/// How long a shared run must be held by no process before its session objects are removed:
 /// the next process of the run (nextest starts one per test) joins within it.
 const SHARED_RUN_GRACE: std::time::Duration = std::time::Duration::from_secs(4);
+
+/// Whether the run ended: no process held it at any of its checks over [`SHARED_RUN_GRACE`].
+/// Between two processes of a runner nobody holds the run for a moment (nextest here: up to
+/// ~70 ms, dozens of times a run); one empty look would end a run that goes on. False as soon
+/// as a process holds it.
+async fn run_ends(run: &str) -> bool {
+    let since = std::time::Instant::now();
+    while since.elapsed() < SHARED_RUN_GRACE {
+        if run_alive(run) {
+            return false;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    !run_alive(run)
+}
 
 /// The owner label of session objects: the run, not a process.
 pub(crate) fn run_owner() -> String {
@@ -117,11 +132,28 @@ fn hold_run() {
     if let Some(dir) = path.parent() {
         let _ = std::fs::create_dir_all(dir);
     }
-    match File::options().create(true).truncate(false).write(true).open(&path) {
-        Ok(file) if flock(&file, libc::LOCK_SH) => *RUN_HOLD.lock().unwrap_or_else(|p| p.into_inner()) = Some(file),
-        Ok(_) | Err(_) => {
-            tracing::warn!(path = %path.display(), "cannot hold the run's lock; session objects may outlive it")
+    // The last one out removes the file while it holds it exclusively; a hold taken meanwhile
+    // (this call waits for it) would be on a file nobody else sees: take it on the new one.
+    for _ in 0..10 {
+        match File::options().create(true).truncate(false).write(true).open(&path) {
+            Ok(file) if flock(&file, libc::LOCK_SH) => {
+                if same_file(&file, &path) {
+                    *RUN_HOLD.lock().unwrap_or_else(|p| p.into_inner()) = Some(file);
+                    return;
+                }
+            }
+            Ok(_) | Err(_) => break,
         }
+    }
+    tracing::warn!(path = %path.display(), "cannot hold the run's lock; session objects may outlive it");
+}
+
+/// Whether `file` is the file at `path` now.
+fn same_file(file: &File, path: &std::path::Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (file.metadata(), std::fs::metadata(path)) {
+        (Ok(held), Ok(there)) => (held.dev(), held.ino()) == (there.dev(), there.ino()),
+        _ => false,
     }
 }
 
@@ -356,8 +388,9 @@ pub fn watch(runtime: Arc<dyn Runtime>) -> ! {
                 remove_owned_until_quiet(std::slice::from_ref(&runtime), &owner).await;
             }
             if !run.is_empty() {
-                if shared_run() {
-                    tokio::time::sleep(SHARED_RUN_GRACE).await;
+                if shared_run() && !run_ends(&run).await {
+                    // Another process holds it: its watcher takes over.
+                    return;
                 }
                 remove_run_if_last(runtime.as_ref(), &run).await;
             }
