@@ -234,6 +234,20 @@ async fn log_time(docker: &Docker, id: &str, needle: &str) -> Option<SystemTime>
     None
 }
 
+/// When the S3 service began to listen: its log line's time on Docker. Podman's APIs stamp log
+/// lines to the second only; there it is the start the engine recorded plus the service's
+/// 300 ms delay (the process's own start-up, a few ms, not counted).
+async fn listened_at(docker: &Docker, id: &str) -> Option<SystemTime> {
+    if std::env::var("FIXTURES_BENCH_ENGINE").is_ok_and(|e| e == "podman") {
+        use fixtures_core::Runtime as _;
+        let runtime = fixtures_docker::DockerRuntime::connect_to(&docker_host()).await.ok()?;
+        let info = runtime.inspect_container(id).await.ok()?;
+        let started = parse_rfc3339(info.raw.pointer("/State/StartedAt")?.as_str()?)?;
+        return Some(started + Duration::from_millis(300));
+    }
+    log_time(docker, id, "listening").await
+}
+
 /// When the container exited, as the engine recorded it (`State.FinishedAt`), read raw:
 /// bollard's models cannot read an exited container on Podman.
 async fn finished_at(id: &str) -> Option<SystemTime> {
@@ -362,7 +376,7 @@ async fn s3(n: usize) -> Vec<Row> {
         let (t, c) = ours_start("slow").await.expect("ours");
         let ready_at = SystemTime::now();
         ours.push(ms(t0.elapsed()) - 300.0);
-        if let Some(listening) = log_time(&docker, c.id(), "listening").await
+        if let Some(listening) = listened_at(&docker, c.id()).await
             && let Ok(d) = ready_at.duration_since(listening)
         {
             latency.push(ms(d));
@@ -630,12 +644,12 @@ fn goal(scenario: &str, contender: &str, median: f64, floor: Option<f64>, tc: Op
     let verdict = |ok: bool, text: String| format!("{} {text}", if ok { "met" } else { "MISSED" });
     match (scenario, contender) {
         (s, "fixtures") if s.starts_with("S1") => {
-            let (f, t) = (ratio(floor).unwrap_or(f64::NAN), ratio(tc).unwrap_or(f64::NAN));
-            format!(
-                "{} (<=1.2x floor: {f:.2}x); {} (<=0.65x tc: {t:.2}x)",
-                if f <= 1.2 { "met" } else { "MISSED" },
-                if t <= 0.65 { "met" } else { "MISSED" }
-            )
+            let f = ratio(floor).unwrap_or(f64::NAN);
+            let versus_tc = match ratio(tc) {
+                Some(t) => format!("{} (<=0.65x tc: {t:.2}x)", if t <= 0.65 { "met" } else { "MISSED" }),
+                None => "(<=0.65x tc: testcontainers-rs does not run here)".to_owned(),
+            };
+            format!("{} (<=1.2x floor: {f:.2}x); {versus_tc}", if f <= 1.2 { "met" } else { "MISSED" })
         }
         (s, "fixtures") if s.starts_with("S2 parallel x4") => {
             let f = ratio(floor).unwrap_or(f64::NAN);

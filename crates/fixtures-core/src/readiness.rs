@@ -607,7 +607,8 @@ async fn died(container: &Container) -> Error {
         None => LabelFilter::default(),
     };
     let mut events = runtime.events(&filter);
-    let mut logs = runtime.logs(container.id(), &LogsSpec { follow: true, ..LogsSpec::default() });
+    // Fused: a stream that ended may be polled again when a restarted container is awaited on.
+    let mut logs = runtime.logs(container.id(), &LogsSpec { follow: true, ..LogsSpec::default() }).fuse();
     let mut output = FollowedOutput { text: Vec::new(), complete: false };
     let (mut following, mut watching) = (true, true);
     let mut ask_at: Option<tokio::time::Instant> = None;
@@ -635,42 +636,60 @@ async fn died(container: &Container) -> Error {
             }
             event = events.next(), if watching => match event {
                 Some(Ok(e)) if e.id == container.id() && e.action == EventAction::Die => {
-                    // The fast way: the event's exit code and the output followed to its end
-                    // (the stream ends a moment after the process). Not for code 137, which
-                    // may be an OOM kill only the container's state tells; nor for a
-                    // container the engine restarts.
-                    let code = exit_code_of(&e.attributes).filter(|c| *c != 137);
-                    if let Some(code) = code.filter(|_| !restarts(&info)) {
-                        let rest = async {
-                            loop {
-                                match logs.next().await {
-                                    Some(Ok(chunk)) => output.push(&chunk.bytes),
-                                    Some(Err(_)) => return false,
-                                    None => return true,
-                                }
-                            }
+                    // How it ended, from whichever answers first. With the event's exit code:
+                    // the output followed to its end (Docker ends it a moment after the process
+                    // but answers about a just-exited container only after its clean-up), or
+                    // the last lines asked for (Podman answers those at once, but ends the
+                    // output and answers an inspect only after its clean-up). Not for code 137
+                    // (maybe an OOM kill, which only the state tells), nor for a container the
+                    // engine restarts: the engine is asked for its state then.
+                    let code = exit_code_of(&e.attributes).filter(|c| *c != 137 && !restarts(&info));
+                    let from_event = async {
+                        let code = code?;
+                        let followed = async {
+                            let complete = if following {
+                                let rest = async {
+                                    loop {
+                                        match logs.next().await {
+                                            Some(Ok(chunk)) => output.push(&chunk.bytes),
+                                            Some(Err(_)) => return false,
+                                            None => return true,
+                                        }
+                                    }
+                                };
+                                tokio::time::timeout(Duration::from_secs(1), rest).await.unwrap_or(false)
+                            } else {
+                                output.complete
+                            };
+                            if complete { Some(output.tail(20)) } else { None }
                         };
-                        let complete = if following {
-                            tokio::time::timeout(Duration::from_secs(1), rest).await.unwrap_or(false)
-                        } else {
-                            output.complete
+                        let asked = logs_tail(runtime, container.id(), 20);
+                        let tail = tokio::select! {
+                            Some(tail) = followed => tail,
+                            tail = asked => tail,
                         };
-                        if complete {
+                        Some((code, tail))
+                    };
+                    let asked = async {
+                        tokio::join!(runtime.inspect_container(container.id()), logs_tail(runtime, container.id(), 20))
+                    };
+                    let ended = tokio::select! {
+                        Some(ended) = from_event => Ok(ended),
+                        answer = asked => Err(answer),
+                    };
+                    match ended {
+                        Ok((code, tail)) => {
                             let mut exited = info.clone();
                             exited.status = ContainerStatus::Exited;
                             exited.exit_code = Some(code);
-                            return exit_error(&exited, "", Duration::ZERO, output.tail(20));
+                            return exit_error(&exited, "", Duration::ZERO, tail);
                         }
-                    }
-                    // Else ask the engine how it ended, and its last lines, at once.
-                    let (now, tail) =
-                        tokio::join!(runtime.inspect_container(container.id()), logs_tail(runtime, container.id(), 20));
-                    match now {
-                        Ok(now) if matches!(now.status, ContainerStatus::Exited | ContainerStatus::Dead) => {
+                        Err((Ok(now), tail)) if matches!(now.status, ContainerStatus::Exited | ContainerStatus::Dead) => {
                             return exit_error(&now, "", Duration::ZERO, tail);
                         }
-                        Ok(_) => {}
-                        Err(e) => return e,
+                        // Running again: the engine restarted it.
+                        Err((Ok(_), _)) => {}
+                        Err((Err(e), _)) => return e,
                     }
                 }
                 Some(Ok(_)) => {}
