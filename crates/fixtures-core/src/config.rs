@@ -32,6 +32,7 @@ pub struct Config {
     /// Backend to use by name; `None`: the first that answers.
     pub runtime: Option<String>,
     /// Seconds a container has to become ready.
+    #[serde(deserialize_with = "seconds")]
     pub timeout: f64,
     /// Keep named fixtures between runs and reuse them when unchanged.
     #[serde(deserialize_with = "flag")]
@@ -69,6 +70,25 @@ fn flag<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<bool, D::
             other => Err(serde::de::Error::custom(format!("`{other}` is not yes or no (use true/false, 1/0)"))),
         },
         Flag::Int(n) => Err(serde::de::Error::custom(format!("`{n}` is not yes or no (use true/false, 1/0)"))),
+    }
+}
+
+/// A number of seconds: `30`, `2.5`, or the same as text (`"30"`, `"30s"`).
+fn seconds<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<f64, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Seconds {
+        Number(f64),
+        Text(String),
+    }
+    match Seconds::deserialize(d)? {
+        Seconds::Number(n) => Ok(n),
+        Seconds::Text(t) => {
+            let trimmed = t.trim();
+            trimmed.strip_suffix('s').unwrap_or(trimmed).trim().parse().map_err(|_| {
+                serde::de::Error::custom(format!("`{t}` is not a number of seconds (write it as 30 or 2.5)"))
+            })
+        }
     }
 }
 
@@ -189,6 +209,11 @@ mod tests {
         );
         let yes = Config::layered(&root, Serialized::globals(serde_json::json!({"reuse": "yes"}))).expect("valid");
         assert!(yes.reuse);
+        let text = Config::layered(&root, Serialized::globals(serde_json::json!({"timeout": "2.5s"}))).expect("valid");
+        assert_eq!(text.timeout, 2.5);
+        let soon =
+            Config::layered(&root, Serialized::globals(serde_json::json!({"timeout": "soon"}))).expect_err("text");
+        assert!(soon.to_string().ends_with("`soon` is not a number of seconds (write it as 30 or 2.5)"), "{soon}");
 
         std::fs::write(root.join("fixtures.toml"), "timeout = -1\n").expect("write");
         let err = Config::layered(&root, Serialized::globals(serde_json::json!({}))).expect_err("negative");
