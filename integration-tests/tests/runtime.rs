@@ -529,7 +529,13 @@ async fn the_raw_client_sees_our_containers() -> Result<()> {
     let listed: Vec<Option<String>> = match rt.name() {
         "docker" => {
             let docker = rt.as_any().downcast_ref::<fixtures_docker::DockerRuntime>().expect("the Docker backend");
-            let options = bollard::query_parameters::ListContainersOptions { all: true, ..Default::default() };
+            // Only this test's: bollard's models reject the `stopped` state of other tests'
+            // containers on Podman's Docker API.
+            let options = bollard::query_parameters::ListContainersOptions {
+                all: true,
+                filters: Some([("label".to_owned(), scratch.filter().to_query())].into()),
+                ..Default::default()
+            };
             docker.client().list_containers(Some(options)).await.expect("raw list").into_iter().map(|c| c.id).collect()
         }
         "podman" => {
