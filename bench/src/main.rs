@@ -37,6 +37,11 @@ fn quantile(values: &[f64], q: f64) -> f64 {
 
 // ------------------------------------------------------------ the floor
 
+/// Whether the bench runs on Podman (`cargo xtask bench --runtime podman`).
+fn on_podman() -> bool {
+    std::env::var("FIXTURES_BENCH_ENGINE").is_ok_and(|e| e == "podman")
+}
+
 /// The engine's socket: `DOCKER_HOST` (Podman's, under `--runtime podman`), else Docker's.
 fn docker_host() -> String {
     std::env::var("DOCKER_HOST").ok().filter(|h| !h.is_empty()).unwrap_or_else(|| "unix:///var/run/docker.sock".into())
@@ -120,7 +125,7 @@ mod tc {
     /// cannot read a container's published ports (`PortNotExposed`), and it builds only
     /// through BuildKit, which that API lacks: there the table compares the floor and fixtures.
     pub(crate) fn runs_here() -> bool {
-        std::env::var("FIXTURES_BENCH_ENGINE").map_or(true, |e| e != "podman")
+        !super::on_podman()
     }
 
     use testcontainers::core::{ContainerPort, WaitFor};
@@ -238,7 +243,7 @@ async fn log_time(docker: &Docker, id: &str, needle: &str) -> Option<SystemTime>
 /// lines to the second only; there it is the start the engine recorded plus the service's
 /// 300 ms delay (the process's own start-up, a few ms, not counted).
 async fn listened_at(docker: &Docker, id: &str) -> Option<SystemTime> {
-    if std::env::var("FIXTURES_BENCH_ENGINE").is_ok_and(|e| e == "podman") {
+    if on_podman() {
         use fixtures_core::Runtime as _;
         let runtime = fixtures_docker::DockerRuntime::connect_to(&docker_host()).await.ok()?;
         let info = runtime.inspect_container(id).await.ok()?;
@@ -498,7 +503,7 @@ async fn s5(n: usize) -> Vec<Row> {
     let docker = floor_client().await;
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../integration-tests/examples/resolver-service");
     let (mut floor, mut tcs, mut ours) = (Vec::new(), Vec::new(), Vec::new());
-    let podman = std::env::var("FIXTURES_BENCH_ENGINE").is_ok_and(|e| e == "podman");
+    let podman = on_podman();
     for rep in 0..n {
         let bust = format!("{}-{rep}", std::process::id());
         let t0 = Instant::now();

@@ -236,10 +236,10 @@ impl HttpClient {
 /// The engine's events for one label filter, recorded from the moment it starts, and a way
 /// to know which of them have happened by now.
 ///
-/// Engines deliver events late (Podman reads them back from its event log), so a test that
-/// counts events cannot just wait a while. [`EventLog::until_now`] creates a marker container
-/// that carries the filter's labels and waits for the event of its creation: events come in
-/// order, so every event before it has been delivered.
+/// An engine delivers an event some time after it happened, so a test that counts events
+/// cannot know by waiting a while that it has them all. [`EventLog::until_now`] creates a
+/// marker container that carries the filter's labels and waits for the event of its creation:
+/// events come in order, so every event before it has been delivered.
 #[derive(Debug)]
 pub struct EventLog {
     runtime: Arc<dyn Runtime>,

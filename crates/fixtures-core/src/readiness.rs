@@ -644,38 +644,35 @@ async fn died(container: &Container) -> Error {
                     // (maybe an OOM kill, which only the state tells), nor for a container the
                     // engine restarts: the engine is asked for its state then.
                     let code = exit_code_of(&e.attributes).filter(|c| *c != 137 && !restarts(&info));
-                    let from_event = async {
-                        let code = code?;
-                        let followed = async {
-                            let complete = if following {
-                                let rest = async {
-                                    loop {
-                                        match logs.next().await {
-                                            Some(Ok(chunk)) => output.push(&chunk.bytes),
-                                            Some(Err(_)) => return false,
-                                            None => return true,
+                    let ended = match code {
+                        Some(code) => {
+                            let followed = async {
+                                let complete = if following {
+                                    let rest = async {
+                                        loop {
+                                            match logs.next().await {
+                                                Some(Ok(chunk)) => output.push(&chunk.bytes),
+                                                Some(Err(_)) => return false,
+                                                None => return true,
+                                            }
                                         }
-                                    }
+                                    };
+                                    tokio::time::timeout(Duration::from_secs(1), rest).await.unwrap_or(false)
+                                } else {
+                                    output.complete
                                 };
-                                tokio::time::timeout(Duration::from_secs(1), rest).await.unwrap_or(false)
-                            } else {
-                                output.complete
+                                if complete { Some(output.tail(20)) } else { None }
                             };
-                            if complete { Some(output.tail(20)) } else { None }
-                        };
-                        let asked = logs_tail(runtime, container.id(), 20);
-                        let tail = tokio::select! {
-                            Some(tail) = followed => tail,
-                            tail = asked => tail,
-                        };
-                        Some((code, tail))
-                    };
-                    let asked = async {
-                        tokio::join!(runtime.inspect_container(container.id()), logs_tail(runtime, container.id(), 20))
-                    };
-                    let ended = tokio::select! {
-                        Some(ended) = from_event => Ok(ended),
-                        answer = asked => Err(answer),
+                            let tail = tokio::select! {
+                                Some(tail) = followed => tail,
+                                tail = logs_tail(runtime, container.id(), 20) => tail,
+                            };
+                            Ok((code, tail))
+                        }
+                        None => Err(tokio::join!(
+                            runtime.inspect_container(container.id()),
+                            logs_tail(runtime, container.id(), 20)
+                        )),
                     };
                     match ended {
                         Ok((code, tail)) => {

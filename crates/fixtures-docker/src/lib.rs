@@ -790,13 +790,10 @@ impl Runtime for DockerRuntime {
 
     fn events(&self, filter: &LabelFilter) -> BoxStream<'static, Result<Event>> {
         let podman = self.podman.is_some();
-        // The request is sent when the stream is first polled; `since` replays what happened
-        // from this call on, so no event between the call and the first poll is lost. Podman
-        // ends the stream when its event log rotates: it is asked again (see `resumed`).
-        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+        // Podman ends the stream when its event log rotates: `resumed` asks again.
         let filters = label_filters(filter);
         let client = self.client.clone();
-        let raw = compat::events::resumed(i128::from(now) * 1_000_000_000, move |since| {
+        let raw = compat::events::resumed(move |since| {
             let options =
                 q::EventsOptions { filters: filters.clone(), since: Some(since), ..q::EventsOptions::default() };
             client

@@ -1028,13 +1028,10 @@ impl Runtime for PodmanRuntime {
     }
 
     fn events(&self, filter: &LabelFilter) -> BoxStream<'static, Result<Event>> {
-        // The request is sent when the stream is first polled; `since` replays what happened
-        // from this call on, so no event between the call and the first poll is lost. The
-        // engine ends the stream when its event log rotates: it is asked again (see `resumed`).
-        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+        // The engine ends the stream when its event log rotates: `resumed` asks again.
         let labels = filter.to_query();
         let client = self.client.clone();
-        let raw = compat::events::resumed(i128::from(now) * 1_000_000_000, move |since| {
+        let raw = compat::events::resumed(move |since| {
             let mut builder = opts::EventsOpts::builder().stream(true).since(since);
             if !labels.is_empty() {
                 builder = builder.filters([("label".to_owned(), labels.clone())]);

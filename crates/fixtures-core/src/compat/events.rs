@@ -72,13 +72,24 @@ struct State<F> {
     failed: bool,
 }
 
-/// The engine's raw events (JSON) from `since_nanos` on, for as long as they are read.
+/// The engine's raw events (JSON) from the start of this second on, for as long as they are
+/// read.
 ///
 /// `open(since)` asks the engine for its events from `since` (as [`since`] writes it) on,
-/// streamed. When the engine ends that stream it is asked again, from a moment before the
-/// latest event delivered; events that come again are skipped. An error is delivered and
-/// ends the stream.
-pub fn resumed<F>(since_nanos: i128, open: F) -> BoxStream<'static, Result<Value>>
+/// streamed; it is first called when the stream is first polled, and `since` replays what
+/// happened in between, so no event after this call is lost. When the engine ends that stream
+/// it is asked again, from a moment before the latest event delivered; events that come again
+/// are skipped. An error is delivered and ends the stream.
+pub fn resumed<F>(open: F) -> BoxStream<'static, Result<Value>>
+where
+    F: FnMut(String) -> BoxStream<'static, Result<Value>> + Send + 'static,
+{
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    resumed_from(i128::from(now) * 1_000_000_000, open)
+}
+
+/// [`resumed`] from `since_nanos` on.
+fn resumed_from<F>(since_nanos: i128, open: F) -> BoxStream<'static, Result<Value>>
 where
     F: FnMut(String) -> BoxStream<'static, Result<Value>> + Send + 'static,
 {
@@ -165,7 +176,7 @@ mod tests {
         ])));
         let asked = Arc::new(Mutex::new(Vec::new()));
         let (answers_, asked_) = (answers.clone(), asked.clone());
-        let stream = resumed(1_700_000_000_000_000_000, move |since| {
+        let stream = resumed_from(1_700_000_000_000_000_000, move |since| {
             asked_.lock().expect("asked").push(since);
             match answers_.lock().expect("answers").pop_front() {
                 Some(events) => futures_util::stream::iter(events.into_iter().map(Ok)).boxed(),
@@ -186,7 +197,7 @@ mod tests {
 
     #[tokio::test]
     async fn an_error_is_delivered_and_ends_the_stream() {
-        let stream = resumed(0, |_| {
+        let stream = resumed_from(0, |_| {
             futures_util::stream::iter([
                 Ok(event(1, "create")),
                 Err(crate::Error::new(crate::ErrorKind::Engine, "gone")),
