@@ -314,3 +314,108 @@ impl Drop for EventLog {
         self.reader.abort();
     }
 }
+
+/// A memcached client in the manner of most async database and broker clients: `connect`
+/// spawns a task that owns the connection, and the client talks to it through a channel.
+/// The task runs on whichever runtime `connect` was called on; when that runtime ends, so
+/// does the task, and every later request fails with "connection closed". Not `Clone`.
+#[derive(Debug)]
+pub struct MemcachedClient {
+    requests: tokio::sync::mpsc::UnboundedSender<(Vec<u8>, tokio::sync::oneshot::Sender<std::io::Result<String>>)>,
+    serial: u64,
+}
+
+/// Counts the clients made in this process.
+static CLIENTS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+impl MemcachedClient {
+    /// Connects to the memcached service at `addr` and spawns the connection's task.
+    ///
+    /// # Errors
+    /// When the server cannot be reached.
+    pub async fn connect(addr: std::net::SocketAddr) -> std::io::Result<Self> {
+        use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
+        let stream = tokio::net::TcpStream::connect(addr).await?;
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(
+            Vec<u8>,
+            tokio::sync::oneshot::Sender<std::io::Result<String>>,
+        )>();
+        tokio::spawn(async move {
+            let (read, mut write) = stream.into_split();
+            let mut read = tokio::io::BufReader::new(read);
+            while let Some((request, reply)) = rx.recv().await {
+                let answer = async {
+                    write.write_all(&request).await?;
+                    // An answer is `VALUE` blocks (a header and a data line each) up to one
+                    // line of another kind (`END`, `STORED`, `VERSION ...`).
+                    let mut text = String::new();
+                    loop {
+                        let mut line = String::new();
+                        if read.read_line(&mut line).await? == 0 {
+                            return Err(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "the server hung up"));
+                        }
+                        text.push_str(&line);
+                        if !line.starts_with("VALUE ") {
+                            return Ok(text);
+                        }
+                        read.read_line(&mut text).await?;
+                    }
+                };
+                let _ = reply.send(answer.await);
+            }
+        });
+        let serial = CLIENTS.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+        Ok(MemcachedClient { requests: tx, serial })
+    }
+
+    /// Which client of this process this is (1 for the first made).
+    pub fn serial(&self) -> u64 {
+        self.serial
+    }
+
+    /// How many clients this process has made.
+    pub fn made() -> u64 {
+        CLIENTS.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    async fn request(&self, request: String) -> std::io::Result<String> {
+        let closed = || std::io::Error::new(std::io::ErrorKind::BrokenPipe, "connection closed: its task is gone");
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        self.requests.send((request.into_bytes(), reply)).map_err(|_| closed())?;
+        answer.await.map_err(|_| closed())?
+    }
+
+    /// Stores `value` under `key`.
+    ///
+    /// # Errors
+    /// When the connection or its task is gone, or the server refuses.
+    pub async fn set(&self, key: &str, value: &str) -> std::io::Result<()> {
+        let answer = self.request(format!("set {key} 0 0 {}\r\n{value}\r\n", value.len())).await?;
+        if answer.trim_end() == "STORED" {
+            Ok(())
+        } else {
+            Err(std::io::Error::other(format!("set {key}: {answer:?}")))
+        }
+    }
+
+    /// The value under `key`, if any.
+    ///
+    /// # Errors
+    /// When the connection or its task is gone.
+    pub async fn get(&self, key: &str) -> std::io::Result<Option<String>> {
+        let answer = self.request(format!("get {key}\r\n")).await?;
+        let mut lines = answer.lines();
+        match lines.next() {
+            Some(header) if header.starts_with("VALUE ") => Ok(lines.next().map(str::to_owned)),
+            _ => Ok(None),
+        }
+    }
+
+    /// The server's version line: a round trip through the connection's task.
+    ///
+    /// # Errors
+    /// When the connection or its task is gone.
+    pub async fn version(&self) -> std::io::Result<String> {
+        Ok(self.request("version\r\n".to_owned()).await?.trim_end().to_owned())
+    }
+}

@@ -71,7 +71,7 @@ async fn a_container_that_never_gets_ready_times_out_and_says_what_it_awaited() 
     let id = err.container().expect("the error names the container").to_owned();
     let runtime = t.runtime().clone();
     assert_eq!(runtime.inspect_container(&id).await?.status, fixtures_core::ContainerStatus::Running);
-    t.finish().await;
+    t.finish().await.expect("torn down");
     let gone = runtime.inspect_container(&id).await.expect_err("removed with the test");
     assert_eq!(gone.kind(), ErrorKind::NotFound, "a fixture that failed is removed too");
     Ok(())
@@ -138,7 +138,7 @@ async fn volume_content_paths_must_stay_inside() -> Result<()> {
         err.to_string(),
         "fixture `bad_volume`: path `../escape` contains `..`: paths must stay inside the target folder"
     );
-    t.finish().await;
+    t.finish().await.expect("torn down");
     Ok(())
 }
 

@@ -74,7 +74,7 @@ fn plain_test_with_the_blocking_api() -> Result<()> {
     let http = t.container("http")?;
     let (status, body) = t.block_on(integration_tests::HttpClient::new(http.addr("9090/tcp")?).get("/env/COMPUTED"))?;
     assert_eq!((status, body.as_str()), (200, "hello from a value:9090"));
-    t.finish();
+    t.finish().expect("torn down");
     Ok(())
 }
 

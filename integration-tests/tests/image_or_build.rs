@@ -20,6 +20,6 @@ async fn uses_the_variable_when_set_and_builds_otherwise() -> Result<()> {
     let built = t.image("built").await?;
     assert_ne!(built.id(), services.id(), "without the variable the image is built");
     assert_eq!(built.attrs()["Config"]["Cmd"], serde_json::json!(["dns"]));
-    t.finish().await;
+    t.finish().await.expect("torn down");
     Ok(())
 }

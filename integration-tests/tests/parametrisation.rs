@@ -47,7 +47,7 @@ async fn each_alternative_is_its_own_case() -> Result<()> {
         let client: HttpClient = t.get("apiclient").await?;
         let (_, body) = client.get("/").await?;
         answers.push(body);
-        t.finish().await;
+        t.finish().await.expect("torn down");
     }
     assert_eq!(answers, [r#"{"result": "192.168.192.168"}"#, r#"{"result": "127.0.0.1"}"#]);
     Ok(())
@@ -59,6 +59,6 @@ async fn asking_for_an_undecided_alternative_is_a_clear_error() -> Result<()> {
     let err = t.container("fakedns").await.expect_err("no case chosen");
     assert_eq!(err.kind(), fixtures_core::ErrorKind::Graph);
     assert!(err.to_string().contains("stands for one of [fakedns_localhost, fakedns_alternate]"), "{err}");
-    t.finish().await;
+    t.finish().await.expect("torn down");
     Ok(())
 }

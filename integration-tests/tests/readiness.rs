@@ -167,7 +167,7 @@ async fn custom_check_awaited(custom: &Container) -> Result<()> {
 async fn failure(node: &str) -> fixtures_core::Error {
     let t = env().start(format!("readiness::{node}")).await.expect("env");
     let err = t.container(node).await.expect_err("never ready");
-    t.finish().await;
+    t.finish().await.expect("torn down");
     err
 }
 
@@ -243,6 +243,6 @@ async fn reports_say_what_happened() {
         .await
         .expect("env");
     let err = t.container("never").await.expect_err("times out");
-    t.finish().await;
+    t.finish().await.expect("torn down");
     insta::assert_snapshot!("timeout", redact(&format!("{err:?}")));
 }

@@ -42,6 +42,9 @@ pub enum ErrorKind {
     Io,
     /// The runtime does not support the operation.
     Unsupported,
+    /// A fixture's own code (a `fixture`, `value_fn`, `ready_when` or teardown closure)
+    /// returned an error or panicked; the cause is its error.
+    Fixture,
 }
 
 impl ErrorKind {
@@ -60,6 +63,7 @@ impl ErrorKind {
             ErrorKind::Exec => "exec failed",
             ErrorKind::Io => "I/O error",
             ErrorKind::Unsupported => "unsupported",
+            ErrorKind::Fixture => "a fixture's own code failed",
         }
     }
 }
@@ -213,6 +217,16 @@ impl Error {
     /// Shorthand for an [`ErrorKind::InvalidInput`] error.
     pub fn invalid_input(message: impl Into<String>) -> Self {
         Error::new(ErrorKind::InvalidInput, message)
+    }
+
+    /// The error a fixture's own code returned, as this crate's error: kept as it is when it
+    /// is one already (a handle's error inside a fixture), else [`ErrorKind::Fixture`] with
+    /// `what` as the message and the error as its cause.
+    pub fn from_fixture_code(error: BoxError, what: impl Into<String>) -> Self {
+        match error.downcast::<Error>() {
+            Ok(ours) => *ours,
+            Err(theirs) => Error::new(ErrorKind::Fixture, what).with_source(theirs),
+        }
     }
 
     /// Shorthand for an [`ErrorKind::Graph`] error about `fixture`.

@@ -15,6 +15,7 @@ pub mod cleanup;
 pub mod compat;
 pub mod config;
 pub mod env;
+pub mod executor;
 mod error;
 pub mod handle;
 pub mod labels;
@@ -29,7 +30,7 @@ pub mod spec;
 
 pub use backend::Backend;
 pub use env::{
-    BlockingTestEnv, Case, Env, Fixture, Resolved, Scope, TestEnv, TestId, Wrapper, alternatives, build, container,
+    BlockingTestEnv, Case, Env, Fixture, FixtureNode, Resolved, Scope, TestEnv, TestId, Wrapper, alternatives, build, container,
     fetch, fixture, image, image_or_build, network, value, value_fn, volume,
 };
 pub use error::{BoxError, Error, ErrorKind, Result};

@@ -40,12 +40,19 @@ fn log_tail_lines() -> usize {
     crate::config::current().map_or(crate::readiness::DEFAULT_LOG_TAIL, |c| c.log_tail)
 }
 
-/// Prints the logs of every container the test used, each under a header naming it.
+/// Prints the state and logs of every container the test used, each under a header naming it.
 async fn print_logs(t: &TestEnv) {
     for c in t.containers() {
-        let logs = logs_tail(c.runtime().as_ref(), c.id(), log_tail_lines()).await;
+        let (logs, state) = tokio::join!(
+            logs_tail(c.runtime().as_ref(), c.id(), log_tail_lines()),
+            c.runtime().inspect_container(c.id())
+        );
+        let state = match state {
+            Ok(info) => crate::readiness::describe_state(&info),
+            Err(e) => format!("unknown ({e})"),
+        };
         eprintln!(
-            "---- logs of fixture `{}` (container {}, {}) ----",
+            "---- logs of fixture `{}` (container {}, {}; {state}) ----",
             c.fixture(),
             c.name(),
             &c.id()[..c.id().len().min(12)]
@@ -62,26 +69,21 @@ async fn print_logs(t: &TestEnv) {
 }
 
 fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
-    payload
-        .downcast_ref::<&str>()
-        .map(|s| (*s).to_owned())
-        .or_else(|| payload.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "the test panicked".to_owned())
+    crate::env::node::panic_text(payload)
 }
 
 /// Runs the test `name` of `module` once per case of the fixtures it asks for.
 ///
+/// The test's thread drives the body on the library's runtime (see [`crate::executor`]):
+/// no runtime is built per test, and what the body and its fixtures spawn lives there.
+///
 /// # Panics
-/// When the environment is invalid, a fixture cannot be made, or the body fails in any case:
-/// that is how a test fails.
+/// When the environment is invalid, a fixture cannot be made, a teardown fails, or the body
+/// fails in any case: that is how a test fails.
 pub fn run_test<F>(module: &str, name: &str, requested: &[&str], env: impl FnOnce() -> Env, body: F)
 where
     F: Fn(TestEnv) -> Body,
 {
-    let rt = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
-        Ok(rt) => rt,
-        Err(e) => panic!("cannot start an async runtime for the test: {e}"),
-    };
     let env = env();
     let cases = match env.cases(requested) {
         Ok(c) => c,
@@ -91,22 +93,8 @@ where
     let mut failures = Vec::new();
     for case in cases {
         let label = if case.choices.is_empty() { name.to_owned() } else { format!("{name}[{case}]") };
-        let outcome: std::result::Result<(), String> = rt.block_on(async {
-            let t = env.start_case(TestId::new(module, name), case).await.map_err(|e| format!("{e:?}"))?;
-            let result = match t.prepare(requested).await {
-                Err(e) => Err(format!("{e:?}")),
-                Ok(()) => match AssertUnwindSafe(body(t.clone())).catch_unwind().await {
-                    Ok(Ok(outcome)) => outcome,
-                    Ok(Err(e)) => Err(format!("{e:?}")),
-                    Err(panic) => Err(panic_message(panic.as_ref())),
-                },
-            };
-            if result.is_err() {
-                print_logs(&t).await;
-            }
-            t.finish_in_background();
-            result
-        });
+        let outcome = crate::executor::block_on(run_case(&env, module, name, requested, case, &body))
+            .unwrap_or_else(|e| Err(format!("{e:?}")));
         match outcome {
             Ok(()) if many => eprintln!("case {label} ... ok"),
             Ok(()) => {}
@@ -120,5 +108,38 @@ where
     }
     if !failures.is_empty() {
         panic!("{}", failures.join("\n"));
+    }
+}
+
+/// One case: its fixtures, the body, and on failure the containers' state and logs; then
+/// the teardowns, and the removals in the background.
+async fn run_case<F>(
+    env: &Env,
+    module: &str,
+    name: &str,
+    requested: &[&str],
+    case: crate::env::Case,
+    body: &F,
+) -> std::result::Result<(), String>
+where
+    F: Fn(TestEnv) -> Body,
+{
+    let t = env.start_case(TestId::new(module, name), case).await.map_err(|e| format!("{e:?}"))?;
+    let result = match t.prepare(requested).await {
+        Err(e) => Err(format!("{e:?}")),
+        Ok(()) => match AssertUnwindSafe(body(t.clone())).catch_unwind().await {
+            Ok(Ok(outcome)) => outcome,
+            Ok(Err(e)) => Err(format!("{e:?}")),
+            Err(panic) => Err(panic_message(panic.as_ref())),
+        },
+    };
+    if result.is_err() {
+        print_logs(&t).await;
+    }
+    let torn_down = t.finish_in_background().await.map_err(|e| format!("{e:?}"));
+    match (result, torn_down) {
+        (Ok(()), torn_down) => torn_down,
+        (Err(report), Ok(())) => Err(report),
+        (Err(report), Err(teardown)) => Err(format!("{report}\nand then: {teardown}")),
     }
 }

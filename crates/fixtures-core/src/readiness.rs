@@ -179,11 +179,26 @@ pub struct Readiness {
     pub expose: Vec<Port>,
     /// Strategies, all of which must pass after the default check.
     pub wait_for: Vec<WaitFor>,
+    /// How long the main process must have run before the container counts as ready
+    /// ([`DEFAULT_MIN_UPTIME`]): a process that exits within milliseconds of its start is
+    /// seen as exited, not handed over as ready.
+    pub min_uptime: Duration,
 }
+
+/// How long a container's main process must have run before it counts as ready. A check that
+/// passes sooner (no ports, no strategies: the container is running, nothing else to wait for)
+/// waits out the rest, watching the process; a container whose checks took longer pays nothing.
+pub const DEFAULT_MIN_UPTIME: Duration = Duration::from_millis(25);
 
 impl Default for Readiness {
     fn default() -> Self {
-        Readiness { timeout: default_timeout(), ports: true, expose: Vec::new(), wait_for: Vec::new() }
+        Readiness {
+            timeout: default_timeout(),
+            ports: true,
+            expose: Vec::new(),
+            wait_for: Vec::new(),
+            min_uptime: DEFAULT_MIN_UPTIME,
+        }
     }
 }
 
@@ -259,6 +274,127 @@ fn exit_error(info: &ContainerInfo, waiting_for: &str, waited: Duration, logs: S
         err = err.with_hint(format!("the engine says: {engine_error}"));
     }
     err
+}
+
+/// A container's state in words, for failure reports: `running`, `exited with code 3 at
+/// <time>`, `OOM-killed (exit code 137) at <time>`, `restarting`, ...
+pub fn describe_state(info: &ContainerInfo) -> String {
+    let state = |key: &str| {
+        info.raw
+            .pointer(&format!("/State/{key}"))
+            .and_then(serde_json::Value::as_str)
+            .filter(|t| !t.is_empty() && !t.starts_with("0001-"))
+            .map(str::to_owned)
+    };
+    let code = info.exit_code.map_or_else(|| "unknown".to_owned(), |c| c.to_string());
+    let at = state("FinishedAt").map(|t| format!(" at {t}")).unwrap_or_default();
+    match info.status {
+        ContainerStatus::Running => match info.health {
+            Health::Healthy => "running, healthy".to_owned(),
+            Health::Unhealthy => "running, unhealthy".to_owned(),
+            Health::Starting => "running, health check starting".to_owned(),
+            _ => "running".to_owned(),
+        },
+        ContainerStatus::Exited | ContainerStatus::Dead if info.oom_killed => format!("OOM-killed (exit code {code}){at}"),
+        ContainerStatus::Exited | ContainerStatus::Dead => format!("exited with code {code}{at}"),
+        ContainerStatus::Restarting => format!("restarting (last exit code {code}{at})"),
+        ContainerStatus::Created => "created, never started".to_owned(),
+        other => other.to_string(),
+    }
+}
+
+/// Seconds since the Unix epoch of an RFC 3339 time as engines write it
+/// (`2026-12-02T11:52:03.123456789Z`, or with an offset `+01:00`).
+fn rfc3339_seconds(text: &str) -> Option<f64> {
+    let (date, time) = text.split_once('T')?;
+    let mut d = date.splitn(3, '-').map(|p| p.parse::<i64>().ok());
+    let (y, m, day) = (d.next()??, d.next()??, d.next()??);
+    let (clock, offset) = match time.find(['Z', 'z', '+', '-']) {
+        Some(i) => time.split_at(i),
+        None => (time, ""),
+    };
+    let mut c = clock.splitn(3, ':');
+    let (h, min, sec) = (c.next()?.parse::<i64>().ok()?, c.next()?.parse::<i64>().ok()?, c.next()?.parse::<f64>().ok()?);
+    let offset = match offset.as_bytes().first() {
+        Some(b'+' | b'-') => {
+            let (oh, om) = offset[1..].split_once(':')?;
+            let secs = oh.parse::<i64>().ok()? * 3600 + om.parse::<i64>().ok()? * 60;
+            if offset.starts_with('-') { -secs } else { secs }
+        }
+        _ => 0,
+    };
+    // Days from the civil date (proleptic Gregorian), after H. Hinnant's algorithm.
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    Some((days * 86_400 + h * 3600 + min * 60 - offset) as f64 + sec)
+}
+
+/// How long the container's main process has run, by the engine's `StartedAt`.
+fn uptime(info: &ContainerInfo) -> Option<Duration> {
+    let started = info.raw.pointer("/State/StartedAt").and_then(serde_json::Value::as_str).and_then(rfc3339_seconds)?;
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).ok()?.as_secs_f64();
+    Some(Duration::from_secs_f64((now - started).max(0.0)))
+}
+
+/// Whether the process `pid` of this machine is alive (not gone, not a zombie), when its pid
+/// can be trusted: the engine is local and the pid is in a mount namespace of its own.
+fn process_alive(runtime: &dyn Runtime, pid: Option<u32>) -> Option<bool> {
+    let pid = pid.filter(|p| *p > 0 && runtime.is_local())?;
+    let ours = std::fs::read_link("/proc/self/ns/mnt").ok()?;
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { return Some(false) };
+    if std::fs::read_link(format!("/proc/{pid}/ns/mnt")).is_ok_and(|theirs| theirs == ours) {
+        return None;
+    }
+    let state = stat.rsplit_once(')').and_then(|(_, rest)| rest.trim_start().chars().next());
+    Some(!matches!(state, Some('Z' | 'X' | 'x')))
+}
+
+/// What the last look before a container is handed over found.
+enum Settled {
+    Ready,
+    /// It exited and the engine restarted it: the checks start again.
+    Restarted,
+}
+
+/// The last look before a container is handed over: its main process has run for at least
+/// `min_uptime` and is still alive. Costs nothing to a container whose checks took longer
+/// than `min_uptime`, but a look at `/proc` (or, for a remote engine, one inspect).
+async fn settle(container: &Container, info: &ContainerInfo, min_uptime: Duration) -> Result<Settled> {
+    let runtime = container.runtime().as_ref();
+    // The engine's clock may be another machine's: never wait longer than min_uptime.
+    let rest = min_uptime.saturating_sub(uptime(info).unwrap_or(Duration::ZERO)).min(min_uptime);
+    let local = process_alive(runtime, info.pid).is_some();
+    let deadline = tokio::time::Instant::now() + rest;
+    let mut backoff = Backoff::cheap();
+    let alive = loop {
+        match process_alive(runtime, info.pid) {
+            Some(false) => break false,
+            Some(true) | None if tokio::time::Instant::now() >= deadline => break true,
+            _ => {}
+        }
+        let now = tokio::time::Instant::now();
+        tokio::time::sleep(backoff.0.min(deadline.saturating_duration_since(now))).await;
+        backoff.0 = (backoff.0 * 3 / 2).min(backoff.1);
+    };
+    let now = if alive && local {
+        return Ok(Settled::Ready);
+    } else if alive {
+        runtime.inspect_container(container.id()).await?
+    } else {
+        // Gone: the engine may not have recorded the exit yet; wait until it has.
+        runtime.wait_container(container.id()).await?;
+        runtime.inspect_container(container.id()).await?
+    };
+    match now.status {
+        ContainerStatus::Running if now.pid == info.pid => Ok(Settled::Ready),
+        ContainerStatus::Running | ContainerStatus::Restarting => Ok(Settled::Restarted),
+        _ => Err(exited_error(runtime, &now, "its main process to keep running", Duration::ZERO).await),
+    }
 }
 
 /// Where to look for a container's sockets.
@@ -710,9 +846,18 @@ pub(crate) async fn wait_ready(container: &Container, readiness: &Readiness) -> 
     let start = Instant::now();
     let pending = Pending::default();
     let checks = async {
-        let info = default_check(container, readiness, &pending).await.map_err(Stop)?;
-        try_join_all(readiness.wait_for.iter().map(|s| run(container, s, &pending))).await?;
-        Ok::<_, Stop>(info)
+        loop {
+            let info = default_check(container, readiness, &pending).await.map_err(Stop)?;
+            try_join_all(readiness.wait_for.iter().map(|s| run(container, s, &pending))).await?;
+            // After strategies (a health check changes the state), look again; else what the
+            // default check saw is current.
+            let info = if readiness.wait_for.is_empty() { info } else { runtime.inspect_container(id).await.map_err(Stop)? };
+            let step = pending.start("its main process to keep running".to_owned());
+            match settle(container, &info, readiness.min_uptime).await.map_err(Stop)? {
+                Settled::Ready => return Ok::<_, Stop>(info),
+                Settled::Restarted => pending.done(&step),
+            }
+        }
     };
     let outcome = tokio::select! {
         r = checks => r.map_err(|Stop(e)| e),
@@ -732,9 +877,7 @@ pub(crate) async fn wait_ready(container: &Container, readiness: &Readiness) -> 
     match outcome {
         Ok(info) => {
             tracing::debug!(container_id = id, elapsed_ms = start.elapsed().as_millis() as u64, "container ready");
-            // After strategies (a health check changes the state), look again; else what
-            // the default check saw is current.
-            if readiness.wait_for.is_empty() { Ok(info) } else { runtime.inspect_container(id).await }
+            Ok(info)
         }
         Err(e) => {
             let waiting = pending.describe();

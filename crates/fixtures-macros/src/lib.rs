@@ -47,7 +47,9 @@ impl Parse for Args {
 /// ```
 ///
 /// The test may be `async` or not, and return `()` or a `Result` whose error is `Debug`.
-/// When the fixtures it needs have alternatives, it runs once per case.
+/// An argument `name: &T` borrows the fixture (any `T`, `Clone` or not); `name: T` gets a
+/// clone. When the fixtures it needs have alternatives, it runs once per case. The body runs
+/// on the library's runtime, driven from the test's thread.
 #[proc_macro_attribute]
 pub fn test(attr: TokenStream, item: TokenStream) -> TokenStream {
     let args = match syn::parse::<Args>(attr) {
@@ -92,12 +94,14 @@ pub fn test(attr: TokenStream, item: TokenStream) -> TokenStream {
             }
             other => (other.clone(), false),
         };
-        fetch.push(quote! { let #local: #ty = __t.get::<#ty>(#name).await?; });
-        pass.push(if by_ref {
-            quote! { &#local }
+        // `&T` needs no `Clone`: the test borrows the fixture the environment shares.
+        if by_ref {
+            fetch.push(quote! { let #local: ::std::sync::Arc<#ty> = __t.shared::<#ty>(#name).await?; });
+            pass.push(quote! { &*#local });
         } else {
-            quote! { #local }
-        });
+            fetch.push(quote! { let #local: #ty = __t.get::<#ty>(#name).await?; });
+            pass.push(quote! { #local });
+        }
         names.push(name);
     }
     if let Some(first) = errors.pop() {

@@ -17,7 +17,7 @@ pub(crate) fn env() -> Env {
         )
         .with("apiserver_image", build().path("examples/resolver-service/api"))
         .with("apiserver", container().image("{apiserver_image.id}").port("8080/tcp").dns("{fakedns.ips.primary}"))
-        .with("apiclient", fixture(["apiserver"], |r| async move { api_client(&r.container("apiserver")?) }))
+        .with("apiclient", fixture(["apiserver"], |r| async move { Ok(api_client(&r.container("apiserver")?)?) }))
 }
 
 /// A client of the API server (the reference's `apiclient` fixture).

@@ -68,12 +68,12 @@ async fn session_state_outlives_a_module_module_state_does_not() -> Result<()> {
     let module = first.container("memcache_module").await?;
     exchange(&module, b"set mykey 0 600 4\r\ndata\r\nget mykey\r\n", b"STORED\r\nVALUE mykey 0 4\r\ndata\r\nEND\r\n")
         .await?;
-    first.finish().await;
+    first.finish().await.expect("torn down");
 
     let again = env.start(TestId::new("scopes::sequence_1", "test_module_2")).await?;
     let same_module = again.container("memcache_module").await?;
     assert_eq!(same_module.id(), module.id(), "the module's tests share its container");
-    again.finish().await;
+    again.finish().await.expect("torn down");
 
     let second = env.start(TestId::new("scopes::sequence_2", "test_session_3")).await?;
     let session_again = second.container("memcache_session").await?;
@@ -82,6 +82,6 @@ async fn session_state_outlives_a_module_module_state_does_not() -> Result<()> {
     let module_2 = second.container("memcache_module").await?;
     assert_ne!(module_2.id(), module.id(), "a new module gets a new container");
     exchange(&module_2, b"get mykey\r\n", b"END\r\n").await?;
-    second.finish().await;
+    second.finish().await.expect("torn down");
     Ok(())
 }

@@ -1,25 +1,24 @@
-//! The blocking front, for plain `#[test]` functions: it owns its async runtime.
+//! The blocking front, for plain `#[test]` functions: it drives the library's runtime
+//! (see [`crate::executor`]) from the test's thread.
 
 use std::any::Any;
 use std::future::Future;
 
 use super::{Case, Env, TestEnv, TestId};
-use crate::error::{Error, ErrorKind, Result};
+use crate::error::Result;
 use crate::handle::{Container, Image, Network, Volume};
 
 /// A [`TestEnv`] driven from synchronous code.
 #[derive(Debug)]
 pub struct BlockingTestEnv {
-    // Declared first: dropped (and torn down) while the runtime still exists.
     env: Option<TestEnv>,
-    rt: tokio::runtime::Runtime,
 }
 
 impl Env {
-    /// [`Env::start`] for a plain `#[test]`: owns an async runtime and blocks.
+    /// [`Env::start`] for a plain `#[test]`: blocks, driving the library's runtime.
     ///
     /// # Errors
-    /// [`ErrorKind::Config`] when called inside an async runtime (use [`Env::start`] there),
+    /// [`crate::ErrorKind::Config`] when called inside an async runtime (use [`Env::start`] there),
     /// and the errors of [`Env::start`].
     pub fn start_blocking(&self, test: impl Into<TestId>) -> Result<BlockingTestEnv> {
         self.start_case_blocking(test, Case::default())
@@ -30,17 +29,8 @@ impl Env {
     /// # Errors
     /// As [`Env::start_blocking`].
     pub fn start_case_blocking(&self, test: impl Into<TestId>, case: Case) -> Result<BlockingTestEnv> {
-        if tokio::runtime::Handle::try_current().is_ok() {
-            return Err(Error::new(ErrorKind::Config, "the blocking API was called inside an async runtime")
-                .with_hint("in `#[tokio::test]` or other async code, use `env.start(..).await` instead"));
-        }
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .map_err(|e| Error::new(ErrorKind::Io, "cannot start an async runtime").with_source(e))?;
-        let env = rt.block_on(self.start_case(test, case))?;
-        Ok(BlockingTestEnv { env: Some(env), rt })
+        let env = crate::executor::block_on(self.start_case(test, case))??;
+        Ok(BlockingTestEnv { env: Some(env) })
     }
 }
 
@@ -49,9 +39,16 @@ impl BlockingTestEnv {
         self.env.as_ref().expect("present until finish")
     }
 
-    /// Runs a future to completion, e.g. a handle's method: `t.block_on(c.logs())`.
+    /// Runs a future to completion on the library's runtime, e.g. a handle's method:
+    /// `t.block_on(c.logs())`.
+    ///
+    /// # Panics
+    /// When the library's runtime cannot start (the system refused its threads).
     pub fn block_on<F: Future>(&self, future: F) -> F::Output {
-        self.rt.block_on(future)
+        match crate::executor::block_on(future) {
+            Ok(out) => out,
+            Err(e) => panic!("{e:?}"),
+        }
     }
 
     /// The async environment behind this one.
@@ -63,8 +60,16 @@ impl BlockingTestEnv {
     ///
     /// # Errors
     /// As [`TestEnv::get`].
-    pub fn get<T: Any + Clone>(&self, name: &str) -> Result<T> {
-        self.rt.block_on(self.env().get(name))
+    pub fn get<T: Any + Clone + Send>(&self, name: &str) -> Result<T> {
+        crate::executor::block_on(self.env().get(name))?
+    }
+
+    /// See [`TestEnv::shared`].
+    ///
+    /// # Errors
+    /// As [`TestEnv::shared`].
+    pub fn shared<T: Any + Send + Sync>(&self, name: &str) -> Result<std::sync::Arc<T>> {
+        crate::executor::block_on(self.env().shared(name))?
     }
 
     /// See [`TestEnv::container`].
@@ -99,10 +104,14 @@ impl BlockingTestEnv {
         self.get(name)
     }
 
-    /// Removes the function-scoped fixtures and waits until they are gone.
-    pub fn finish(mut self) {
-        if let Some(env) = self.env.take() {
-            self.rt.block_on(env.finish());
+    /// Runs the teardowns, removes the function-scoped fixtures and waits until they are gone.
+    ///
+    /// # Errors
+    /// As [`TestEnv::finish`].
+    pub fn finish(mut self) -> Result<()> {
+        match self.env.take() {
+            Some(env) => crate::executor::block_on(env.finish())?,
+            None => Ok(()),
         }
     }
 }

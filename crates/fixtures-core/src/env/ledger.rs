@@ -127,6 +127,10 @@ fn ensure_exit_hook() {
     HOOK.call_once(|| {
         extern "C" fn at_exit() {
             crate::cleanup::wait_for_signal_cleanup();
+            // Custom fixtures first: their teardowns may still need the containers.
+            if !crate::cleanup::stopping() {
+                super::teardown::run_shared_at_exit();
+            }
             REMOVER.wait_idle();
             PROCESS.teardown_blocking();
             crate::cleanup::leave_run_blocking();

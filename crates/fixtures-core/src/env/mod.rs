@@ -11,6 +11,7 @@ mod ledger;
 pub(crate) mod node;
 mod resolve;
 mod reuse;
+mod teardown;
 pub mod template;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -18,7 +19,7 @@ use std::sync::Arc;
 
 pub use blocking::BlockingTestEnv;
 pub use node::{
-    BoxFuture, ContainerNode, CustomNode, ImageNode, NetworkNode, Node, Scope, ValueNode, VolumeNode, Wrapper,
+    BoxFuture, ContainerNode, CustomNode, DEFAULT_TEARDOWN_TIMEOUT, FixtureNode, ImageNode, NetworkNode, Node, Scope, ValueNode, VolumeNode, Wrapper,
     alternatives, build, container, fetch, fixture, image, image_or_build, network, value, value_fn, volume,
 };
 pub use resolve::{Fixture, RUNTIME_FIXTURE, Resolved, TestEnv, TestId};

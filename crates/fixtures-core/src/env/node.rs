@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::archive::Files;
-use crate::error::Result;
+use crate::error::{BoxError, Error, ErrorKind, Result};
 use crate::handle::Container;
 use crate::readiness::{LogSource, WaitFor};
 use crate::spec::{
@@ -297,6 +297,7 @@ pub struct ContainerNode {
     pub(crate) scope: Option<Scope>,
     pub(crate) timeout: Option<Duration>,
     pub(crate) ports_ready: bool,
+    pub(crate) min_uptime: Duration,
     pub(crate) wait_for: Vec<WaitFor>,
     pub(crate) configure: Vec<(Vec<String>, ConfigureFn)>,
     pub(crate) wrapper: Option<(&'static str, WrapFn)>,
@@ -322,6 +323,7 @@ pub fn container() -> ContainerNode {
         scope: None,
         timeout: None,
         ports_ready: true,
+        min_uptime: crate::readiness::DEFAULT_MIN_UPTIME,
         wait_for: Vec::new(),
         configure: Vec::new(),
         wrapper: None,
@@ -586,9 +588,11 @@ impl ContainerNode {
     where
         I: IntoIterator<Item = S>,
         S: Into<String>,
-        F: Fn(&mut ContainerSpec, &Resolved) -> Result<()> + Send + Sync + 'static,
+        F: Fn(&mut ContainerSpec, &Resolved) -> std::result::Result<(), BoxError> + Send + Sync + 'static,
     {
-        self.configure.push((strings(needs), Arc::new(f)));
+        let configure: ConfigureFn =
+            Arc::new(move |spec, r| f(spec, r).map_err(|e| Error::from_fixture_code(e, "its `configure` code returned an error")));
+        self.configure.push((strings(needs), configure));
         self
     }
 
@@ -604,19 +608,37 @@ impl ContainerNode {
         self
     }
 
+    /// How long its main process must have run before it counts as ready (default 25 ms): a
+    /// container that exits sooner fails its fixture instead of being handed over. Only
+    /// containers whose checks pass sooner than this wait; `Duration::ZERO` turns it off.
+    pub fn min_uptime(mut self, min_uptime: Duration) -> Self {
+        self.min_uptime = min_uptime;
+        self
+    }
+
     /// Don't wait for published ports to listen (e.g. a service that only connects out).
     pub fn no_port_wait(mut self) -> Self {
         self.ports_ready = false;
         self
     }
 
-    /// An extra readiness check, called until it returns `Ok(true)`.
+    /// An extra readiness check, called until it returns `Ok(true)`; an error (of any type:
+    /// it returns `Result<bool, BoxError>`) fails the fixture.
     pub fn ready_when<F, Fut>(self, name: impl Into<String>, check: F) -> Self
     where
         F: Fn(Container) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = Result<bool>> + Send + 'static,
+        Fut: Future<Output = std::result::Result<bool, BoxError>> + Send + 'static,
     {
-        self.wait_for(WaitFor::Custom(name.into(), Arc::new(move |c| Box::pin(check(c)))))
+        let name = name.into();
+        let what = format!("readiness check `{name}`");
+        let check = Arc::new(check);
+        self.wait_for(WaitFor::Custom(
+            name,
+            Arc::new(move |c| {
+                let (check, what) = (check.clone(), what.clone());
+                Box::pin(async move { user_code(&what, check(c)).await })
+            }),
+        ))
     }
 
     /// A readiness strategy, awaited after the default check; several are all awaited
@@ -817,58 +839,219 @@ pub fn value(value: impl Into<serde_json::Value>) -> ValueNode {
     ValueNode { value: Some(value.into()), compute: None }
 }
 
-/// A value computed from the fixtures named in `needs` (the reference's callables).
+/// A value computed from the fixtures named in `needs` (the reference's callables). `f`
+/// returns `Result<Value, BoxError>`, so `?` works on any error.
 pub fn value_fn<I, S, F>(needs: I, f: F) -> ValueNode
 where
     I: IntoIterator<Item = S>,
     S: Into<String>,
-    F: Fn(&Resolved) -> Result<serde_json::Value> + Send + Sync + 'static,
+    F: Fn(&Resolved) -> std::result::Result<serde_json::Value, BoxError> + Send + Sync + 'static,
 {
-    ValueNode { value: None, compute: Some((strings(needs), Arc::new(f))) }
+    let compute: ValueFn = Arc::new(move |r| {
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(r))) {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(e)) => Err(Error::from_fixture_code(e, "its code returned an error")),
+            Err(panic) => Err(Error::new(ErrorKind::Fixture, format!("its code panicked: {}", panic_text(panic.as_ref())))),
+        }
+    });
+    ValueNode { value: None, compute: Some((strings(needs), compute)) }
 }
 
-/// A fixture made by user code, such as a client for a service.
+/// A custom fixture's teardown: gets the fixture's value back when its scope ends.
+pub(crate) type TeardownFn = Arc<dyn Fn(Arc<dyn Any + Send + Sync>) -> BoxFuture<()> + Send + Sync>;
+
+/// How long a teardown may take unless the fixture says otherwise.
+pub const DEFAULT_TEARDOWN_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A fixture made by user code, such as a client for a service (see [`fixture`]).
 #[derive(Clone)]
 pub struct CustomNode {
     pub(crate) needs: Vec<String>,
     pub(crate) make: MakeFn,
     pub(crate) scope: Option<Scope>,
     pub(crate) type_name: &'static str,
+    pub(crate) teardown: Option<TeardownFn>,
+    pub(crate) teardown_timeout: Duration,
 }
 
 impl std::fmt::Debug for CustomNode {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("CustomNode").field("needs", &self.needs).field("type", &self.type_name).finish()
+        f.debug_struct("CustomNode")
+            .field("needs", &self.needs)
+            .field("type", &self.type_name)
+            .field("teardown", &self.teardown.is_some())
+            .finish()
     }
 }
 
-/// A fixture made by `make` from the fixtures named in `needs`:
-/// `fixture(["apiserver"], |r| async move { Ok(Client::new(r.container("apiserver")?.addr("8080")?)) })`.
-pub fn fixture<I, S, T, F, Fut>(needs: I, make: F) -> CustomNode
+/// The builder [`fixture`] returns: a custom fixture making a `T`.
+pub struct FixtureNode<T> {
+    node: CustomNode,
+    _makes: std::marker::PhantomData<fn() -> T>,
+}
+
+impl<T> Clone for FixtureNode<T> {
+    fn clone(&self) -> Self {
+        FixtureNode { node: self.node.clone(), _makes: std::marker::PhantomData }
+    }
+}
+
+impl<T> std::fmt::Debug for FixtureNode<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.node.fmt(f)
+    }
+}
+
+/// What a panic said, for errors.
+pub(crate) fn panic_text(payload: &(dyn Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "(a panic without a message)".to_owned())
+}
+
+/// Runs user code, turning its error and its panic into this crate's error.
+pub(crate) async fn user_code<T, E, F>(what: &str, future: F) -> Result<T>
+where
+    E: Into<BoxError>,
+    F: Future<Output = std::result::Result<T, E>>,
+{
+    use futures_util::FutureExt;
+    match std::panic::AssertUnwindSafe(future).catch_unwind().await {
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(e)) => Err(Error::from_fixture_code(e.into(), format!("{what} returned an error"))),
+        Err(panic) => Err(Error::new(ErrorKind::Fixture, format!("{what} panicked: {}", panic_text(panic.as_ref())))),
+    }
+}
+
+/// A fixture made by `make` from the fixtures named in `needs`, such as a client:
+///
+/// ```no_run
+/// # use fixtures_core::fixture;
+/// # struct Client;
+/// # impl Client { async fn connect(_: std::net::SocketAddr) -> std::io::Result<Client> { Ok(Client) } }
+/// let client = fixture(["apiserver"], |r| async move {
+///     Ok(Client::connect(r.container("apiserver")?.addr("8080/tcp")?).await?)
+/// });
+/// ```
+///
+/// `make` returns `Result<T, BoxError>`, so `?` works on any error type (a driver's, I/O,
+/// this crate's). `T` need not be `Clone`: a test takes it as `&T`. `make` runs on the
+/// library's runtime (see [`crate::executor`]), so what it spawns (a client's connection
+/// task) lives as long as the fixture's scope and beyond, until it ends by itself.
+/// Give it a teardown with [`FixtureNode::teardown`].
+pub fn fixture<I, S, T, F, Fut>(needs: I, make: F) -> FixtureNode<T>
 where
     I: IntoIterator<Item = S>,
     S: Into<String>,
     T: Send + Sync + 'static,
     F: Fn(Resolved) -> Fut + Send + Sync + 'static,
-    Fut: Future<Output = Result<T>> + Send + 'static,
+    Fut: Future<Output = std::result::Result<T, BoxError>> + Send + 'static,
 {
     let make = Arc::new(make);
-    CustomNode {
-        needs: strings(needs),
-        make: Arc::new(move |r| {
-            let fut = make(r);
-            Box::pin(async move { fut.await.map(|t| Arc::new(t) as Arc<dyn Any + Send + Sync>) })
-        }),
-        scope: None,
-        type_name: std::any::type_name::<T>(),
+    FixtureNode {
+        node: CustomNode {
+            needs: strings(needs),
+            make: Arc::new(move |r| {
+                let fut = make(r);
+                Box::pin(async move {
+                    user_code("its code", fut).await.map(|t| Arc::new(t) as Arc<dyn Any + Send + Sync>)
+                })
+            }),
+            scope: None,
+            type_name: std::any::type_name::<T>(),
+            teardown: None,
+            teardown_timeout: DEFAULT_TEARDOWN_TIMEOUT,
+        },
+        _makes: std::marker::PhantomData,
     }
 }
 
-impl CustomNode {
+impl<T: Send + Sync + 'static> FixtureNode<T> {
     /// Its scope (default function). It may only need fixtures that live at least as long.
     pub fn scope(mut self, scope: Scope) -> Self {
-        self.scope = Some(scope);
+        self.node.scope = Some(scope);
         self
+    }
+
+    /// Code that runs when the fixture's scope ends (the test's end for function scope, the
+    /// process's end for module and session scope), given the fixture's value back: close a
+    /// client, drop the schema it made. Teardowns run in reverse order of creation, before
+    /// the containers they need are removed, also when the test failed or panicked. One that
+    /// fails, panics or outlasts its [timeout](Self::teardown_timeout) is reported (the test
+    /// fails when it is a function-scoped fixture) and the other removals go on.
+    ///
+    /// ```no_run
+    /// # use fixtures_core::fixture;
+    /// # struct Client;
+    /// # impl Client { async fn connect() -> std::io::Result<Client> { Ok(Client) } async fn close(self) -> std::io::Result<()> { Ok(()) } }
+    /// let client = fixture(["db"], |_| async move { Ok(Client::connect().await?) })
+    ///     .teardown(|client| async move { Ok(client.close().await?) });
+    /// ```
+    pub fn teardown<F, Fut>(mut self, teardown: F) -> Self
+    where
+        F: Fn(T) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = std::result::Result<(), BoxError>> + Send + 'static,
+    {
+        let teardown = Arc::new(teardown);
+        self.node.teardown = Some(Arc::new(move |value| {
+            let teardown = teardown.clone();
+            Box::pin(async move {
+                let value = take_back::<T>(value).await?;
+                user_code("its teardown", teardown(value)).await
+            })
+        }));
+        self
+    }
+
+    /// [`FixtureNode::teardown`] with synchronous code (it may block: it runs on a thread of
+    /// its own).
+    pub fn teardown_sync<F>(self, teardown: F) -> Self
+    where
+        F: Fn(T) -> std::result::Result<(), BoxError> + Send + Sync + 'static,
+    {
+        let teardown = Arc::new(teardown);
+        self.teardown(move |value| {
+            let teardown = teardown.clone();
+            async move {
+                match tokio::task::spawn_blocking(move || teardown(value)).await {
+                    Ok(done) => done,
+                    Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+                    Err(e) => Err(e.into()),
+                }
+            }
+        })
+    }
+
+    /// How long its teardown may take (default 30 s); past that it is reported and dropped.
+    pub fn teardown_timeout(mut self, timeout: Duration) -> Self {
+        self.node.teardown_timeout = timeout;
+        self
+    }
+}
+
+/// The fixture's value by itself, once the tests that held it have let go (a test's spawned
+/// task may hold it a moment longer).
+async fn take_back<T: Send + Sync + 'static>(value: Arc<dyn Any + Send + Sync>) -> Result<T> {
+    let Ok(mut value) = value.downcast::<T>() else {
+        return Err(Error::new(ErrorKind::Fixture, "its value is not of the teardown's type"));
+    };
+    loop {
+        match Arc::try_unwrap(value) {
+            Ok(value) => return Ok(value),
+            // Bounded by the teardown's timeout.
+            Err(shared) => {
+                value = shared;
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        }
+    }
+}
+
+impl<T> From<FixtureNode<T>> for Node {
+    fn from(n: FixtureNode<T>) -> Node {
+        Node::Custom(n.node)
     }
 }
 
@@ -891,7 +1074,7 @@ macro_rules! into_node {
     )*};
 }
 
-into_node!(ImageNode => Image, ContainerNode => Container, NetworkNode => Network, VolumeNode => Volume, ValueNode => Value, CustomNode => Custom);
+into_node!(ImageNode => Image, ContainerNode => Container, NetworkNode => Network, VolumeNode => Volume, ValueNode => Value);
 
 /// Names in order of first appearance, without repeats.
 pub(crate) fn dedup(names: impl IntoIterator<Item = String>) -> Vec<String> {

@@ -12,6 +12,7 @@ use serde_json::Value;
 use tokio::sync::OnceCell;
 
 use super::ledger::{Ledger, Owned, PROCESS};
+use super::teardown::Teardown;
 use super::node::{self, ImageSource, Node, Scope};
 use super::template::{Part, Reference, Segment, Template};
 use super::{Case, Env};
@@ -128,6 +129,32 @@ impl Fixture {
     }
 }
 
+impl Fixture {
+    /// The fixture as a shared `T`, for types that need not be `Clone` (taken as `&T`).
+    fn shared<T: Any + Send + Sync>(&self) -> Option<Arc<T>> {
+        let any: Arc<dyn Any + Send + Sync> = match self {
+            Fixture::Custom(c) => c.clone(),
+            Fixture::Container(c, wrapper) => match wrapper.clone().map(Arc::downcast::<T>) {
+                Some(Ok(w)) => return Some(w),
+                _ => Arc::new(c.clone()),
+            },
+            Fixture::Image(i) => Arc::new(i.clone()),
+            Fixture::Network(n) => Arc::new(n.clone()),
+            Fixture::Volume(v) => Arc::new(v.clone()),
+            Fixture::Value(v) => {
+                if let Ok(v) = (Arc::new(v.clone()) as Arc<dyn Any + Send + Sync>).downcast::<T>() {
+                    return Some(v);
+                }
+                Arc::new(match v {
+                    Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                })
+            }
+        };
+        any.downcast::<T>().ok()
+    }
+}
+
 /// The fixtures a closure asked for, made.
 #[derive(Debug, Clone, Default)]
 pub struct Resolved {
@@ -195,10 +222,26 @@ impl Resolved {
     pub fn get_as<T: Any + Clone>(&self, name: &str) -> Result<T> {
         self.typed(name)
     }
+
+    /// The fixture `name` as a shared `T`, for a custom fixture whose type is not `Clone`.
+    ///
+    /// # Errors
+    /// When it was not declared as needed or is not a `T`.
+    pub fn shared<T: Any + Send + Sync>(&self, name: &str) -> Result<Arc<T>> {
+        let f = self.get(name)?;
+        f.shared::<T>().ok_or_else(|| {
+            Error::graph(name, format!("`{name}` is {}, not a `{}`", f.kind(), std::any::type_name::<T>()))
+        })
+    }
 }
 
 /// Fixtures shared across tests of this process, by scope key.
 static SHARED: LazyLock<Mutex<HashMap<String, Arc<OnceCell<Fixture>>>>> = LazyLock::new(Default::default);
+
+/// Lets go of a shared fixture (its teardown is about to run).
+pub(crate) fn forget_shared(key: &str) {
+    SHARED.lock().unwrap_or_else(|p| p.into_inner()).remove(key);
+}
 
 /// Identifies this process's objects: names made here are unique across processes.
 static PROCESS_ID: LazyLock<String> = LazyLock::new(|| {
@@ -352,6 +395,7 @@ struct TestInner {
     case: Case,
     memo: Mutex<HashMap<String, Arc<OnceCell<Fixture>>>>,
     ledger: Arc<Ledger>,
+    teardowns: Mutex<Vec<Teardown>>,
     containers: Mutex<Vec<Container>>,
 }
 
@@ -374,8 +418,38 @@ impl std::fmt::Debug for TestEnv {
 }
 
 impl Drop for TestInner {
+    /// A test that was not finished (a `TestEnv` dropped, a test future cancelled): its
+    /// teardowns and removals run here, blocking (C-DTOR-BLOCK: [`TestEnv::finish`] is the
+    /// async way). Failures are logged and printed, never raised.
     fn drop(&mut self) {
+        let teardowns = self.take_teardowns();
+        if !teardowns.is_empty() {
+            match crate::executor::block_on_anywhere(super::teardown::run_all(teardowns)) {
+                Ok(failures) => {
+                    for e in failures {
+                        eprintln!("fixtures: a fixture's teardown failed: {e:?}");
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "teardowns could not run"),
+            }
+        }
         self.ledger.teardown_blocking();
+    }
+}
+
+impl TestInner {
+    /// The test's teardowns, with everything else the test held of their values dropped.
+    fn take_teardowns(&self) -> Vec<Teardown> {
+        let teardowns = std::mem::take(&mut *self.teardowns.lock().unwrap_or_else(|p| p.into_inner()));
+        if !teardowns.is_empty() {
+            self.memo.lock().unwrap_or_else(|p| p.into_inner()).clear();
+        }
+        teardowns
+    }
+
+    /// Runs the test's teardowns (newest first) and reports their failures.
+    async fn tear_down(&self) -> Result<()> {
+        super::teardown::report(super::teardown::run_all(self.take_teardowns()).await)
     }
 }
 
@@ -389,6 +463,7 @@ impl TestEnv {
                 case,
                 memo: Mutex::default(),
                 ledger: Arc::default(),
+                teardowns: Mutex::default(),
                 containers: Mutex::default(),
             }),
         }
@@ -418,8 +493,10 @@ impl TestEnv {
     ///
     /// # Errors
     /// When it, or something it needs, cannot be made; the error names the fixture.
+    ///
+    /// It is made on the library's runtime (see [`crate::executor`]) whatever runtime calls.
     pub async fn fixture(&self, name: &str) -> Result<Fixture> {
-        resolve(self.inner.clone(), name.to_owned()).await
+        crate::executor::run(resolve(self.inner.clone(), name.to_owned())).await
     }
 
     /// The fixture `name` as `T`: `Container`, `Image`, `Network`, `Volume`, a wrapper type,
@@ -430,6 +507,21 @@ impl TestEnv {
     pub async fn get<T: Any + Clone>(&self, name: &str) -> Result<T> {
         let f = self.fixture(name).await?;
         f.downcast::<T>().ok_or_else(|| {
+            Error::graph(
+                name,
+                format!("the test asks for `{name}` as `{}`, but it is {}", std::any::type_name::<T>(), f.kind()),
+            )
+        })
+    }
+
+    /// The fixture `name` as a shared `T`: what a test taking `name: &T` gets, for custom
+    /// fixtures whose type is not `Clone` (and any other fixture).
+    ///
+    /// # Errors
+    /// When it cannot be made, or is not a `T`.
+    pub async fn shared<T: Any + Send + Sync>(&self, name: &str) -> Result<Arc<T>> {
+        let f = self.fixture(name).await?;
+        f.shared::<T>().ok_or_else(|| {
             Error::graph(
                 name,
                 format!("the test asks for `{name}` as `{}`, but it is {}", std::any::type_name::<T>(), f.kind()),
@@ -474,19 +566,32 @@ impl TestEnv {
     /// # Errors
     /// The first failure.
     pub async fn prepare(&self, names: &[&str]) -> Result<()> {
-        try_join_all(names.iter().map(|n| resolve(self.inner.clone(), (*n).to_owned()))).await.map(drop)
+        let all: Vec<_> = names.iter().map(|n| resolve(self.inner.clone(), (*n).to_owned())).collect();
+        crate::executor::run(async move { try_join_all(all).await.map(drop) }).await
     }
 
-    /// Removes this test's function-scoped fixtures and waits until they are gone.
-    pub async fn finish(self) {
+    /// Ends the test: runs its custom fixtures' teardowns (newest first), then removes its
+    /// function-scoped objects and waits until they are gone.
+    ///
+    /// # Errors
+    /// [`ErrorKind::Fixture`] or [`ErrorKind::Timeout`] when a teardown failed or did not
+    /// finish in time; the objects are removed all the same.
+    pub async fn finish(self) -> Result<()> {
+        let torn_down = self.inner.tear_down().await;
         self.inner.ledger.teardown().await;
+        torn_down
     }
 
-    /// Hands this test's function-scoped fixtures to a background remover and returns at
-    /// once, so removal is not part of the test's time. The process waits for the remover
-    /// before it exits.
-    pub fn finish_in_background(self) {
+    /// Ends the test like [`TestEnv::finish`], but hands the removal of its objects to a
+    /// background remover, so it is not part of the test's time. The process waits for the
+    /// remover before it exits.
+    ///
+    /// # Errors
+    /// As [`TestEnv::finish`].
+    pub async fn finish_in_background(self) -> Result<()> {
+        let torn_down = self.inner.tear_down().await;
         self.inner.ledger.teardown_in_background();
+        torn_down
     }
 }
 
@@ -530,16 +635,21 @@ async fn make(t: Arc<TestInner>, name: String) -> Result<Fixture> {
     Ok(fixture)
 }
 
+/// The key a module or session fixture is shared under; none for function scope.
+fn scope_key(t: &TestInner, name: &str, scope: Scope, sig: &str) -> Option<String> {
+    match scope {
+        Scope::Function => None,
+        Scope::Module => Some(format!("module|{}|{}|{name}|{sig}", t.runtime.name(), t.test.module)),
+        Scope::Session => Some(format!("session|{}|{name}|{sig}", t.runtime.name())),
+    }
+}
+
 /// Makes a shared fixture once per scope key, or a function one for this test.
 async fn scoped<F>(t: &TestInner, name: &str, scope: Scope, sig: &str, make: F) -> Result<Fixture>
 where
     F: std::future::Future<Output = Result<Fixture>>,
 {
-    let key = match scope {
-        Scope::Function => return make.await,
-        Scope::Module => format!("module|{}|{}|{name}|{sig}", t.runtime.name(), t.test.module),
-        Scope::Session => format!("session|{}|{name}|{sig}", t.runtime.name()),
-    };
+    let Some(key) = scope_key(t, name, scope, sig) else { return make.await };
     let cell = SHARED.lock().unwrap_or_else(|p| p.into_inner()).entry(key).or_default().clone();
     cell.get_or_try_init(|| make).await.cloned()
 }
@@ -571,7 +681,32 @@ async fn make_node(t: &TestInner, name: &str, node: &Node, resolved: Resolved) -
         Node::Custom(c) => {
             let sig = format!("custom-{}", c.type_name);
             let make = (c.make)(resolved);
-            scoped(t, name, scope, &sig, async move { make.await.map(Fixture::Custom) }).await
+            let key = scope_key(t, name, scope, &sig);
+            let teardown = |value: &Arc<dyn Any + Send + Sync>, shared_key: Option<String>| {
+                c.teardown.clone().map(|run| Teardown {
+                    fixture: name.to_owned(),
+                    scope,
+                    value: value.clone(),
+                    run,
+                    timeout: c.teardown_timeout,
+                    shared_key,
+                })
+            };
+            let made = scoped(t, name, scope, &sig, async {
+                let value = make.await?;
+                // A shared fixture's teardown is kept once, by the process, when it is made.
+                if let Some(kept) = key.as_ref().and_then(|k| teardown(&value, Some(k.clone()))) {
+                    super::teardown::keep_shared(kept);
+                }
+                Ok(Fixture::Custom(value))
+            })
+            .await?;
+            if let (None, Fixture::Custom(value)) = (&key, &made) {
+                if let Some(teardown) = teardown(value, None) {
+                    t.teardowns.lock().unwrap_or_else(|p| p.into_inner()).push(teardown);
+                }
+            }
+            Ok(made)
         }
         Node::Image(i) => {
             let source = render_image(&i.source, &resolved)?;
@@ -683,6 +818,7 @@ async fn make_node(t: &TestInner, name: &str, node: &Node, resolved: Resolved) -
                 ports: c.ports_ready,
                 expose: spec.expose.clone(),
                 wait_for: c.wait_for.clone(),
+                min_uptime: c.min_uptime,
             };
             let ledger = if reusing { Arc::new(Ledger::default()) } else { ledger_for(t, scope) };
             let runtime = t.runtime.clone();

@@ -331,7 +331,7 @@ async fn independent_fixtures_are_made_concurrently() {
     t.prepare(&["both"]).await.expect("made");
     assert_eq!(fake.max_building.load(std::sync::atomic::Ordering::SeqCst), 2, "the two builds overlapped");
     assert_eq!(fake.calls("create").len(), 2);
-    t.finish().await;
+    t.finish().await.expect("torn down");
     assert_eq!(fake.calls("remove").len(), 2, "both containers removed");
 }
 
@@ -346,8 +346,8 @@ async fn only_what_is_asked_for_is_made_and_sessions_are_shared() {
     second.container("a").await.expect("a again");
     assert_eq!(fake.calls("build").len(), 1, "the session image is built once");
     assert_eq!(fake.calls("create").len(), 2, "each test gets its own function-scoped container");
-    first.finish().await;
-    second.finish().await;
+    first.finish().await.expect("torn down");
+    second.finish().await.expect("torn down");
 }
 
 #[tokio::test]
@@ -358,7 +358,7 @@ async fn what_was_created_before_a_failure_is_removed() {
     let err = t.container("c").await.expect_err("start fails");
     assert_eq!(err.fixture(), Some("c"));
     assert_eq!(err.kind(), crate::ErrorKind::Engine);
-    t.finish().await;
+    t.finish().await.expect("torn down");
     let created = fake.calls("create ");
     let removed = fake.calls("remove");
     assert_eq!(created.len(), 2, "{created:?}");
@@ -400,7 +400,7 @@ async fn a_host_port_taken_before_the_start_gets_a_new_container() {
     t.container("c").await.expect("started on the third try");
     assert_eq!(fake.calls("create ").len(), 3);
     assert_eq!(fake.calls("remove").len(), 2, "the two that could not start are gone at once");
-    t.finish().await;
+    t.finish().await.expect("torn down");
     assert_eq!(fake.calls("remove").len(), 3);
 
     // A port the test fixed is not the engine's choice: the clash is the test's to fix.
@@ -409,5 +409,5 @@ async fn a_host_port_taken_before_the_start_gets_a_new_container() {
     let t = fake_env(&fake, fixed, "port_fixed");
     let err = t.container("c").await.expect_err("no retry");
     assert!(err.to_string().contains("address already in use"), "{err}");
-    t.finish().await;
+    t.finish().await.expect("torn down");
 }
