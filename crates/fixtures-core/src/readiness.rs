@@ -341,18 +341,37 @@ fn uptime(info: &ContainerInfo) -> Option<Duration> {
     Some(Duration::from_secs_f64((now - started).max(0.0)))
 }
 
-/// Whether the process `pid` of this machine is alive (not gone, not a zombie), when its pid
-/// can be trusted: the engine is local and the pid is in a mount namespace of its own.
-fn process_alive(runtime: &dyn Runtime, pid: Option<u32>) -> Option<bool> {
+/// What `/proc` tells of a container's main process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Process {
+    /// Gone, or a zombie: it exited.
+    Gone,
+    /// Sleeping until something happens (a connection, a timer): what a started service does.
+    Waiting,
+    /// Running or runnable, or in uninterruptible sleep (loading its binary from disk): still
+    /// starting, or busy.
+    Busy,
+}
+
+/// The state of the process `pid` of this machine, when its pid can be trusted: the engine is
+/// local and the pid is in a mount namespace of its own.
+fn process_state(runtime: &dyn Runtime, pid: Option<u32>) -> Option<Process> {
     let pid = pid.filter(|p| *p > 0 && runtime.is_local())?;
     let ours = std::fs::read_link("/proc/self/ns/mnt").ok()?;
-    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { return Some(false) };
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { return Some(Process::Gone) };
     if std::fs::read_link(format!("/proc/{pid}/ns/mnt")).is_ok_and(|theirs| theirs == ours) {
         return None;
     }
-    let state = stat.rsplit_once(')').and_then(|(_, rest)| rest.trim_start().chars().next());
-    Some(!matches!(state, Some('Z' | 'X' | 'x')))
+    Some(match stat.rsplit_once(')').and_then(|(_, rest)| rest.trim_start().chars().next()) {
+        Some('Z' | 'X' | 'x') | None => Process::Gone,
+        Some('R' | 'D' | 'W') => Process::Busy,
+        Some(_) => Process::Waiting,
+    })
 }
+
+/// How long past its minimum uptime a main process that never waits (busy, or still loading)
+/// is watched before it is taken as ready anyway.
+const BUSY_GRACE: Duration = Duration::from_millis(500);
 
 /// What the last look before a container is handed over found.
 enum Settled {
@@ -362,23 +381,29 @@ enum Settled {
 }
 
 /// The last look before a container is handed over: its main process has run for at least
-/// `min_uptime` and is still alive. Costs nothing to a container whose checks took longer
-/// than `min_uptime`, but a look at `/proc` (or, for a remote engine, one inspect).
+/// `min_uptime`, is alive, and has been seen waiting (a process that is still running flat out
+/// after its start may be about to exit: under load a shell's `echo boom; exit 3` is seen
+/// running 50 ms after its start). Costs a look at `/proc` to a started service whose checks
+/// took longer than `min_uptime`; on a remote engine, whose processes cannot be seen, the rest
+/// of `min_uptime` and one inspect.
 async fn settle(container: &Container, info: &ContainerInfo, min_uptime: Duration) -> Result<Settled> {
     let runtime = container.runtime().as_ref();
     // The engine's clock may be another machine's: never wait longer than min_uptime.
     let rest = min_uptime.saturating_sub(uptime(info).unwrap_or(Duration::ZERO)).min(min_uptime);
-    let local = process_alive(runtime, info.pid).is_some();
-    let deadline = tokio::time::Instant::now() + rest;
+    let settled_at = tokio::time::Instant::now() + rest;
+    let busy_until = settled_at + BUSY_GRACE;
     let mut backoff = Backoff::cheap();
-    let alive = loop {
-        match process_alive(runtime, info.pid) {
-            Some(false) => break false,
-            Some(true) | None if tokio::time::Instant::now() >= deadline => break true,
+    let (alive, local) = loop {
+        let now = tokio::time::Instant::now();
+        match process_state(runtime, info.pid) {
+            Some(Process::Gone) => break (false, true),
+            Some(Process::Waiting) if now >= settled_at => break (true, true),
+            Some(Process::Busy) if now >= busy_until || min_uptime.is_zero() => break (true, true),
+            None if now >= settled_at => break (true, false),
             _ => {}
         }
-        let now = tokio::time::Instant::now();
-        tokio::time::sleep(backoff.0.min(deadline.saturating_duration_since(now))).await;
+        let pause = if now < settled_at { backoff.0.min(settled_at - now) } else { backoff.0 };
+        tokio::time::sleep(pause).await;
         backoff.0 = (backoff.0 * 3 / 2).min(backoff.1);
     };
     let now = if alive && local {
