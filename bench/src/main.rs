@@ -207,6 +207,12 @@ fn our_env() -> Env {
         .backend(fixtures_podman::backend())
         .with("services", image(SERVICES))
         .with("echo", container().image("{services.id}").command(["echo"]).port("7000/tcp"))
+        // S1 with the last look before hand-over (the main process has run 25 ms and waits) off:
+        // what the library did before it looked.
+        .with(
+            "echo_unsettled",
+            container().image("{services.id}").command(["echo"]).port("7000/tcp").min_uptime(Duration::ZERO),
+        )
         .with(
             "slow",
             container().image("{services.id}").command(["http"]).env("LISTEN_DELAY_MS", "300").port("8080/tcp"),
@@ -286,7 +292,7 @@ fn parse_rfc3339(s: &str) -> Option<SystemTime> {
 
 async fn s1(n: usize) -> Vec<Row> {
     let docker = floor_client().await;
-    let (mut floor, mut tcs, mut ours) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut floor, mut tcs, mut ours, mut unsettled) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for _ in 0..n {
         let t0 = Instant::now();
         let (id, port) = floor_start(&docker, &["echo"], &[], 7000).await;
@@ -305,13 +311,55 @@ async fn s1(n: usize) -> Vec<Row> {
         let t0 = Instant::now();
         let (t, c) = ours_start("echo").await.expect("ours");
         exchange(c.ports().host_port("7000/tcp").expect("port")).await;
-        t.finish().await;
+        t.finish().await.expect("torn down");
         ours.push(ms(t0.elapsed()));
+
+        let t0 = Instant::now();
+        let (t, c) = ours_start("echo_unsettled").await.expect("ours");
+        exchange(c.ports().host_port("7000/tcp").expect("port")).await;
+        t.finish().await.expect("torn down");
+        unsettled.push(ms(t0.elapsed()));
     }
     vec![
         ("S1 serial".into(), "floor".into(), floor),
         ("S1 serial".into(), "testcontainers".into(), tcs),
         ("S1 serial".into(), "fixtures".into(), ours),
+        ("S1 serial".into(), "fixtures-nosettle".into(), unsettled),
+    ]
+}
+
+/// S7: what a test spends on its async runtime. Before, the attribute built a runtime (two
+/// workers) per test and dropped it at the end; now the test's thread enters the library's.
+/// Each sample is one empty test body on a thread of its own, as libtest runs it.
+fn s7(n: usize) -> Vec<Row> {
+    let sample = |per_test: bool| {
+        std::thread::spawn(move || {
+            let t0 = Instant::now();
+            if per_test {
+                let rt = tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(2)
+                    .enable_all()
+                    .build()
+                    .expect("a runtime");
+                rt.block_on(async { tokio::task::yield_now().await });
+                drop(rt);
+            } else {
+                fixtures_core::executor::block_on(async { tokio::task::yield_now().await })
+                    .expect("the library's runtime");
+            }
+            ms(t0.elapsed())
+        })
+        .join()
+        .expect("joined")
+    };
+    let (mut before, mut now) = (Vec::new(), Vec::new());
+    for _ in 0..n {
+        before.push(sample(true));
+        now.push(sample(false));
+    }
+    vec![
+        ("S7 test runtime (ms)".into(), "floor".into(), before),
+        ("S7 test runtime (ms)".into(), "fixtures".into(), now),
     ]
 }
 
@@ -347,7 +395,7 @@ async fn s2(n: usize, threads: usize, samples: usize) -> Vec<Row> {
                         }
                         _ => {
                             let (t, _) = ours_start("echo").await.expect("ours");
-                            t.finish().await;
+                            t.finish().await.expect("torn down");
                         }
                     }
                 }));
@@ -386,7 +434,7 @@ async fn s3(n: usize) -> Vec<Row> {
         {
             latency.push(ms(d));
         }
-        t.finish().await;
+        t.finish().await.expect("torn down");
     }
     vec![
         ("S3 slow start (ms over 300)".into(), "floor".into(), floor),
@@ -458,7 +506,7 @@ async fn s4(n: usize) -> Vec<Row> {
         if let Some(d) = finished_at(&id).await.and_then(|f| failed_at.duration_since(f).ok()) {
             ours.push(ms(d));
         }
-        t.finish().await;
+        t.finish().await.expect("torn down");
     }
     let _ = docker
         .prune_containers(Some(q::PruneContainersOptions {
@@ -588,7 +636,7 @@ async fn s5(n: usize) -> Vec<Row> {
         let t = env.start("bench::s5").await.expect("env");
         t.prepare(&["dns", "api"]).await.expect("graph");
         ours.push(ms(t0.elapsed()));
-        t.finish().await;
+        t.finish().await.expect("torn down");
     }
     vec![
         ("S5 cold graph".into(), "floor".into(), floor),
@@ -631,14 +679,14 @@ async fn s6(n: usize) -> Vec<Row> {
 async fn s6_child(n: usize) {
     // First run creates the named container; every later one reuses it.
     let (t, _) = ours_start("reused").await.expect("first");
-    t.finish().await;
+    t.finish().await.expect("torn down");
     for _ in 0..n {
         let t0 = Instant::now();
         let env = our_env();
         let t = env.start("bench::reused").await.expect("env");
         t.container("reused").await.expect("reused");
         println!("reused {}", ms(t0.elapsed()));
-        t.finish().await;
+        t.finish().await.expect("torn down");
     }
     let docker = floor_client().await;
     floor_remove(&docker, "fx-bench-reused").await;
@@ -674,6 +722,14 @@ fn goal(scenario: &str, contender: &str, median: f64, floor: Option<f64>, tc: Op
             verdict(f <= 0.7, format!("(<=0.7x sequential: {f:.2}x)"))
         }
         (s, "fixtures") if s.starts_with("S6") => verdict(median <= 30.0, "(<=30 ms)".into()),
+        (s, "fixtures-nosettle") if s.starts_with("S1") => {
+            "the same library without the last look before hand-over".into()
+        }
+        (s, "floor") if s.starts_with("S7") => "a runtime per test, as before".into(),
+        (s, "fixtures") if s.starts_with("S7") => {
+            let saved = floor.unwrap_or(f64::NAN) - median;
+            format!("{saved:.2} ms a test no longer spends on its runtime")
+        }
         _ => String::new(),
     }
 }
@@ -716,6 +772,10 @@ async fn main() {
     }
     if run("S6") {
         rows.extend(s6(n(20)).await);
+    }
+    if run("S7") {
+        let n = n(100);
+        rows.extend(tokio::task::spawn_blocking(move || s7(n)).await.expect("S7"));
     }
 
     // A contender that could not run a scenario here (testcontainers-rs builds only through

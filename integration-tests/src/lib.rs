@@ -336,10 +336,8 @@ impl MemcachedClient {
     pub async fn connect(addr: std::net::SocketAddr) -> std::io::Result<Self> {
         use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
         let stream = tokio::net::TcpStream::connect(addr).await?;
-        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(
-            Vec<u8>,
-            tokio::sync::oneshot::Sender<std::io::Result<String>>,
-        )>();
+        let (tx, mut rx) =
+            tokio::sync::mpsc::unbounded_channel::<(Vec<u8>, tokio::sync::oneshot::Sender<std::io::Result<String>>)>();
         tokio::spawn(async move {
             let (read, mut write) = stream.into_split();
             let mut read = tokio::io::BufReader::new(read);

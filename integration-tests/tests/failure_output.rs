@@ -1,5 +1,6 @@
 //! When a test fails, the logs of the containers it used are printed with the failure,
-//! each under a header naming its fixture; a passing test prints nothing extra.
+//! each under a header naming its fixture and giving its state (running, exited with code N
+//! and when); a passing test prints nothing extra.
 //!
 //! The example test below fails only when asked to; the checks run it as a subprocess.
 
@@ -16,14 +17,19 @@ fn env() -> Env {
             container().image("{services.id}").command(["sleep"]).env("STDOUT_LINES", "noisy says hello|second line"),
         )
         .with("quiet", container().image("{services.id}").command(["sleep"]))
+        .with("victim", container().image("{services.id}").command(["sleep"]))
 }
 
 const FAIL: &str = "FIXTURES_FAIL_ON_PURPOSE";
 
 #[fixtures_core::test(env = env())]
-async fn example_that_fails_on_demand(noisy: &Container, quiet: &Container) -> Result<()> {
+async fn example_that_fails_on_demand(noisy: &Container, quiet: &Container, victim: &Container) -> Result<()> {
     assert_eq!(noisy.status().await?, "running");
     assert_eq!(quiet.status().await?, "running");
+    if std::env::var_os(FAIL).is_some() {
+        victim.kill("SIGKILL").await?;
+        victim.wait().await?;
+    }
     assert!(std::env::var_os(FAIL).is_none(), "failing on purpose");
     Ok(())
 }
@@ -50,6 +56,13 @@ fn a_failing_test_prints_the_logs_of_its_containers() {
     assert!(out.contains("noisy says hello\nsecond line\n"), "{}", integration_tests::quoted(&out));
     assert!(out.contains("---- logs of fixture `quiet` (container fx-quiet-"), "{}", integration_tests::quoted(&out));
     assert!(out.contains("(no output)"), "{}", integration_tests::quoted(&out));
+    assert!(out.contains("; running) ----"), "the state of the running ones: {}", integration_tests::quoted(&out));
+    let victim = out.lines().find(|l| l.starts_with("---- logs of fixture `victim`")).unwrap_or_default();
+    assert!(
+        victim.contains("; exited with code 137 at 20"),
+        "the killed one's exit and when: {}",
+        integration_tests::quoted(&out)
+    );
 }
 
 #[test]

@@ -17,11 +17,7 @@ use crate::error::{Error, ErrorKind, Result};
 
 static RUNTIME: LazyLock<std::io::Result<tokio::runtime::Runtime>> = LazyLock::new(|| {
     let workers = std::thread::available_parallelism().map_or(2, |n| n.get()).max(2);
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(workers)
-        .thread_name("fixtures-rt")
-        .enable_all()
-        .build()
+    tokio::runtime::Builder::new_multi_thread().worker_threads(workers).thread_name("fixtures-rt").enable_all().build()
 });
 
 /// The library's runtime.

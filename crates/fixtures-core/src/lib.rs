@@ -15,8 +15,8 @@ pub mod cleanup;
 pub mod compat;
 pub mod config;
 pub mod env;
-pub mod executor;
 mod error;
+pub mod executor;
 pub mod handle;
 pub mod labels;
 #[doc(hidden)]
@@ -30,8 +30,8 @@ pub mod spec;
 
 pub use backend::Backend;
 pub use env::{
-    BlockingTestEnv, Case, Env, Fixture, FixtureNode, Resolved, Scope, TestEnv, TestId, Wrapper, alternatives, build, container,
-    fetch, fixture, image, image_or_build, network, value, value_fn, volume,
+    BlockingTestEnv, Case, Env, Fixture, FixtureNode, Resolved, Scope, TestEnv, TestId, Wrapper, alternatives, build,
+    container, fetch, fixture, image, image_or_build, network, value, value_fn, volume,
 };
 pub use error::{BoxError, Error, ErrorKind, Result};
 pub use fixtures_macros::test;

@@ -295,7 +295,9 @@ pub fn describe_state(info: &ContainerInfo) -> String {
             Health::Starting => "running, health check starting".to_owned(),
             _ => "running".to_owned(),
         },
-        ContainerStatus::Exited | ContainerStatus::Dead if info.oom_killed => format!("OOM-killed (exit code {code}){at}"),
+        ContainerStatus::Exited | ContainerStatus::Dead if info.oom_killed => {
+            format!("OOM-killed (exit code {code}){at}")
+        }
         ContainerStatus::Exited | ContainerStatus::Dead => format!("exited with code {code}{at}"),
         ContainerStatus::Restarting => format!("restarting (last exit code {code}{at})"),
         ContainerStatus::Created => "created, never started".to_owned(),
@@ -314,7 +316,8 @@ fn rfc3339_seconds(text: &str) -> Option<f64> {
         None => (time, ""),
     };
     let mut c = clock.splitn(3, ':');
-    let (h, min, sec) = (c.next()?.parse::<i64>().ok()?, c.next()?.parse::<i64>().ok()?, c.next()?.parse::<f64>().ok()?);
+    let (h, min, sec) =
+        (c.next()?.parse::<i64>().ok()?, c.next()?.parse::<i64>().ok()?, c.next()?.parse::<f64>().ok()?);
     let offset = match offset.as_bytes().first() {
         Some(b'+' | b'-') => {
             let (oh, om) = offset[1..].split_once(':')?;
@@ -767,6 +770,9 @@ async fn died(container: &Container) -> Error {
         Some(run) => LabelFilter::eq(crate::labels::RUN, run.clone()),
         None => LabelFilter::default(),
     };
+    let waiting_since = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i128::try_from(d.as_nanos()).unwrap_or(i128::MAX));
     let mut events = runtime.events(&filter);
     // Fused: a stream that ended may be polled again when a restarted container is awaited on.
     let mut logs = runtime.logs(container.id(), &LogsSpec { follow: true, ..LogsSpec::default() }).fuse();
@@ -796,6 +802,9 @@ async fn died(container: &Container) -> Error {
                 }
             }
             event = events.next(), if watching => match event {
+                // The stream replays the current second: a die from before this wait (the stop
+                // of a restart) is not this process's.
+                Some(Ok(e)) if e.id == container.id() && e.action == EventAction::Die && e.time_nanos.is_some_and(|t| t < waiting_since) => {}
                 Some(Ok(e)) if e.id == container.id() && e.action == EventAction::Die => {
                     // How it ended, from whichever answers first. With the event's exit code:
                     // the output followed to its end (Docker ends it a moment after the process
@@ -876,7 +885,8 @@ pub(crate) async fn wait_ready(container: &Container, readiness: &Readiness) -> 
             try_join_all(readiness.wait_for.iter().map(|s| run(container, s, &pending))).await?;
             // After strategies (a health check changes the state), look again; else what the
             // default check saw is current.
-            let info = if readiness.wait_for.is_empty() { info } else { runtime.inspect_container(id).await.map_err(Stop)? };
+            let info =
+                if readiness.wait_for.is_empty() { info } else { runtime.inspect_container(id).await.map_err(Stop)? };
             let step = pending.start("its main process to keep running".to_owned());
             match settle(container, &info, readiness.min_uptime).await.map_err(Stop)? {
                 Settled::Ready => return Ok::<_, Stop>(info),

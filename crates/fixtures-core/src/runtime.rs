@@ -382,6 +382,8 @@ pub struct Event {
     pub id: String,
     /// The object's attributes (labels, name, exit code).
     pub attributes: BTreeMap<String, String>,
+    /// When it happened, in nanoseconds since the Unix epoch, by the engine's clock.
+    pub time_nanos: Option<i128>,
 }
 
 /// A container engine.

@@ -214,7 +214,7 @@ pub fn event(raw: &Value) -> Event {
         id if id.is_empty() => s(raw, "id"),
         id => id,
     };
-    Event { object, action, id, attributes }
+    Event { object, action, id, attributes, time_nanos: events::event_time(raw) }
 }
 
 /// Inserts `value` under `key` of a request body unless it is empty (null, `[]`, `{}`, `false`).

@@ -29,6 +29,13 @@ impl Env {
     /// # Errors
     /// As [`Env::start_blocking`].
     pub fn start_case_blocking(&self, test: impl Into<TestId>, case: Case) -> Result<BlockingTestEnv> {
+        if tokio::runtime::Handle::try_current().is_ok() {
+            return Err(crate::Error::new(
+                crate::ErrorKind::Config,
+                "the blocking API was called inside an async runtime",
+            )
+            .with_hint("in `#[tokio::test]` or other async code, use `env.start(..).await` instead"));
+        }
         let env = crate::executor::block_on(self.start_case(test, case))??;
         Ok(BlockingTestEnv { env: Some(env) })
     }

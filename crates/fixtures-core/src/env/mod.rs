@@ -19,8 +19,9 @@ use std::sync::Arc;
 
 pub use blocking::BlockingTestEnv;
 pub use node::{
-    BoxFuture, ContainerNode, CustomNode, DEFAULT_TEARDOWN_TIMEOUT, FixtureNode, ImageNode, NetworkNode, Node, Scope, ValueNode, VolumeNode, Wrapper,
-    alternatives, build, container, fetch, fixture, image, image_or_build, network, value, value_fn, volume,
+    BoxFuture, ContainerNode, CustomNode, DEFAULT_TEARDOWN_TIMEOUT, FixtureNode, ImageNode, NetworkNode, Node, Scope,
+    ValueNode, VolumeNode, Wrapper, alternatives, build, container, fetch, fixture, image, image_or_build, network,
+    value, value_fn, volume,
 };
 pub use resolve::{Fixture, RUNTIME_FIXTURE, Resolved, TestEnv, TestId};
 

@@ -590,8 +590,9 @@ impl ContainerNode {
         S: Into<String>,
         F: Fn(&mut ContainerSpec, &Resolved) -> std::result::Result<(), BoxError> + Send + Sync + 'static,
     {
-        let configure: ConfigureFn =
-            Arc::new(move |spec, r| f(spec, r).map_err(|e| Error::from_fixture_code(e, "its `configure` code returned an error")));
+        let configure: ConfigureFn = Arc::new(move |spec, r| {
+            f(spec, r).map_err(|e| Error::from_fixture_code(e, "its `configure` code returned an error"))
+        });
         self.configure.push((strings(needs), configure));
         self
     }
@@ -847,12 +848,10 @@ where
     S: Into<String>,
     F: Fn(&Resolved) -> std::result::Result<serde_json::Value, BoxError> + Send + Sync + 'static,
 {
-    let compute: ValueFn = Arc::new(move |r| {
-        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(r))) {
-            Ok(Ok(value)) => Ok(value),
-            Ok(Err(e)) => Err(Error::from_fixture_code(e, "its code returned an error")),
-            Err(panic) => Err(Error::new(ErrorKind::Fixture, format!("its code panicked: {}", panic_text(panic.as_ref())))),
-        }
+    let compute: ValueFn = Arc::new(move |r| match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(r))) {
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(e)) => Err(Error::from_fixture_code(e, "its code returned an error")),
+        Err(panic) => Err(Error::new(ErrorKind::Fixture, format!("its code panicked: {}", panic_text(panic.as_ref())))),
     });
     ValueNode { value: None, compute: Some((strings(needs), compute)) }
 }
@@ -955,9 +954,9 @@ where
             needs: strings(needs),
             make: Arc::new(move |r| {
                 let fut = make(r);
-                Box::pin(async move {
-                    user_code("its code", fut).await.map(|t| Arc::new(t) as Arc<dyn Any + Send + Sync>)
-                })
+                Box::pin(
+                    async move { user_code("its code", fut).await.map(|t| Arc::new(t) as Arc<dyn Any + Send + Sync>) },
+                )
             }),
             scope: None,
             type_name: std::any::type_name::<T>(),

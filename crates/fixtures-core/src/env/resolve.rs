@@ -12,8 +12,8 @@ use serde_json::Value;
 use tokio::sync::OnceCell;
 
 use super::ledger::{Ledger, Owned, PROCESS};
-use super::teardown::Teardown;
 use super::node::{self, ImageSource, Node, Scope};
+use super::teardown::Teardown;
 use super::template::{Part, Reference, Segment, Template};
 use super::{Case, Env};
 use crate::archive;

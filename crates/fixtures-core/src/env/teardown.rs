@@ -91,7 +91,8 @@ pub(crate) fn report(failures: Vec<Error>) -> Result<()> {
         0 => Ok(()),
         1 => Err(failures.into_iter().next().expect("one")),
         n => {
-            let each: Vec<String> = failures.iter().map(|e| format!("{e:?}").trim_end().replace('\n', "\n    ")).collect();
+            let each: Vec<String> =
+                failures.iter().map(|e| format!("{e:?}").trim_end().replace('\n', "\n    ")).collect();
             Err(Error::new(ErrorKind::Fixture, format!("{n} teardowns failed:\n  - {}", each.join("\n  - "))))
         }
     }
