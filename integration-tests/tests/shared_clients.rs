@@ -223,3 +223,29 @@ mod module_scope {
     tokio_tests!(turn_05_tokio = 5, turn_06_tokio = 6, turn_07_tokio = 7, turn_08_tokio = 8);
     blocking_tests!(turn_09_blocking = 9, turn_10_blocking = 10, turn_11_blocking = 11, turn_12_blocking = 12);
 }
+
+/// Handles used from runtimes that end: ten short-lived runtimes in a row (as ten
+/// `#[tokio::test]`s are) each inspect and read the logs of one session container, and connect.
+/// The engine client's connections are driven on the library's runtime, so none that a
+/// finished test's runtime drove is handed to the next.
+#[test]
+fn handles_work_from_runtimes_that_end() {
+    let env = integration_tests::base_env().with("services", image(SERVICES_IMAGE)).with(
+        "target",
+        container().image("{services.id}").command(["memcached"]).port("11211/tcp").scope(Scope::Session),
+    );
+    for round in 0..10 {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a runtime");
+        let outcome: Result<()> = rt.block_on(async {
+            let t = env.start(TestId::new(module_path!(), format!("round_{round}"))).await?;
+            let target = t.container("target").await?;
+            assert_eq!(target.status().await?, "running", "round {round}");
+            assert!(target.logs().await?.contains("memcached: listening"), "round {round}");
+            let client = MemcachedClient::connect(target.addr("11211/tcp")?).await?;
+            assert!(client.version().await?.starts_with("VERSION"), "round {round}");
+            t.finish().await
+        });
+        outcome.unwrap_or_else(|e| panic!("round {round}: {e:?}"));
+        drop(rt);
+    }
+}

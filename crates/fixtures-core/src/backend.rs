@@ -46,9 +46,11 @@ async fn connect(backend: &Backend) -> Result<Arc<dyn Runtime>> {
     if let Some(rt) = CONNECTED.lock().unwrap_or_else(|p| p.into_inner()).get(backend.name) {
         return Ok(rt.clone());
     }
-    let rt = (backend.connect)().await?;
-    CONNECTED.lock().unwrap_or_else(|p| p.into_inner()).entry(backend.name).or_insert(rt.clone());
-    Ok(rt)
+    // Connected on the library's runtime, and every later call made there: see
+    // `executor::OnLibraryRuntime`.
+    let connect = backend.connect;
+    let rt: Arc<dyn Runtime> = Arc::new(crate::executor::OnLibraryRuntime(crate::executor::run(connect()).await?));
+    Ok(CONNECTED.lock().unwrap_or_else(|p| p.into_inner()).entry(backend.name).or_insert(rt).clone())
 }
 
 /// The runtime chosen by `FIXTURE_RUNTIME` among `backends`, or the first that answers.

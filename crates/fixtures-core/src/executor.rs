@@ -11,12 +11,23 @@
 //! is still there while the exit hook tears module and session fixtures down.
 
 use std::future::Future;
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock};
+
+use bytes::Bytes;
+use futures_util::StreamExt;
+use futures_util::stream::BoxStream;
 
 use crate::error::{Error, ErrorKind, Result};
+use crate::runtime::{
+    ContainerInfo, ContainerSummary, Event, ExecOutput, ImageInfo, LogChunk, NetworkInfo, Progress, ProgressSink,
+    Runtime, VersionInfo, VolumeInfo,
+};
+use crate::spec::{BuildSpec, ContainerSpec, ExecSpec, LabelFilter, LogsSpec, NetworkSpec, PullSpec, VolumeSpec};
 
 static RUNTIME: LazyLock<std::io::Result<tokio::runtime::Runtime>> = LazyLock::new(|| {
-    let workers = std::thread::available_parallelism().map_or(2, |n| n.get()).max(2);
+    // At least four: the work is waiting on engines, and fixture code that blocks a worker
+    // for a while (a synchronous client) must not stall every test of the process.
+    let workers = std::thread::available_parallelism().map_or(4, |n| n.get()).max(4);
     tokio::runtime::Builder::new_multi_thread().worker_threads(workers).thread_name("fixtures-rt").enable_all().build()
 });
 
@@ -87,6 +98,212 @@ where
         Ok(out) => out,
         Err(panic) => std::panic::resume_unwind(panic),
     })
+}
+
+/// A [`Runtime`] whose engine calls all run on the library's runtime, whoever makes them.
+///
+/// A backend's HTTP client keeps a pool of connections, each driven by a task on the runtime
+/// that opened it. Called from a test's own runtime (`#[tokio::test]`), a handle's request would
+/// open a connection whose task dies with that test, and the pool would hand the dead
+/// connection to the next caller. Every runtime `backend::select` gives out is wrapped in this,
+/// so no connection is ever driven by a runtime that may end. Calls already on the library's
+/// runtime go straight through.
+pub(crate) struct OnLibraryRuntime(pub(crate) Arc<dyn Runtime>);
+
+impl std::fmt::Debug for OnLibraryRuntime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// Calls `$call` on the inner runtime, on the library's runtime. `$owned` are clones of the
+/// arguments the call borrows, made before it moves to another thread.
+macro_rules! hop {
+    ($self:ident, |$rt:ident $(, $owned:ident)*| $call:expr) => {{
+        if is_current() {
+            let $rt = &*$self.0;
+            $call.await
+        } else {
+            let $rt = $self.0.clone();
+            $(let $owned = $owned.to_owned();)*
+            run(async move {
+                let $rt = &*$rt;
+                $call.await
+            })
+            .await
+        }
+    }};
+}
+
+impl OnLibraryRuntime {
+    /// A build or a pull on the library's runtime, its progress brought back to `progress`.
+    async fn with_progress<F, Fut>(&self, progress: ProgressSink<'_>, call: F) -> Result<String>
+    where
+        F: FnOnce(Arc<dyn Runtime>, tokio::sync::mpsc::UnboundedSender<Progress>) -> Fut,
+        Fut: Future<Output = Result<String>> + Send + 'static,
+    {
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let task = handle()?.spawn(call(self.0.clone(), tx));
+        // The sender goes with the call: when it is done, the channel ends.
+        while let Some(p) = rx.recv().await {
+            progress(p);
+        }
+        match task.await {
+            Ok(out) => out,
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            Err(e) => Err(Error::new(ErrorKind::Io, "the library's runtime cancelled a task").with_source(e)),
+        }
+    }
+
+    /// A stream read on the library's runtime and handed over through a channel; it ends
+    /// when the caller drops it.
+    fn forwarded<T: Send + 'static>(stream: BoxStream<'static, Result<T>>) -> BoxStream<'static, Result<T>> {
+        let handle = match handle() {
+            Ok(h) => h,
+            Err(e) => return futures_util::stream::once(async move { Err(e) }).boxed(),
+        };
+        let (tx, rx) = tokio::sync::mpsc::channel(64);
+        handle.spawn(async move {
+            let mut stream = stream;
+            loop {
+                tokio::select! {
+                    () = tx.closed() => break,
+                    item = stream.next() => match item {
+                        Some(item) => if tx.send(item).await.is_err() { break },
+                        None => break,
+                    },
+                }
+            }
+        });
+        futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|item| (item, rx)) }).boxed()
+    }
+}
+
+#[async_trait::async_trait]
+impl Runtime for OnLibraryRuntime {
+    fn name(&self) -> &str {
+        self.0.name()
+    }
+    fn as_any(&self) -> &dyn std::any::Any {
+        self.0.as_any()
+    }
+    fn is_local(&self) -> bool {
+        self.0.is_local()
+    }
+    async fn ping(&self) -> Result<()> {
+        hop!(self, |rt| rt.ping())
+    }
+    async fn version(&self) -> Result<VersionInfo> {
+        hop!(self, |rt| rt.version())
+    }
+    async fn build_image(&self, spec: &BuildSpec, progress: ProgressSink<'_>) -> Result<String> {
+        if is_current() {
+            return self.0.build_image(spec, progress).await;
+        }
+        let spec = spec.clone();
+        self.with_progress(progress, |rt, tx| async move { rt.build_image(&spec, &move |p| drop(tx.send(p))).await })
+            .await
+    }
+    async fn pull_image(&self, spec: &PullSpec, progress: ProgressSink<'_>) -> Result<String> {
+        if is_current() {
+            return self.0.pull_image(spec, progress).await;
+        }
+        let spec = spec.clone();
+        self.with_progress(progress, |rt, tx| async move { rt.pull_image(&spec, &move |p| drop(tx.send(p))).await })
+            .await
+    }
+    async fn inspect_image(&self, reference: &str) -> Result<ImageInfo> {
+        hop!(self, |rt, reference| rt.inspect_image(&reference))
+    }
+    async fn list_images(&self, filter: &LabelFilter) -> Result<Vec<ImageInfo>> {
+        hop!(self, |rt, filter| rt.list_images(&filter))
+    }
+    async fn tag_image(&self, reference: &str, repository: &str, tag: &str) -> Result<()> {
+        hop!(self, |rt, reference, repository, tag| rt.tag_image(&reference, &repository, &tag))
+    }
+    async fn remove_image(&self, reference: &str, force: bool) -> Result<()> {
+        hop!(self, |rt, reference| rt.remove_image(&reference, force))
+    }
+    async fn create_container(&self, spec: &ContainerSpec) -> Result<String> {
+        hop!(self, |rt, spec| rt.create_container(&spec))
+    }
+    async fn start_container(&self, id: &str) -> Result<()> {
+        hop!(self, |rt, id| rt.start_container(&id))
+    }
+    async fn inspect_container(&self, id: &str) -> Result<ContainerInfo> {
+        hop!(self, |rt, id| rt.inspect_container(&id))
+    }
+    async fn list_containers(&self, filter: &LabelFilter) -> Result<Vec<ContainerSummary>> {
+        hop!(self, |rt, filter| rt.list_containers(&filter))
+    }
+    async fn stop_container(&self, id: &str, timeout_secs: i64) -> Result<()> {
+        hop!(self, |rt, id| rt.stop_container(&id, timeout_secs))
+    }
+    async fn kill_container(&self, id: &str, signal: &str) -> Result<()> {
+        hop!(self, |rt, id, signal| rt.kill_container(&id, &signal))
+    }
+    async fn restart_container(&self, id: &str, timeout_secs: i64) -> Result<()> {
+        hop!(self, |rt, id| rt.restart_container(&id, timeout_secs))
+    }
+    async fn pause_container(&self, id: &str) -> Result<()> {
+        hop!(self, |rt, id| rt.pause_container(&id))
+    }
+    async fn unpause_container(&self, id: &str) -> Result<()> {
+        hop!(self, |rt, id| rt.unpause_container(&id))
+    }
+    async fn wait_container(&self, id: &str) -> Result<i64> {
+        hop!(self, |rt, id| rt.wait_container(&id))
+    }
+    async fn remove_container(&self, id: &str, force: bool) -> Result<()> {
+        hop!(self, |rt, id| rt.remove_container(&id, force))
+    }
+    fn logs(&self, id: &str, spec: &LogsSpec) -> BoxStream<'static, Result<LogChunk>> {
+        let stream = self.0.logs(id, spec);
+        if is_current() { stream } else { Self::forwarded(stream) }
+    }
+    async fn exec(&self, id: &str, spec: &ExecSpec) -> Result<ExecOutput> {
+        hop!(self, |rt, id, spec| rt.exec(&id, &spec))
+    }
+    async fn put_archive(&self, id: &str, path: &str, tar: Bytes) -> Result<()> {
+        hop!(self, |rt, id, path| rt.put_archive(&id, &path, tar))
+    }
+    async fn get_archive(&self, id: &str, path: &str) -> Result<Bytes> {
+        hop!(self, |rt, id, path| rt.get_archive(&id, &path))
+    }
+    async fn create_network(&self, spec: &NetworkSpec) -> Result<String> {
+        hop!(self, |rt, spec| rt.create_network(&spec))
+    }
+    async fn inspect_network(&self, id_or_name: &str) -> Result<NetworkInfo> {
+        hop!(self, |rt, id_or_name| rt.inspect_network(&id_or_name))
+    }
+    async fn list_networks(&self, filter: &LabelFilter) -> Result<Vec<NetworkInfo>> {
+        hop!(self, |rt, filter| rt.list_networks(&filter))
+    }
+    async fn remove_network(&self, id_or_name: &str) -> Result<()> {
+        hop!(self, |rt, id_or_name| rt.remove_network(&id_or_name))
+    }
+    async fn connect_network(&self, network: &str, container: &str, aliases: &[String]) -> Result<()> {
+        hop!(self, |rt, network, container, aliases| rt.connect_network(&network, &container, &aliases))
+    }
+    async fn disconnect_network(&self, network: &str, container: &str, force: bool) -> Result<()> {
+        hop!(self, |rt, network, container| rt.disconnect_network(&network, &container, force))
+    }
+    async fn create_volume(&self, spec: &VolumeSpec) -> Result<VolumeInfo> {
+        hop!(self, |rt, spec| rt.create_volume(&spec))
+    }
+    async fn inspect_volume(&self, name: &str) -> Result<VolumeInfo> {
+        hop!(self, |rt, name| rt.inspect_volume(&name))
+    }
+    async fn list_volumes(&self, filter: &LabelFilter) -> Result<Vec<VolumeInfo>> {
+        hop!(self, |rt, filter| rt.list_volumes(&filter))
+    }
+    async fn remove_volume(&self, name: &str, force: bool) -> Result<()> {
+        hop!(self, |rt, name| rt.remove_volume(&name, force))
+    }
+    fn events(&self, filter: &LabelFilter) -> BoxStream<'static, Result<Event>> {
+        let stream = self.0.events(filter);
+        if is_current() { stream } else { Self::forwarded(stream) }
+    }
 }
 
 #[cfg(test)]

@@ -7,6 +7,23 @@
 //!
 //! This crate knows no engine: it talks to one through the [`Runtime`] trait,
 //! implemented by `fixtures-docker` (and `fixtures-podman`).
+//!
+//! # Which runtime runs what
+//!
+//! The library owns one tokio runtime per process ([`executor`]), alive until the process's
+//! clean-up at exit is done. Every fixture is made on it, whatever runtime asks: containers
+//! and their readiness, and the closures of [`fixture`], [`value_fn`] and
+//! [`ContainerNode::ready_when`](env::ContainerNode::ready_when), with their teardowns. Every
+//! engine call runs there too. Under `#[fixtures_core::test]` the test body also runs there,
+//! driven from the test's own thread; under `#[tokio::test]` it runs on tokio's runtime for
+//! that test, and under the blocking API on the test's thread.
+//!
+//! So `tokio::spawn` inside a fixture closure puts the task on the library's runtime, in every
+//! scope: the task lives until it ends by itself. A client's connection task ends when the
+//! client is dropped, which for a function-scoped fixture is when its test has ended (and its
+//! teardown run), for a module or session fixture when the process exits (after its teardown).
+//! A shared client or pool therefore answers in every test that uses it. A task spawned by a
+//! `#[tokio::test]` body is that test's, and ends with its runtime.
 
 pub mod archive;
 pub mod backend;

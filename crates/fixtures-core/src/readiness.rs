@@ -754,6 +754,16 @@ fn restarts(info: &ContainerInfo) -> bool {
     !matches!(policy, None | Some("" | "no"))
 }
 
+/// Whether `event` happened before `since` (nanoseconds): by its exact time, or for an engine
+/// that stamps events to the second, in an earlier second.
+fn before(event: &crate::runtime::Event, since: i128) -> bool {
+    match (event.time_nanos, event.time_secs) {
+        (Some(t), _) => t < since,
+        (None, Some(s)) => i128::from(s) < since.div_euclid(1_000_000_000),
+        (None, None) => false,
+    }
+}
+
 /// How long after a container's output ended `died` waits for the engine's `die` event before
 /// asking the engine itself.
 const OUTPUT_END_GRACE: Duration = Duration::from_millis(200);
@@ -804,7 +814,7 @@ async fn died(container: &Container) -> Error {
             event = events.next(), if watching => match event {
                 // The stream replays the current second: a die from before this wait (the stop
                 // of a restart) is not this process's.
-                Some(Ok(e)) if e.id == container.id() && e.action == EventAction::Die && e.time_nanos.is_some_and(|t| t < waiting_since) => {}
+                Some(Ok(e)) if e.id == container.id() && e.action == EventAction::Die && before(&e, waiting_since) => {}
                 Some(Ok(e)) if e.id == container.id() && e.action == EventAction::Die => {
                     // How it ended, from whichever answers first. With the event's exit code:
                     // the output followed to its end (Docker ends it a moment after the process
@@ -946,6 +956,44 @@ mod tests {
         assert_eq!(exit_code_of(&attrs), Some(3));
         let attrs = crate::spec::Labels::from([("containerExitCode".to_owned(), "1".to_owned())]);
         assert_eq!(exit_code_of(&attrs), Some(1));
+    }
+
+    #[test]
+    fn die_events_from_before_a_wait_are_told_apart() {
+        let event = |nanos: Option<i128>, secs: Option<i64>| {
+            let mut e = crate::compat::event(&serde_json::json!({"Type": "container", "Action": "die", "id": "c"}));
+            e.time_nanos = nanos;
+            e.time_secs = secs;
+            e
+        };
+        let since = 1_796_212_323_500_000_000_i128;
+        assert!(before(&event(Some(since - 1), Some(1_796_212_323)), since), "a nanosecond before");
+        assert!(!before(&event(Some(since + 1), Some(1_796_212_323)), since), "a nanosecond after");
+        // Stamped to the second (Podman): only an earlier second is surely before.
+        assert!(!before(&event(None, Some(1_796_212_323)), since), "the same second may be after");
+        assert!(before(&event(None, Some(1_796_212_322)), since));
+        assert!(!before(&event(None, None), since), "no time: taken as this wait's");
+    }
+
+    #[test]
+    fn engine_times_and_states_are_read() {
+        assert_eq!(rfc3339_seconds("1970-01-01T00:00:01.5Z"), Some(1.5));
+        assert_eq!(rfc3339_seconds("2026-12-02T11:52:03.25Z"), Some(1_796_212_323.25));
+        assert_eq!(rfc3339_seconds("2026-12-02T12:52:03.25+01:00"), Some(1_796_212_323.25));
+        assert_eq!(rfc3339_seconds("2026-12-02T10:52:03.25-01:00"), Some(1_796_212_323.25));
+        assert_eq!(rfc3339_seconds("yesterday"), None);
+        let mut info = crate::compat::container_info(serde_json::json!({
+            "Id": "c0ffee", "Name": "/db",
+            "State": {"Status": "exited", "ExitCode": 3, "OOMKilled": false, "FinishedAt": "2026-12-02T11:52:03.25Z"}
+        }));
+        assert_eq!(describe_state(&info), "exited with code 3 at 2026-12-02T11:52:03.25Z");
+        info.oom_killed = true;
+        info.exit_code = Some(137);
+        assert_eq!(describe_state(&info), "OOM-killed (exit code 137) at 2026-12-02T11:52:03.25Z");
+        info.status = ContainerStatus::Running;
+        assert_eq!(describe_state(&info), "running");
+        info.status = ContainerStatus::Restarting;
+        assert!(describe_state(&info).starts_with("restarting"));
     }
 
     #[test]

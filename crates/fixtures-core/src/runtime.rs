@@ -382,8 +382,11 @@ pub struct Event {
     pub id: String,
     /// The object's attributes (labels, name, exit code).
     pub attributes: BTreeMap<String, String>,
-    /// When it happened, in nanoseconds since the Unix epoch, by the engine's clock.
+    /// When it happened, in nanoseconds since the Unix epoch, by the engine's clock, when the
+    /// engine says it that precisely (Docker's `timeNano`; Podman says whole seconds only).
     pub time_nanos: Option<i128>,
+    /// When it happened, in whole seconds since the Unix epoch, by the engine's clock.
+    pub time_secs: Option<i64>,
 }
 
 /// A container engine.

@@ -135,6 +135,8 @@ fn map_error(op: &str, e: BollardError) -> Error {
                 400 => ErrorKind::InvalidInput,
                 // Podman's Docker-compatible API answers some of these with 500.
                 500 if message.contains("already in use") => ErrorKind::Conflict,
+                // A process gone while its container was read: not a missing object.
+                500 if compat::podman::exit_race(message) => ErrorKind::Engine,
                 500 if message.contains("no such") || message.contains("not known") => ErrorKind::NotFound,
                 _ => ErrorKind::Engine,
             };
@@ -497,7 +499,9 @@ impl Runtime for DockerRuntime {
     async fn inspect_container(&self, id: &str) -> Result<ContainerInfo> {
         let path = format!("/containers/{}/json", raw::encode(id));
         let op = "inspect container";
-        let mut doc = self.get_document(op, &path).await.map_err(|e| e.with_container(id.to_owned()))?;
+        let mut doc = compat::podman::inspect_retrying_exit_races(|| self.get_document(op, &path))
+            .await
+            .map_err(|e| e.with_container(id.to_owned()))?;
         if let Some(health) = &self.podman {
             if health.due(&doc) {
                 // Podman's own endpoint on the same socket runs the check and records it; a

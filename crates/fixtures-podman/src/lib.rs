@@ -373,11 +373,12 @@ impl PodmanRuntime {
     async fn inspect_raw(&self, id: &str) -> Result<Value> {
         let op = "inspect container";
         // Directly: podman-api's inspect also asks for sizes, which walks the filesystem.
-        let bytes = self
-            .libpod
-            .call(Method::GET, &format!("/containers/{}/json", encode(id)), None)
-            .await
-            .map_err(|e| map_request_error(op, e).with_container(id.to_owned()))?;
+        let path = format!("/containers/{}/json", encode(id));
+        let bytes = compat::podman::inspect_retrying_exit_races(|| async {
+            self.libpod.call(Method::GET, &path, None).await.map_err(|e| map_request_error(op, e))
+        })
+        .await
+        .map_err(|e| e.with_container(id.to_owned()))?;
         from_slice(op, &bytes)
     }
 

@@ -214,7 +214,9 @@ pub fn event(raw: &Value) -> Event {
         id if id.is_empty() => s(raw, "id"),
         id => id,
     };
-    Event { object, action, id, attributes, time_nanos: events::event_time(raw) }
+    let time_nanos = raw.get("timeNano").and_then(Value::as_i64).map(i128::from);
+    let time_secs = raw.get("time").and_then(Value::as_i64);
+    Event { object, action, id, attributes, time_nanos, time_secs }
 }
 
 /// Inserts `value` under `key` of a request body unless it is empty (null, `[]`, `{}`, `false`).

@@ -51,6 +51,32 @@ pub fn short_tag(name: &str) -> &str {
     ["localhost/", "docker.io/library/", "docker.io/"].iter().find_map(|p| name.strip_prefix(p)).unwrap_or(name)
 }
 
+/// Whether an inspect failed because the container's process exited while Podman read it
+/// (`read /proc/<pid>/cgroup: no such process`, a 500): the container is there; asking again
+/// a moment later answers.
+pub fn exit_race(message: &str) -> bool {
+    message.contains("no such process")
+}
+
+/// An inspect on Podman, again (three times at most, 10 ms apart) when it lost [`exit_race`].
+pub async fn inspect_retrying_exit_races<T, F, Fut>(mut inspect: F) -> crate::Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = crate::Result<T>>,
+{
+    let mut attempt = 0;
+    loop {
+        match inspect().await {
+            Err(e) if attempt < 3 && exit_race(e.message()) => {
+                attempt += 1;
+                tracing::debug!(error = %e, "the container exited while Podman inspected it; asking again");
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            }
+            other => return other,
+        }
+    }
+}
+
 /// Whether a build failed because Podman's storage lost an image it was looking at for its
 /// cache (removed meanwhile by another client): a race, not the build's fault.
 pub fn storage_race(message: &str) -> bool {
@@ -199,6 +225,24 @@ mod tests {
         let broken = || Error::new(ErrorKind::Build, "COPY failed");
         assert_eq!(outcomes(1, broken).await.expect_err("a real failure").message(), "COPY failed");
         assert_eq!(attempts.load(std::sync::atomic::Ordering::SeqCst), 1, "a real failure is not built again");
+    }
+
+    #[tokio::test]
+    async fn an_inspect_that_lost_an_exit_race_is_asked_again() {
+        use crate::{Error, ErrorKind};
+        let attempts = std::sync::atomic::AtomicUsize::new(0);
+        let race =
+            || Error::new(ErrorKind::Engine, "the engine answered 500: read /proc/10242/cgroup: no such process");
+        let answer = inspect_retrying_exit_races(|| {
+            let n = attempts.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            async move { if n < 2 { Err(race()) } else { Ok("exited") } }
+        })
+        .await;
+        assert_eq!(answer.expect("the third try answers"), "exited");
+        let gone = inspect_retrying_exit_races(|| async {
+            Err::<(), _>(Error::new(ErrorKind::NotFound, "no such container"))
+        });
+        assert_eq!(gone.await.expect_err("not a race").kind(), ErrorKind::NotFound);
     }
 
     #[test]

@@ -171,6 +171,7 @@ mod fake {
             self
         }
         async fn ping(&self) -> Result<()> {
+            self.call(format!("ping on the library's runtime: {}", crate::executor::is_current()));
             Ok(())
         }
         async fn version(&self) -> Result<VersionInfo> {
@@ -410,4 +411,16 @@ async fn a_host_port_taken_before_the_start_gets_a_new_container() {
     let err = t.container("c").await.expect_err("no retry");
     assert!(err.to_string().contains("address already in use"), "{err}");
     t.finish().await.expect("torn down");
+}
+
+#[test]
+fn engine_calls_from_a_tests_runtime_run_on_the_librarys() {
+    use crate::runtime::Runtime as _;
+    let fake = Arc::new(fake::Fake::new("fake-hop"));
+    let wrapped = crate::executor::OnLibraryRuntime(fake.clone());
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("rt");
+    rt.block_on(wrapped.ping()).expect("pinged");
+    drop(rt);
+    crate::executor::block_on(wrapped.ping()).expect("runs").expect("pinged");
+    assert_eq!(fake.calls("ping"), vec!["ping on the library's runtime: true"; 2]);
 }
