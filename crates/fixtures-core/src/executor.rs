@@ -179,6 +179,9 @@ impl OnLibraryRuntime {
     }
 }
 
+// `hop!` borrows the same argument names in both of its branches: a borrowed `&str` there, an
+// owned `String` in the other.
+#[allow(clippy::needless_borrow)]
 #[async_trait::async_trait]
 impl Runtime for OnLibraryRuntime {
     fn name(&self) -> &str {
