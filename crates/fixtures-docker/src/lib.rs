@@ -62,7 +62,20 @@ fn err(op: &str) -> impl Fn(BollardError) -> Error + '_ {
     move |e: BollardError| map_error(op, e)
 }
 
+/// `options` for a build through BuildKit: its builder version and a session of its own.
+#[cfg(feature = "buildkit")]
+fn through_buildkit(options: q::BuildImageOptions) -> q::BuildImageOptions {
+    q::BuildImageOptions { version: q::BuilderVersion::BuilderBuildKit, session: Some(buildkit_session()), ..options }
+}
+
+/// Without the `buildkit` feature every build takes the classic builder.
+#[cfg(not(feature = "buildkit"))]
+fn through_buildkit(options: q::BuildImageOptions) -> q::BuildImageOptions {
+    options
+}
+
 /// A BuildKit session id for one build (unique within the engine for the build's life).
+#[cfg(feature = "buildkit")]
 fn buildkit_session() -> String {
     static BUILDS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let n = BUILDS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -279,15 +292,7 @@ impl DockerRuntime {
             ..q::BuildImageOptions::default()
         };
         let buildkit = self.buildkit();
-        let options = if buildkit {
-            q::BuildImageOptions {
-                version: q::BuilderVersion::BuilderBuildKit,
-                session: Some(buildkit_session()),
-                ..options
-            }
-        } else {
-            options
-        };
+        let options = if buildkit { through_buildkit(options) } else { options };
         let mut stream = self.client.build_image(options, None, Some(bollard::body_full(context)));
         let mut id = None;
         let mut tail: Vec<String> = Vec::new();
