@@ -207,7 +207,7 @@ fn our_env() -> Env {
         .backend(fixtures_podman::backend())
         .with("services", image(SERVICES))
         .with("echo", container().image("{services.id}").command(["echo"]).port("7000/tcp"))
-        // S1 with the last look before hand-over (the main process has run 25 ms and waits) off:
+        // S1 with the last look before hand-over (the main process has run 10 ms and waits) off:
         // what the library did before it looked.
         .with(
             "echo_unsettled",

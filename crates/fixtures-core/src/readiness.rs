@@ -188,7 +188,7 @@ pub struct Readiness {
 /// How long a container's main process must have run before it counts as ready. A check that
 /// passes sooner (no ports, no strategies: the container is running, nothing else to wait for)
 /// waits out the rest, watching the process; a container whose checks took longer pays nothing.
-pub const DEFAULT_MIN_UPTIME: Duration = Duration::from_millis(25);
+pub const DEFAULT_MIN_UPTIME: Duration = Duration::from_millis(10);
 
 impl Default for Readiness {
     fn default() -> Self {

@@ -609,7 +609,7 @@ impl ContainerNode {
         self
     }
 
-    /// How long its main process must have run before it counts as ready (default 25 ms): a
+    /// How long its main process must have run before it counts as ready (default 10 ms): a
     /// container that exits sooner fails its fixture instead of being handed over. Only
     /// containers whose checks pass sooner than this wait; `Duration::ZERO` turns it off.
     pub fn min_uptime(mut self, min_uptime: Duration) -> Self {
