@@ -101,127 +101,83 @@ async fn use_client(
     Ok(())
 }
 
+/// Tests of one kind that use the client `$fixture`, in group `$group` (its turns, the serial
+/// of its scope's one client).
+macro_rules! attribute_tests {
+    ($fixture:ident, $group:literal, $turns:path, $serial:path; $($name:ident = $turn:expr),*) => {$(
+        #[fixtures_core::test(env = env())]
+        async fn $name($fixture: &MemcachedClient) -> Result<()> {
+            let _ends = EndsTurn(&$turns);
+            $turns.wait_async($turn).await;
+            use_client($fixture, $group, $turn, &$serial).await
+        }
+    )*};
+}
+
+macro_rules! tokio_tests {
+    ($fixture:literal, $group:literal, $turns:path, $serial:path; $($name:ident = $turn:expr),*) => {$(
+        #[tokio::test]
+        async fn $name() -> Result<()> {
+            let _ends = EndsTurn(&$turns);
+            $turns.wait_async($turn).await;
+            let t = env().start(TestId::new(module_path!(), stringify!($name))).await?;
+            let client = t.shared::<MemcachedClient>($fixture).await?;
+            use_client(&client, $group, $turn, &$serial).await?;
+            drop(client);
+            t.finish().await
+        }
+    )*};
+}
+
+macro_rules! blocking_tests {
+    ($fixture:literal, $group:literal, $turns:path, $serial:path; $($name:ident = $turn:expr),*) => {$(
+        #[test]
+        fn $name() -> Result<()> {
+            let _ends = EndsTurn(&$turns);
+            $turns.wait($turn);
+            let t = env().start_blocking(TestId::new(module_path!(), stringify!($name)))?;
+            let client = t.shared::<MemcachedClient>($fixture)?;
+            t.block_on(use_client(&client, $group, $turn, &$serial))?;
+            drop(client);
+            t.finish()
+        }
+    )*};
+}
+
 /// Session scope: the attribute, `#[tokio::test]` and the blocking API share one client.
 static SESSION_SERIAL: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
 
 mod session_attribute {
     use super::*;
-
     static TURNS: Turns = Turns::new();
-
-    macro_rules! attribute_tests {
-        ($($name:ident = $turn:expr),*) => {$(
-            #[fixtures_core::test(env = env())]
-            async fn $name(session_client: &MemcachedClient) -> Result<()> {
-                let _ends = EndsTurn(&TURNS);
-                TURNS.wait_async($turn).await;
-                use_client(session_client, "session-attribute", $turn, &SESSION_SERIAL).await
-            }
-        )*};
-    }
-
-    attribute_tests!(turn_1 = 1, turn_2 = 2, turn_3 = 3, turn_4 = 4);
+    attribute_tests!(session_client, "session-attribute", TURNS, SESSION_SERIAL; turn_1 = 1, turn_2 = 2, turn_3 = 3, turn_4 = 4);
 }
 
 mod session_tokio {
     use super::*;
-
     static TURNS: Turns = Turns::new();
-
-    macro_rules! tokio_tests {
-        ($($name:ident = $turn:expr),*) => {$(
-            #[tokio::test]
-            async fn $name() -> Result<()> {
-                let _ends = EndsTurn(&TURNS);
-                TURNS.wait_async($turn).await;
-                let t = env().start(TestId::new(module_path!(), stringify!($name))).await?;
-                let client = t.shared::<MemcachedClient>("session_client").await?;
-                use_client(&client, "session-tokio", $turn, &SESSION_SERIAL).await?;
-                drop(client);
-                t.finish().await
-            }
-        )*};
-    }
-
-    tokio_tests!(turn_1 = 1, turn_2 = 2, turn_3 = 3, turn_4 = 4);
+    tokio_tests!("session_client", "session-tokio", TURNS, SESSION_SERIAL; turn_1 = 1, turn_2 = 2, turn_3 = 3, turn_4 = 4);
 }
 
 mod session_blocking {
     use super::*;
-
     static TURNS: Turns = Turns::new();
-
-    macro_rules! blocking_tests {
-        ($($name:ident = $turn:expr),*) => {$(
-            #[test]
-            fn $name() -> Result<()> {
-                let _ends = EndsTurn(&TURNS);
-                TURNS.wait($turn);
-                let t = env().start_blocking(TestId::new(module_path!(), stringify!($name)))?;
-                let client = t.shared::<MemcachedClient>("session_client")?;
-                t.block_on(use_client(&client, "session-blocking", $turn, &SESSION_SERIAL))?;
-                drop(client);
-                t.finish()
-            }
-        )*};
-    }
-
-    blocking_tests!(turn_1 = 1, turn_2 = 2, turn_3 = 3, turn_4 = 4);
+    blocking_tests!("session_client", "session-blocking", TURNS, SESSION_SERIAL; turn_1 = 1, turn_2 = 2, turn_3 = 3, turn_4 = 4);
 }
 
 /// Module scope: one client per module, whichever way its tests are written. The three kinds
-/// of test share one module, so they share its client.
+/// of test share one module, so they share its client; names sort in turn order (libtest
+/// starts tests in name order).
 mod module_scope {
     use super::*;
-
     static TURNS: Turns = Turns::new();
     static SERIAL: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
-
-    macro_rules! attribute_tests {
-        ($($name:ident = $turn:expr),*) => {$(
-            #[fixtures_core::test(env = env())]
-            async fn $name(module_client: &MemcachedClient) -> Result<()> {
-                let _ends = EndsTurn(&TURNS);
-                TURNS.wait_async($turn).await;
-                use_client(module_client, "module", $turn, &SERIAL).await
-            }
-        )*};
-    }
-
-    macro_rules! tokio_tests {
-        ($($name:ident = $turn:expr),*) => {$(
-            #[tokio::test]
-            async fn $name() -> Result<()> {
-                let _ends = EndsTurn(&TURNS);
-                TURNS.wait_async($turn).await;
-                let t = env().start(TestId::new(module_path!(), stringify!($name))).await?;
-                let client = t.shared::<MemcachedClient>("module_client").await?;
-                use_client(&client, "module", $turn, &SERIAL).await?;
-                drop(client);
-                t.finish().await
-            }
-        )*};
-    }
-
-    macro_rules! blocking_tests {
-        ($($name:ident = $turn:expr),*) => {$(
-            #[test]
-            fn $name() -> Result<()> {
-                let _ends = EndsTurn(&TURNS);
-                TURNS.wait($turn);
-                let t = env().start_blocking(TestId::new(module_path!(), stringify!($name)))?;
-                let client = t.shared::<MemcachedClient>("module_client")?;
-                t.block_on(use_client(&client, "module", $turn, &SERIAL))?;
-                drop(client);
-                t.finish()
-            }
-        )*};
-    }
-
-    // Names sort in turn order: libtest starts tests in name order.
-    attribute_tests!(turn_01_attribute = 1, turn_02_attribute = 2, turn_03_attribute = 3, turn_04_attribute = 4);
-    tokio_tests!(turn_05_tokio = 5, turn_06_tokio = 6, turn_07_tokio = 7, turn_08_tokio = 8);
-    blocking_tests!(turn_09_blocking = 9, turn_10_blocking = 10, turn_11_blocking = 11, turn_12_blocking = 12);
+    attribute_tests!(module_client, "module", TURNS, SERIAL;
+        turn_01_attribute = 1, turn_02_attribute = 2, turn_03_attribute = 3, turn_04_attribute = 4);
+    tokio_tests!("module_client", "module", TURNS, SERIAL;
+        turn_05_tokio = 5, turn_06_tokio = 6, turn_07_tokio = 7, turn_08_tokio = 8);
+    blocking_tests!("module_client", "module", TURNS, SERIAL;
+        turn_09_blocking = 9, turn_10_blocking = 10, turn_11_blocking = 11, turn_12_blocking = 12);
 }
 
 /// Handles used from runtimes that end: ten short-lived runtimes in a row (as ten

@@ -59,18 +59,34 @@ pub fn exit_race(message: &str) -> bool {
 }
 
 /// An inspect on Podman, again (three times at most, 10 ms apart) when it lost [`exit_race`].
-pub async fn inspect_retrying_exit_races<T, F, Fut>(mut inspect: F) -> crate::Result<T>
+pub async fn inspect_retrying_exit_races<T, F, Fut>(inspect: F) -> crate::Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = crate::Result<T>>,
+{
+    retrying_races(3, exit_race, std::time::Duration::from_millis(10), "an inspect raced with the exit", inspect).await
+}
+
+/// Runs `call` again, up to `times` more times, `pause` apart, while its error is a race that
+/// `lost` recognises by its message.
+async fn retrying_races<T, F, Fut>(
+    times: usize,
+    lost: fn(&str) -> bool,
+    pause: std::time::Duration,
+    what: &str,
+    mut call: F,
+) -> crate::Result<T>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = crate::Result<T>>,
 {
     let mut attempt = 0;
     loop {
-        match inspect().await {
-            Err(e) if attempt < 3 && exit_race(e.message()) => {
+        match call().await {
+            Err(e) if attempt < times && lost(e.message()) => {
                 attempt += 1;
-                tracing::debug!(error = %e, "the container exited while Podman inspected it; asking again");
-                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+                tracing::info!("{what} on Podman; trying again: {}", e.message());
+                tokio::time::sleep(pause).await;
             }
             other => return other,
         }
@@ -85,21 +101,12 @@ pub fn storage_race(message: &str) -> bool {
 
 /// Runs a build on Podman, again (twice at most) when it lost [`storage_race`]: the image it
 /// read for its cache was removed meanwhile by another test's clean-up.
-pub async fn build_retrying_storage_races<F, Fut>(mut build: F) -> crate::Result<String>
+pub async fn build_retrying_storage_races<F, Fut>(build: F) -> crate::Result<String>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = crate::Result<String>>,
 {
-    let mut attempt = 0;
-    loop {
-        match build().await {
-            Err(e) if attempt < 2 && storage_race(e.message()) => {
-                attempt += 1;
-                tracing::info!("build raced with an image removal on Podman; building again: {}", e.message());
-            }
-            other => return other,
-        }
-    }
+    retrying_races(2, storage_race, std::time::Duration::ZERO, "a build raced with an image removal", build).await
 }
 
 /// When health checks are due, for an engine that does not run them itself.
