@@ -345,14 +345,16 @@ fn uptime(info: &ContainerInfo) -> Option<Duration> {
 }
 
 /// What `/proc` tells of a container's main process.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 enum Process {
     /// Gone, or a zombie: it exited.
     Gone,
-    /// Sleeping until something happens (a connection, a timer): what a started service does.
-    Waiting,
-    /// Running or runnable, or in uninterruptible sleep (loading its binary from disk): still
-    /// starting, or busy.
+    /// Sleeping until something happens (a connection, a timer), as a started service does;
+    /// with the process's name and start time, to know a second look sees the same program.
+    Waiting(String, u64),
+    /// Running or runnable, in uninterruptible sleep (loading its binary from disk), or still
+    /// the container runtime's own init (`runc:[2:INIT]`), not yet the container's program:
+    /// still starting, or busy.
     Busy,
 }
 
@@ -365,11 +367,24 @@ fn process_state(runtime: &dyn Runtime, pid: Option<u32>) -> Option<Process> {
     if std::fs::read_link(format!("/proc/{pid}/ns/mnt")).is_ok_and(|theirs| theirs == ours) {
         return None;
     }
-    Some(match stat.rsplit_once(')').and_then(|(_, rest)| rest.trim_start().chars().next()) {
+    Some(parse_stat(&stat))
+}
+
+/// Reads a `/proc/<pid>/stat` line: `pid (name) state ... starttime ...`.
+fn parse_stat(stat: &str) -> Process {
+    let Some((head, rest)) = stat.rsplit_once(')') else { return Process::Gone };
+    let name = head.split_once('(').map_or("", |(_, n)| n);
+    let mut fields = rest.split_whitespace();
+    let state = fields.next().and_then(|s| s.chars().next());
+    // Field 22 of the line; the 20th after the state.
+    let started = fields.nth(18).and_then(|t| t.parse().ok()).unwrap_or(0);
+    let runtime_init = name.starts_with("runc:") || matches!(name, "crun" | "youki" | "runsc");
+    match state {
         Some('Z' | 'X' | 'x') | None => Process::Gone,
         Some('R' | 'D' | 'W') => Process::Busy,
-        Some(_) => Process::Waiting,
-    })
+        Some(_) if runtime_init => Process::Busy,
+        Some(_) => Process::Waiting(name.to_owned(), started),
+    }
 }
 
 /// How long past its minimum uptime a main process that never waits (busy, or still loading)
@@ -396,20 +411,31 @@ async fn settle(container: &Container, info: &ContainerInfo, min_uptime: Duratio
     let settled_at = tokio::time::Instant::now() + rest;
     let busy_until = settled_at + BUSY_GRACE;
     let mut backoff = Backoff::cheap();
+    // Waiting is believed on a second look that finds the same program waiting.
+    let mut seen_waiting: Option<Process> = None;
     let (alive, local) = loop {
         let now = tokio::time::Instant::now();
-        match process_state(runtime, info.pid) {
+        let state = process_state(runtime, info.pid);
+        match state {
             Some(Process::Gone) => break (false, true),
-            Some(Process::Waiting) if now >= settled_at => break (true, true),
-            Some(Process::Busy) if now >= busy_until || min_uptime.is_zero() => break (true, true),
+            Some(_) if min_uptime.is_zero() => break (true, true),
+            Some(waiting @ Process::Waiting(..)) => {
+                if now >= settled_at && seen_waiting.as_ref() == Some(&waiting) {
+                    break (true, true);
+                }
+                seen_waiting = Some(waiting);
+            }
+            Some(Process::Busy) if now >= busy_until => break (true, true),
+            Some(Process::Busy) => seen_waiting = None,
             None if now >= settled_at => break (true, false),
-            _ => {}
+            None => {}
         }
         let pause = if now < settled_at { backoff.0.min(settled_at - now) } else { backoff.0 };
         tokio::time::sleep(pause).await;
         backoff.0 = (backoff.0 * 3 / 2).min(backoff.1);
     };
     let now = if alive && local {
+        tracing::debug!(container_id = container.id(), uptime = ?uptime(info), "its main process runs and waits");
         return Ok(Settled::Ready);
     } else if alive {
         runtime.inspect_container(container.id()).await?
@@ -994,6 +1020,20 @@ mod tests {
         assert_eq!(describe_state(&info), "running");
         info.status = ContainerStatus::Restarting;
         assert!(describe_state(&info).starts_with("restarting"));
+    }
+
+    #[test]
+    fn process_states_are_read() {
+        let line = |name: &str, state: &str| {
+            format!("4242 ({name}) {state} 1 4242 4242 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 987654 2473984 1 18446744073709551615")
+        };
+        assert_eq!(parse_stat(&line("test-services", "S")), Process::Waiting("test-services".into(), 987_654));
+        assert_eq!(parse_stat(&line("sh", "R")), Process::Busy);
+        assert_eq!(parse_stat(&line("sh", "D")), Process::Busy);
+        assert_eq!(parse_stat(&line("sh", "Z")), Process::Gone);
+        assert_eq!(parse_stat(&line("runc:[2:INIT]", "S")), Process::Busy, "the runtime's init is not the program yet");
+        assert_eq!(parse_stat(&line("a (b) c", "S")), Process::Waiting("a (b) c".into(), 987_654), "names with parentheses");
+        assert_eq!(parse_stat("garbage"), Process::Gone);
     }
 
     #[test]
