@@ -1025,14 +1025,20 @@ mod tests {
     #[test]
     fn process_states_are_read() {
         let line = |name: &str, state: &str| {
-            format!("4242 ({name}) {state} 1 4242 4242 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 987654 2473984 1 18446744073709551615")
+            format!(
+                "4242 ({name}) {state} 1 4242 4242 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 987654 2473984 1 18446744073709551615"
+            )
         };
         assert_eq!(parse_stat(&line("test-services", "S")), Process::Waiting("test-services".into(), 987_654));
         assert_eq!(parse_stat(&line("sh", "R")), Process::Busy);
         assert_eq!(parse_stat(&line("sh", "D")), Process::Busy);
         assert_eq!(parse_stat(&line("sh", "Z")), Process::Gone);
         assert_eq!(parse_stat(&line("runc:[2:INIT]", "S")), Process::Busy, "the runtime's init is not the program yet");
-        assert_eq!(parse_stat(&line("a (b) c", "S")), Process::Waiting("a (b) c".into(), 987_654), "names with parentheses");
+        assert_eq!(
+            parse_stat(&line("a (b) c", "S")),
+            Process::Waiting("a (b) c".into(), 987_654),
+            "names with parentheses"
+        );
         assert_eq!(parse_stat("garbage"), Process::Gone);
     }
 
