@@ -149,7 +149,7 @@ fn map_error(op: &str, e: BollardError) -> Error {
                 // Podman's Docker-compatible API answers some of these with 500.
                 500 if message.contains("already in use") => ErrorKind::Conflict,
                 // A process gone while its container was read: not a missing object.
-                500 if compat::podman::exit_race(message) => ErrorKind::Engine,
+                500 if compat::podman::exit_race(message) || compat::podman::network_race(message) => ErrorKind::Engine,
                 500 if message.contains("no such") || message.contains("not known") => ErrorKind::NotFound,
                 _ => ErrorKind::Engine,
             };
@@ -710,11 +710,11 @@ impl Runtime for DockerRuntime {
 
     async fn create_network(&self, spec: &NetworkSpec) -> Result<String> {
         let body: bollard::models::NetworkCreateRequest = from_json("create network", request::network_create(spec))?;
-        let created = self
-            .client
-            .create_network(body)
-            .await
-            .map_err(|e| map_error(&format!("create network `{}`", spec.name), e))?;
+        let op = format!("create network `{}`", spec.name);
+        let created = compat::podman::create_network_retrying_races(|| async {
+            self.client.create_network(body.clone()).await.map_err(|e| map_error(&op, e))
+        })
+        .await?;
         Ok(created.id)
     }
 

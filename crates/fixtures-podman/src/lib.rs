@@ -927,21 +927,11 @@ impl Runtime for PodmanRuntime {
     async fn create_network(&self, spec: &NetworkSpec) -> Result<String> {
         let op = format!("create network `{}`", spec.name);
         let options = request::network_create(spec).map_err(|e| e.with_operation(op.clone()).with_runtime(RUNTIME))?;
-        let mut attempt = 0;
-        loop {
-            match self.client.networks().create(&options).await {
-                Ok(created) => return Ok(created.id.unwrap_or_default()),
-                // libpod lists the host's interfaces to pick a free subnet; a bridge that
-                // another network's removal deletes meanwhile fails the listing. Nothing was
-                // created: ask again.
-                Err(e) if attempt < 5 && e.to_string().contains("no such network interface") => {
-                    attempt += 1;
-                    tracing::debug!(network = %spec.name, "network create raced an interface removal; retrying");
-                    tokio::time::sleep(Duration::from_millis(50 * attempt)).await;
-                }
-                Err(e) => return Err(map_error(&op, e)),
-            }
-        }
+        let created = compat::podman::create_network_retrying_races(|| async {
+            self.client.networks().create(&options).await.map_err(|e| map_error(&op, e))
+        })
+        .await?;
+        Ok(created.id.unwrap_or_default())
     }
 
     async fn inspect_network(&self, id_or_name: &str) -> Result<NetworkInfo> {

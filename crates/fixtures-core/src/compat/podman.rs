@@ -67,6 +67,29 @@ where
     retrying_races(3, exit_race, std::time::Duration::from_millis(10), "an inspect raced with the exit", inspect).await
 }
 
+/// Whether a network creation failed because Podman listed the host's interfaces (to pick a
+/// free subnet) while another network's removal deleted its bridge: nothing was created.
+pub fn network_race(message: &str) -> bool {
+    message.contains("no such network interface")
+}
+
+/// A network creation on Podman, again (five times at most, 50 ms apart) when it lost
+/// [`network_race`].
+pub async fn create_network_retrying_races<T, F, Fut>(create: F) -> crate::Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = crate::Result<T>>,
+{
+    retrying_races(
+        5,
+        network_race,
+        std::time::Duration::from_millis(50),
+        "a network creation raced with a removal",
+        create,
+    )
+    .await
+}
+
 /// Runs `call` again, up to `times` more times, `pause` apart, while its error is a race that
 /// `lost` recognises by its message.
 async fn retrying_races<T, F, Fut>(
