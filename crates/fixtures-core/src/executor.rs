@@ -62,8 +62,12 @@ where
     F: Future<Output = Result<T>> + Send + 'static,
     T: Send + 'static,
 {
-    let task = handle()?.spawn(future);
-    match task.await {
+    joined(handle()?.spawn(future).await)
+}
+
+/// A spawned task's outcome: its panic resumed in the caller, a cancellation as an error.
+fn joined<T>(outcome: std::result::Result<Result<T>, tokio::task::JoinError>) -> Result<T> {
+    match outcome {
         Ok(out) => out,
         Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
         Err(e) => Err(Error::new(ErrorKind::Io, "the library's runtime cancelled a task").with_source(e)),
@@ -148,11 +152,7 @@ impl OnLibraryRuntime {
         while let Some(p) = rx.recv().await {
             progress(p);
         }
-        match task.await {
-            Ok(out) => out,
-            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
-            Err(e) => Err(Error::new(ErrorKind::Io, "the library's runtime cancelled a task").with_source(e)),
-        }
+        joined(task.await)
     }
 
     /// A stream read on the library's runtime and handed over through a channel; it ends
