@@ -1,5 +1,10 @@
 //! Parametrisation: `fakedns` is one of two fake servers, so every test that needs it,
 //! directly or through `apiclient`, runs once per alternative.
+//!
+//! This file runs under the library's harness (`harness = false`): each case is a test of
+//! its own, `api_server[fakedns=fakedns_alternate]` and `api_server[fakedns=fakedns_localhost]`.
+
+fixtures_core::main!();
 
 mod common;
 
@@ -35,7 +40,7 @@ async fn api_server(apiclient: &HttpClient) -> Result<()> {
     Ok(())
 }
 
-#[tokio::test]
+#[fixtures_core::test(env = env())]
 async fn each_alternative_is_its_own_case() -> Result<()> {
     let env = env();
     let cases = env.cases(&["apiclient"])?;
@@ -53,7 +58,7 @@ async fn each_alternative_is_its_own_case() -> Result<()> {
     Ok(())
 }
 
-#[tokio::test]
+#[fixtures_core::test(env = env())]
 async fn asking_for_an_undecided_alternative_is_a_clear_error() -> Result<()> {
     let t = env().start("parametrisation::undecided").await?;
     let err = t.container("fakedns").await.expect_err("no case chosen");

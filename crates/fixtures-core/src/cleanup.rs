@@ -68,7 +68,7 @@ pub(crate) static RUN: LazyLock<String> = LazyLock::new(|| {
 });
 
 /// Whether the run is shared with other processes (its id came from the environment).
-fn shared_run() -> bool {
+pub(crate) fn shared_run() -> bool {
     ["FIXTURE_RUN_ID", "NEXTEST_RUN_ID"]
         .iter()
         .any(|v| std::env::var(v).is_ok_and(|id| id.chars().any(|c| c.is_ascii_alphanumeric())))

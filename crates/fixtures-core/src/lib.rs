@@ -35,11 +35,15 @@ pub mod env;
 mod error;
 pub mod executor;
 pub mod handle;
+#[cfg(feature = "harness")]
+#[doc(hidden)]
+pub mod harness;
 pub mod labels;
 #[doc(hidden)]
 pub mod __private {
     pub use crate::private::*;
 }
+mod plan;
 mod private;
 pub mod readiness;
 pub mod runtime;
@@ -51,7 +55,7 @@ pub use env::{
     container, fetch, fixture, image, image_or_build, network, value, value_fn, volume,
 };
 pub use error::{BoxError, Error, ErrorKind, Result};
-pub use fixtures_macros::test;
+pub use fixtures_macros::{main, test};
 pub use handle::{Container, Image, Ips, Network, Ports, Volume};
 pub use readiness::{LogSource, Readiness, WaitFor};
 pub use runtime::{ContainerInfo, ContainerStatus, ExecOutput, Runtime};
@@ -60,4 +64,36 @@ pub use runtime::{ContainerInfo, ContainerStatus, ExecOutput, Runtime};
 pub(crate) fn short_id(id: &str) -> &str {
     let id = id.strip_prefix("sha256:").unwrap_or(id);
     &id[..id.len().min(12)]
+}
+
+/// What `fixtures_core::main!()` renders: the harness's `main`, and a `#[test]` that exists
+/// only when libtest's harness compiles the file (rustc drops `#[test]` items otherwise),
+/// there to say that this file needs `harness = false`.
+#[doc(hidden)]
+#[macro_export]
+#[cfg(feature = "harness")]
+macro_rules! __harness_main {
+    ($setup:expr) => {
+        #[test]
+        fn fixtures_core_main_needs_harness_false() {
+            ::core::compile_error!(
+                "`fixtures_core::main!()` is the harness of a test target with `harness = false`; \
+                 set it in Cargo.toml: [[test]] name = \"<this file's name>\" harness = false"
+            );
+        }
+        #[allow(dead_code)]
+        fn main() {
+            $crate::harness::main($setup)
+        }
+    };
+}
+
+/// Without the `harness` feature there is no harness to render.
+#[doc(hidden)]
+#[macro_export]
+#[cfg(not(feature = "harness"))]
+macro_rules! __harness_main {
+    ($setup:expr) => {
+        ::core::compile_error!("`fixtures_core::main!()` needs fixtures-core's `harness` feature (on by default)");
+    };
 }

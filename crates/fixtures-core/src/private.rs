@@ -6,7 +6,9 @@ use std::pin::Pin;
 
 use futures_util::FutureExt;
 
-use crate::env::{Env, TestEnv, TestId};
+pub use inventory;
+
+use crate::env::{Case, Env, TestEnv, TestId};
 use crate::error::Result;
 use crate::readiness::logs_tail;
 
@@ -40,8 +42,10 @@ fn log_tail_lines() -> usize {
     crate::config::current().map_or(crate::readiness::DEFAULT_LOG_TAIL, |c| c.log_tail)
 }
 
-/// Prints the state and logs of every container the test used, each under a header naming it.
-async fn print_logs(t: &TestEnv) {
+/// The state and logs of every container the test used, each under a header naming it.
+async fn container_report(t: &TestEnv) -> String {
+    use std::fmt::Write;
+    let mut out = String::new();
     for c in t.containers() {
         let (logs, state) = tokio::join!(
             logs_tail(c.runtime().as_ref(), c.id(), log_tail_lines()),
@@ -51,28 +55,94 @@ async fn print_logs(t: &TestEnv) {
             Ok(info) => crate::readiness::describe_state(&info),
             Err(e) => format!("unknown ({e})"),
         };
-        eprintln!(
+        let _ = writeln!(
+            out,
             "---- logs of fixture `{}` (container {}, {}; {state}) ----",
             c.fixture(),
             c.name(),
             &c.id()[..c.id().len().min(12)]
         );
         if logs.trim().is_empty() {
-            eprintln!("(no output)");
+            out.push_str("(no output)\n");
         } else {
-            eprint!("{logs}");
+            out.push_str(&logs);
             if !logs.ends_with('\n') {
-                eprintln!();
+                out.push('\n');
             }
         }
     }
+    out
 }
 
 fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
     crate::env::node::panic_text(payload)
 }
 
-/// Runs the test `name` of `module` once per case of the fixtures it asks for.
+/// What `#[should_panic]` asks of a fixture test.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ShouldPanic {
+    /// Not marked.
+    No,
+    /// `#[should_panic]`.
+    Yes,
+    /// `#[should_panic(expected = "...")]`.
+    WithMessage(&'static str),
+}
+
+/// A `#[fixtures_core::test]`, as the attribute registers it (with [`inventory`]), so that
+/// a runner can find every fixture test of the binary.
+#[derive(Debug)]
+pub struct Registered {
+    /// `module_path!()` where the test is.
+    pub module: &'static str,
+    /// The function's name.
+    pub name: &'static str,
+    /// The fixtures its arguments name.
+    pub requested: &'static [&'static str],
+    /// Its environment.
+    pub env: fn() -> Env,
+    /// Its body: fetches the fixtures and runs.
+    pub body: fn(TestEnv) -> Body,
+    /// `#[ignore]`.
+    pub ignore: bool,
+    /// `#[should_panic]`.
+    pub should_panic: ShouldPanic,
+}
+
+inventory::collect!(Registered);
+
+impl Registered {
+    /// The test's name as libtest gives it: the module path below the crate, then the function.
+    pub(crate) fn path(&self) -> String {
+        match self.module.split_once("::") {
+            Some((_, module)) => format!("{module}::{}", self.name),
+            None => self.name.to_owned(),
+        }
+    }
+
+    /// The name of one case: `path[fixture=alternative,...]`, or the path when it has none.
+    pub(crate) fn case_name(&self, case: &Case) -> String {
+        if case.choices.is_empty() { self.path() } else { format!("{}[{case}]", self.path()) }
+    }
+}
+
+/// Every fixture test of this binary, by module and name.
+pub(crate) fn registered() -> Vec<&'static Registered> {
+    let mut all: Vec<&'static Registered> = inventory::iter::<Registered>.into_iter().collect();
+    all.sort_by_key(|t| (t.module, t.name));
+    all
+}
+
+/// How one case ended.
+pub(crate) enum CaseOutcome {
+    Passed,
+    /// The body panicked (the message), and the full report.
+    Panicked(String, String),
+    Failed(String),
+}
+
+/// Runs the test `name` of `module` once per case of the fixtures it asks for: what the
+/// standard harness's `#[test]` calls.
 ///
 /// The test's thread drives the body on the library's runtime (see [`crate::executor`]):
 /// no runtime is built per test, and what the body and its fixtures spawn lives there.
@@ -80,29 +150,27 @@ fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
 /// # Panics
 /// When the environment is invalid, a fixture cannot be made, a teardown fails, or the body
 /// fails in any case: that is how a test fails.
-pub fn run_test<F>(module: &str, name: &str, requested: &[&str], env: impl FnOnce() -> Env, body: F)
-where
-    F: Fn(TestEnv) -> Body,
-{
-    let env = env();
-    let cases = match env.cases(requested) {
+pub fn run_test(test: &'static Registered) {
+    let env = (test.env)();
+    let cases = match env.cases(test.requested) {
         Ok(c) => c,
         Err(e) => panic!("{e:?}"),
     };
     let many = cases.len() > 1;
     let mut failures = Vec::new();
     for case in cases {
-        let label = if case.choices.is_empty() { name.to_owned() } else { format!("{name}[{case}]") };
-        let outcome = crate::executor::block_on(run_case(&env, module, name, requested, case, &body))
-            .unwrap_or_else(|e| Err(format!("{e:?}")));
+        let label = test.case_name(&case);
+        let planned = crate::plan::standard().take(&label);
+        let outcome = crate::executor::block_on(run_case(&env, test, case, planned))
+            .unwrap_or_else(|e| CaseOutcome::Failed(format!("{e:?}")));
         match outcome {
-            Ok(()) if many => eprintln!("case {label} ... ok"),
-            Ok(()) => {}
-            Err(report) => {
+            CaseOutcome::Passed if many => eprintln!("case {label} ... ok"),
+            CaseOutcome::Passed => {}
+            CaseOutcome::Panicked(_, report) | CaseOutcome::Failed(report) => {
                 if many {
                     eprintln!("case {label} ... FAILED");
                 }
-                failures.push(format!("{label}: {report}"));
+                failures.push(if many { format!("{label}: {report}") } else { report });
             }
         }
     }
@@ -112,34 +180,56 @@ where
 }
 
 /// One case: its fixtures, the body, and on failure the containers' state and logs; then
-/// the teardowns, and the removals in the background.
-async fn run_case<F>(
+/// the teardowns, the removals in the background, and the shared fixtures whose last
+/// planned test this was.
+pub(crate) async fn run_case(
     env: &Env,
-    module: &str,
-    name: &str,
-    requested: &[&str],
-    case: crate::env::Case,
-    body: &F,
-) -> std::result::Result<(), String>
-where
-    F: Fn(TestEnv) -> Body,
-{
-    let t = env.start_case(TestId::new(module, name), case).await.map_err(|e| format!("{e:?}"))?;
-    let result = match t.prepare(requested).await {
+    test: &Registered,
+    case: Case,
+    planned: Vec<crate::env::lifetime::GroupId>,
+) -> CaseOutcome {
+    let t = match env.start_case(TestId::new(test.module, test.name), case).await {
+        Ok(t) => t,
+        Err(e) => {
+            // Nothing was made; the groups it was counted in are done with it all the same.
+            let ending = crate::env::lifetime::leave(Vec::new(), planned);
+            let failures = ending.run().await;
+            let mut report = format!("{e:?}");
+            for f in failures {
+                report.push_str(&format!("\nand then: {f:?}"));
+            }
+            return CaseOutcome::Failed(report);
+        }
+    };
+    t.set_planned(planned);
+    let mut panicked = None;
+    let result = match t.prepare(test.requested).await {
         Err(e) => Err(format!("{e:?}")),
-        Ok(()) => match AssertUnwindSafe(body(t.clone())).catch_unwind().await {
+        Ok(()) => match AssertUnwindSafe((test.body)(t.clone())).catch_unwind().await {
             Ok(Ok(outcome)) => outcome,
             Ok(Err(e)) => Err(format!("{e:?}")),
-            Err(panic) => Err(panic_message(panic.as_ref())),
+            Err(panic) => {
+                let message = panic_message(panic.as_ref());
+                panicked = Some(message.clone());
+                Err(message)
+            }
         },
     };
-    if result.is_err() {
-        print_logs(&t).await;
-    }
+    let result = match result {
+        Ok(()) => Ok(()),
+        Err(report) => {
+            let containers = container_report(&t).await;
+            Err(if containers.is_empty() { report } else { format!("{report}\n{containers}") })
+        }
+    };
     let torn_down = t.finish_in_background().await.map_err(|e| format!("{e:?}"));
     match (result, torn_down) {
-        (Ok(()), torn_down) => torn_down,
-        (Err(report), Ok(())) => Err(report),
-        (Err(report), Err(teardown)) => Err(format!("{report}\nand then: {teardown}")),
+        (Ok(()), Ok(())) => CaseOutcome::Passed,
+        (Ok(()), Err(teardown)) => CaseOutcome::Failed(teardown),
+        (Err(report), Ok(())) => match panicked {
+            Some(message) => CaseOutcome::Panicked(message, report),
+            None => CaseOutcome::Failed(report),
+        },
+        (Err(report), Err(teardown)) => CaseOutcome::Failed(format!("{report}\nand then: {teardown}")),
     }
 }

@@ -1,8 +1,9 @@
 //! `#[fixtures_core::test(env = path::to::env())]`: a test whose arguments are fixtures.
 //!
 //! Thin by design: it parses the attribute and the function, checks them
-//! (reporting every mistake with its span at once), and renders a plain
-//! `#[test]` that calls `fixtures_core::__private::run_test`.
+//! (reporting every mistake with its span at once), and renders the test's body and
+//! environment as functions, registers them (for `fixtures_core::main!()`'s harness and for
+//! planning), and a plain `#[test]` that calls `fixtures_core::__private::run_test`.
 
 use proc_macro::TokenStream;
 use proc_macro2::Span;
@@ -113,9 +114,25 @@ pub fn test(attr: TokenStream, item: TokenStream) -> TokenStream {
     }
     let env = args.env;
     let attrs = &func.attrs;
+    // `#[cfg]` applies to everything the attribute renders; `#[ignore]` and `#[should_panic]`
+    // are read for the harness and left on the `#[test]` for libtest.
+    let cfgs: Vec<&syn::Attribute> = attrs.iter().filter(|a| a.path().is_ident("cfg")).collect();
+    let ignore = attrs.iter().any(|a| a.path().is_ident("ignore"));
+    let should_panic = match attrs.iter().find(|a| a.path().is_ident("should_panic")) {
+        None => quote! { ::fixtures_core::__private::ShouldPanic::No },
+        Some(a) => match should_panic_message(a) {
+            Ok(Some(m)) => quote! { ::fixtures_core::__private::ShouldPanic::WithMessage(#m) },
+            Ok(None) => quote! { ::fixtures_core::__private::ShouldPanic::Yes },
+            Err(e) => return e.to_compile_error().into(),
+        },
+    };
     let vis = &func.vis;
     let test_name = &func.sig.ident;
     let test_str = test_name.to_string();
+    let test_str = test_str.strip_prefix("r#").unwrap_or(&test_str).to_owned();
+    let env_fn = format_ident!("__fixtures_env_{}", test_str);
+    let body_fn = format_ident!("__fixtures_body_{}", test_str);
+    let registered = format_ident!("__FIXTURES_TEST_{}", test_str);
     let mut inner = func.clone();
     inner.attrs.clear();
     inner.vis = syn::Visibility::Inherited;
@@ -126,21 +143,149 @@ pub fn test(attr: TokenStream, item: TokenStream) -> TokenStream {
         quote! { ::fixtures_core::__private::run_sync(|| __fixtures_body(#(#pass),*)) }
     };
     quote! {
+        #(#cfgs)*
+        #[doc(hidden)]
+        #[allow(non_snake_case)]
+        fn #env_fn() -> ::fixtures_core::Env {
+            #env
+        }
+
+        #(#cfgs)*
+        #[doc(hidden)]
+        #[allow(non_snake_case)]
+        fn #body_fn(__t: ::fixtures_core::TestEnv) -> ::fixtures_core::__private::Body {
+            #inner
+            ::std::boxed::Box::pin(async move {
+                #(#fetch)*
+                ::std::result::Result::Ok(::fixtures_core::__private::Outcome::into_outcome(#call))
+            })
+        }
+
+        #(#cfgs)*
+        #[doc(hidden)]
+        #[allow(non_upper_case_globals)]
+        const #registered: ::fixtures_core::__private::Registered = ::fixtures_core::__private::Registered {
+            module: ::core::module_path!(),
+            name: #test_str,
+            requested: &[#(#names),*],
+            env: #env_fn,
+            body: #body_fn,
+            ignore: #ignore,
+            should_panic: #should_panic,
+        };
+
+        #(#cfgs)*
+        ::fixtures_core::__private::inventory::submit! { #registered }
+
         #[::core::prelude::v1::test]
         #(#attrs)*
         #vis fn #test_name() {
-            #inner
-            ::fixtures_core::__private::run_test(
-                ::core::module_path!(),
-                #test_str,
-                &[#(#names),*],
-                || #env,
-                |__t: ::fixtures_core::TestEnv| ::std::boxed::Box::pin(async move {
-                    #(#fetch)*
-                    ::std::result::Result::Ok(::fixtures_core::__private::Outcome::into_outcome(#call))
-                }),
-            );
+            ::fixtures_core::__private::run_test(&#registered)
         }
     }
     .into()
+}
+
+/// `#[should_panic(expected = "..")]` or `#[should_panic = ".."]`: the message, if given.
+fn should_panic_message(attr: &syn::Attribute) -> syn::Result<Option<syn::LitStr>> {
+    match &attr.meta {
+        syn::Meta::Path(_) => Ok(None),
+        syn::Meta::NameValue(nv) => match &nv.value {
+            Expr::Lit(syn::ExprLit { lit: syn::Lit::Str(s), .. }) => Ok(Some(s.clone())),
+            other => Err(syn::Error::new(other.span(), "expected a string: `#[should_panic = \"message\"]`")),
+        },
+        syn::Meta::List(_) => {
+            let mut expected = None;
+            attr.parse_nested_meta(|meta| {
+                if meta.path.is_ident("expected") {
+                    expected = Some(meta.value()?.parse::<syn::LitStr>()?);
+                    Ok(())
+                } else {
+                    Err(meta.error("expected `expected = \"message\"`"))
+                }
+            })?;
+            Ok(expected)
+        }
+    }
+}
+
+/// The harness for a test target with `harness = false`: runs its `#[fixtures_core::test]`
+/// functions, one test per case, as libtest does (filters, `--list`, `--exact`, `--ignored`,
+/// `--test-threads`), for `cargo test` and cargo-nextest alike.
+///
+/// ```text
+/// # Cargo.toml
+/// [[test]]
+/// name = "api"
+/// harness = false
+///
+/// // tests/api.rs
+/// fixtures_core::main!();
+/// ```
+///
+/// `main!(setup = path::to::function)` runs that `fn()` once before the first test.
+#[proc_macro]
+pub fn main(input: TokenStream) -> TokenStream {
+    match main_args(input.into()) {
+        Ok(setup) => {
+            let setup = match setup {
+                Some(f) => quote! { ::core::option::Option::Some(#f as fn()) },
+                None => quote! { ::core::option::Option::None },
+            };
+            quote! { ::fixtures_core::__harness_main!(#setup); }.into()
+        }
+        Err(e) => e.to_compile_error().into(),
+    }
+}
+
+/// The arguments of `main!`: an optional `setup = <path>`.
+fn main_args(input: proc_macro2::TokenStream) -> syn::Result<Option<syn::Path>> {
+    struct MainArgs(Option<syn::Path>);
+    impl Parse for MainArgs {
+        fn parse(input: ParseStream<'_>) -> syn::Result<Self> {
+            let mut setup = None;
+            while !input.is_empty() {
+                let key: Ident = input.parse()?;
+                match key.to_string().as_str() {
+                    "setup" if setup.is_some() => return Err(syn::Error::new(key.span(), "`setup` is given twice")),
+                    "setup" => {
+                        input.parse::<Token![=]>()?;
+                        setup = Some(input.parse::<syn::Path>()?);
+                    }
+                    other => {
+                        return Err(syn::Error::new(
+                            key.span(),
+                            format!(
+                                "unknown argument `{other}` to `fixtures_core::main!`; it takes none, or \
+                                 `setup = <path to a fn()>` to run once before the tests"
+                            ),
+                        ));
+                    }
+                }
+                if !input.is_empty() {
+                    input.parse::<Token![,]>()?;
+                }
+            }
+            Ok(MainArgs(setup))
+        }
+    }
+    syn::parse2::<MainArgs>(input).map(|a| a.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{main_args, quote};
+
+    #[::core::prelude::v1::test]
+    fn main_takes_setup_or_nothing() {
+        assert!(main_args(quote! {}).expect("empty").is_none());
+        assert!(main_args(quote! { setup = crate::init_tracing }).expect("setup").is_some());
+        let e = main_args(quote! { threads = 4 }).expect_err("unknown");
+        assert_eq!(
+            e.to_string(),
+            "unknown argument `threads` to `fixtures_core::main!`; it takes none, or `setup = <path to a fn()>` to run once before the tests"
+        );
+        let e = main_args(quote! { setup = a, setup = b }).expect_err("twice");
+        assert_eq!(e.to_string(), "`setup` is given twice");
+    }
 }

@@ -3,6 +3,11 @@
 //!
 //! In Rust a test binary is the session and a module is the unit of `module` scope
 //! (the reference's test files are the modules `scope_1` and `scope_2` here).
+//!
+//! This file runs under the library's harness (`harness = false`): a module container is
+//! removed when the last test of its module that needs it has ended.
+
+fixtures_core::main!();
 
 mod scope_1;
 mod scope_2;
@@ -58,7 +63,7 @@ pub(crate) fn saw_module(module: &str, c: &Container) {
 
 /// The reference's sequence, step by step: module 1 stores a key in both containers; in
 /// module 2 the session container still has it and the module container is new and empty.
-#[tokio::test]
+#[fixtures_core::test(env = env())]
 async fn session_state_outlives_a_module_module_state_does_not() -> Result<()> {
     let env = env();
     let first = env.start(TestId::new("scopes::sequence_1", "test_session_1")).await?;

@@ -1,10 +1,10 @@
 //! Who removes what: every object is written in a ledger the moment it exists.
 //!
 //! A test's ledger holds its function-scoped objects and is emptied when the
-//! test ends. The process ledger holds module and session objects and is
-//! emptied when the process exits (an `atexit` hook), whatever way it exits
-//! normally. Writing an object down before anything else can fail is what
-//! makes a leak on an error path impossible.
+//! test ends. Each shared fixture's group (see `lifetime`) has a ledger of its
+//! own, emptied when the group ends, or when the process exits (an `atexit`
+//! hook), whatever way it exits normally. Writing an object down before
+//! anything else can fail is what makes a leak on an error path impossible.
 
 use std::sync::{Arc, Condvar, LazyLock, Mutex, Once};
 
@@ -59,6 +59,11 @@ impl Ledger {
     /// Failures are logged, never raised: teardown must not fail a test that passed.
     pub(crate) async fn teardown(&self) {
         remove(self.take()).await;
+    }
+
+    /// Removes what all of `ledgers` hold, as one: every container before any network.
+    pub(crate) async fn remove_all(ledgers: &[Arc<Ledger>]) {
+        remove(ledgers.iter().flat_map(|l| l.take()).collect()).await;
     }
 
     /// [`Ledger::teardown`] from synchronous code, on a thread of its own so that it
@@ -120,19 +125,16 @@ async fn remove(items: Vec<(Arc<dyn Runtime>, Owned)>) {
     }
 }
 
-/// Registers, once, what runs when the process exits: wait for the background remover,
-/// then remove the module and session objects.
+/// Registers, once, what runs when the process exits: end the shared fixtures that are left
+/// (teardowns, then their objects), wait for the background remover, leave the run.
 fn ensure_exit_hook() {
     static HOOK: Once = Once::new();
     HOOK.call_once(|| {
         extern "C" fn at_exit() {
             crate::cleanup::wait_for_signal_cleanup();
-            // Custom fixtures first: their teardowns may still need the containers.
-            if !crate::cleanup::stopping() {
-                super::teardown::run_shared_at_exit();
-            }
+            // Interrupted: the signal's clean-up removed everything; no teardown runs then.
+            super::lifetime::end_all_at_exit(!crate::cleanup::stopping());
             REMOVER.wait_idle();
-            PROCESS.teardown_blocking();
             crate::cleanup::leave_run_blocking();
         }
         // SAFETY: registering a plain `extern "C" fn()` with no captured state.
@@ -146,12 +148,6 @@ fn ensure_exit_hook() {
 pub(crate) fn exit_hook() {
     ensure_exit_hook();
 }
-
-/// Module-scoped objects of this process (session objects belong to the run: see `cleanup`).
-pub(crate) static PROCESS: LazyLock<Arc<Ledger>> = LazyLock::new(|| {
-    ensure_exit_hook();
-    Arc::new(Ledger::default())
-});
 
 type Batch = Vec<(Arc<dyn Runtime>, Owned)>;
 
@@ -215,3 +211,10 @@ impl Remover {
 }
 
 static REMOVER: LazyLock<Remover> = LazyLock::new(Remover::start);
+
+/// Waits, off the async threads, until the background remover has nothing in hand.
+pub(crate) async fn background_removals_done() {
+    if let Err(e) = tokio::task::spawn_blocking(|| REMOVER.wait_idle()).await {
+        tracing::warn!(error = %e, "could not wait for the background remover");
+    }
+}

@@ -2,7 +2,7 @@
 //! concurrently where nothing orders them, sharing module and session fixtures.
 
 use std::any::Any;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock, Mutex};
@@ -11,7 +11,8 @@ use futures_util::future::{BoxFuture, try_join_all};
 use serde_json::Value;
 use tokio::sync::OnceCell;
 
-use super::ledger::{Ledger, Owned, PROCESS};
+use super::ledger::{Ledger, Owned};
+use super::lifetime::{self, GroupId};
 use super::node::{self, ImageSource, Node, Scope};
 use super::teardown::Teardown;
 use super::template::{Part, Reference, Segment, Template};
@@ -397,6 +398,10 @@ struct TestInner {
     ledger: Arc<Ledger>,
     teardowns: Mutex<Vec<Teardown>>,
     containers: Mutex<Vec<Container>>,
+    /// Shared fixtures' groups this test uses (see `lifetime`).
+    held: Mutex<BTreeSet<GroupId>>,
+    /// The groups a runner counted this test in.
+    planned: Mutex<Vec<GroupId>>,
 }
 
 /// The fixtures of one test: made on demand, removed when it ends.
@@ -423,6 +428,7 @@ impl Drop for TestInner {
     /// async way). Failures are logged and printed, never raised.
     fn drop(&mut self) {
         let teardowns = self.take_teardowns();
+        let ending = self.leave_groups();
         if !teardowns.is_empty() {
             match crate::executor::block_on_anywhere(super::teardown::run_all(teardowns)) {
                 Ok(failures) => {
@@ -434,6 +440,16 @@ impl Drop for TestInner {
             }
         }
         self.ledger.teardown_blocking();
+        if !ending.is_empty() {
+            match crate::executor::block_on_anywhere(ending.run()) {
+                Ok(failures) => {
+                    for e in failures {
+                        eprintln!("fixtures: a shared fixture's teardown failed: {e:?}");
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "shared fixtures could not be ended"),
+            }
+        }
     }
 }
 
@@ -447,9 +463,35 @@ impl TestInner {
         teardowns
     }
 
-    /// Runs the test's teardowns (newest first) and reports their failures.
-    async fn tear_down(&self) -> Result<()> {
-        super::teardown::report(super::teardown::run_all(self.take_teardowns()).await)
+    /// Uses the shared fixtures of `group` until the test ends.
+    fn hold(&self, group: &GroupId) {
+        if self.held.lock().unwrap_or_else(|p| p.into_inner()).insert(group.clone()) {
+            lifetime::hold(group);
+        }
+    }
+
+    /// Lets go of the shared fixtures' groups; returns those whose last test this was.
+    fn leave_groups(&self) -> lifetime::Ending {
+        let held: Vec<GroupId> =
+            std::mem::take(&mut *self.held.lock().unwrap_or_else(|p| p.into_inner())).into_iter().collect();
+        let planned = std::mem::take(&mut *self.planned.lock().unwrap_or_else(|p| p.into_inner()));
+        lifetime::leave(held, planned)
+    }
+
+    /// Ends the test: its teardowns (newest first), then its objects (awaited, or handed to
+    /// the background remover), then the shared fixtures whose last test it was. Reports
+    /// the teardowns' failures.
+    async fn end(&self, in_background: bool) -> Result<()> {
+        let mut failures = super::teardown::run_all(self.take_teardowns()).await;
+        let ending = self.leave_groups();
+        if in_background && ending.is_empty() {
+            self.ledger.teardown_in_background();
+        } else {
+            // Shared objects go next: this test's own (on their networks, say) must go first.
+            self.ledger.teardown().await;
+            failures.extend(ending.run().await);
+        }
+        super::teardown::report(failures)
     }
 }
 
@@ -465,6 +507,8 @@ impl TestEnv {
                 ledger: Arc::default(),
                 teardowns: Mutex::default(),
                 containers: Mutex::default(),
+                held: Mutex::default(),
+                planned: Mutex::default(),
             }),
         }
     }
@@ -577,9 +621,7 @@ impl TestEnv {
     /// [`ErrorKind::Fixture`] or [`ErrorKind::Timeout`] when a teardown failed or did not
     /// finish in time; the objects are removed all the same.
     pub async fn finish(self) -> Result<()> {
-        let torn_down = self.inner.tear_down().await;
-        self.inner.ledger.teardown().await;
-        torn_down
+        self.inner.end(false).await
     }
 
     /// Ends the test like [`TestEnv::finish`], but hands the removal of its objects to a
@@ -589,9 +631,13 @@ impl TestEnv {
     /// # Errors
     /// As [`TestEnv::finish`].
     pub async fn finish_in_background(self) -> Result<()> {
-        let torn_down = self.inner.tear_down().await;
-        self.inner.ledger.teardown_in_background();
-        torn_down
+        self.inner.end(true).await
+    }
+
+    /// Counts this test among the planned users of the shared fixtures it needs (a runner
+    /// that planned the whole run calls this; see `lifetime`).
+    pub(crate) fn set_planned(&self, groups: Vec<GroupId>) {
+        *self.inner.planned.lock().unwrap_or_else(|p| p.into_inner()) = groups;
     }
 }
 
@@ -650,20 +696,33 @@ where
     F: std::future::Future<Output = Result<Fixture>>,
 {
     let Some(key) = scope_key(t, name, scope, sig) else { return make.await };
-    let cell = SHARED.lock().unwrap_or_else(|p| p.into_inner()).entry(key).or_default().clone();
-    cell.get_or_try_init(|| make).await.cloned()
+    let group = lifetime::group_of(&t.env, &t.test.module, name, &t.case);
+    if let Some(group) = &group {
+        t.hold(group);
+    }
+    let cell = SHARED.lock().unwrap_or_else(|p| p.into_inner()).entry(key.clone()).or_default().clone();
+    cell.get_or_try_init(|| async {
+        if let Some(group) = &group {
+            lifetime::add_key(group, key);
+        }
+        make.await
+    })
+    .await
+    .cloned()
 }
 
-/// Who removes an object of `scope`: the test, the process, or (session) the run's last
-/// process, which finds them by label; their ledger is a throwaway.
-fn ledger_for(t: &TestInner, scope: Scope) -> Arc<Ledger> {
-    match scope {
-        Scope::Function => t.ledger.clone(),
-        Scope::Module => PROCESS.clone(),
-        Scope::Session => {
-            super::ledger::exit_hook();
-            Arc::new(Ledger::default())
-        }
+/// Who removes an object of fixture `name`: the test (function scope), or its group (see
+/// `lifetime`), except a session object of a run shared by several processes: the run's
+/// last process removes those, finding them by label, and their ledger is a throwaway.
+fn ledger_for(t: &TestInner, name: &str, scope: Scope) -> Arc<Ledger> {
+    super::ledger::exit_hook();
+    if scope == Scope::Function {
+        return t.ledger.clone();
+    }
+    match lifetime::group_of(&t.env, &t.test.module, name, &t.case) {
+        Some(_) if scope == Scope::Session && crate::cleanup::shared_run() => Arc::new(Ledger::default()),
+        Some(group) => lifetime::ledger(&group),
+        None => Arc::new(Ledger::default()),
     }
 }
 
@@ -696,7 +755,10 @@ async fn make_node(t: &TestInner, name: &str, node: &Node, resolved: Resolved) -
                 let value = make.await?;
                 // A shared fixture's teardown is kept once, by the process, when it is made.
                 if let Some(kept) = key.as_ref().and_then(|k| teardown(&value, Some(k.clone()))) {
-                    super::teardown::keep_shared(kept);
+                    match lifetime::group_of(&t.env, &t.test.module, name, &t.case) {
+                        Some(group) => lifetime::keep_teardown(&group, kept),
+                        None => t.teardowns.lock().unwrap_or_else(|p| p.into_inner()).push(kept),
+                    }
                 }
                 Ok(Fixture::Custom(value))
             })
@@ -729,7 +791,7 @@ async fn make_node(t: &TestInner, name: &str, node: &Node, resolved: Resolved) -
                 spec.name = super::reuse::required_name(name, "network", fixed_name.then_some(spec.name.as_str()))?;
                 super::reuse::mark(&mut spec.labels);
             }
-            let ledger = if reusing { Arc::new(Ledger::default()) } else { ledger_for(t, scope) };
+            let ledger = if reusing { Arc::new(Ledger::default()) } else { ledger_for(t, name, scope) };
             let runtime = t.runtime.clone();
             let share = scope == Scope::Session && !fixed_name;
             let key = sig.clone();
@@ -768,7 +830,7 @@ async fn make_node(t: &TestInner, name: &str, node: &Node, resolved: Resolved) -
             }
             // Refuse bad paths before anything exists.
             let seed = if v.initial_content.is_empty() { None } else { Some(archive::build_tar(&v.initial_content)?) };
-            let ledger = if reusing { Arc::new(Ledger::default()) } else { ledger_for(t, scope) };
+            let ledger = if reusing { Arc::new(Ledger::default()) } else { ledger_for(t, name, scope) };
             let runtime = t.runtime.clone();
             let key = sig.clone();
             scoped(t, name, scope, &key, async move {
@@ -820,7 +882,7 @@ async fn make_node(t: &TestInner, name: &str, node: &Node, resolved: Resolved) -
                 wait_for: c.wait_for.clone(),
                 min_uptime: c.min_uptime,
             };
-            let ledger = if reusing { Arc::new(Ledger::default()) } else { ledger_for(t, scope) };
+            let ledger = if reusing { Arc::new(Ledger::default()) } else { ledger_for(t, name, scope) };
             let runtime = t.runtime.clone();
             let wrapper = c.wrapper.clone();
             let node_name = name.to_owned();

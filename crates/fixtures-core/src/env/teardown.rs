@@ -1,13 +1,13 @@
 //! Custom fixtures' teardowns: run when their scope ends, newest first, each bounded.
 //!
 //! A function-scoped fixture's teardown is kept by its test and runs when the test ends,
-//! before the test's containers are removed. A module or session fixture's is kept by the
-//! process and runs at its exit, before the process's own containers are removed (the exit
-//! hook in `ledger`). Each teardown gets the fixture's value back, so whatever still held it
+//! before the test's containers are removed. A module or session fixture's is kept by its
+//! group (`lifetime`) and runs when the group ends, before the group's containers are
+//! removed: after its last test, or at process exit. Each teardown gets the fixture's value back, so whatever still held it
 //! (the test's memo, the shared cache) lets go of it first.
 
 use std::any::Any;
-use std::sync::{Arc, LazyLock, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use super::node::{Scope, TeardownFn};
@@ -22,15 +22,6 @@ pub(crate) struct Teardown {
     pub(crate) timeout: Duration,
     /// The shared cache's key, for module and session fixtures: dropped before the teardown.
     pub(crate) shared_key: Option<String>,
-}
-
-/// Teardowns of module and session fixtures, in order of creation.
-static SHARED: LazyLock<Mutex<Vec<Teardown>>> = LazyLock::new(Mutex::default);
-
-/// Keeps a shared fixture's teardown until the process ends.
-pub(crate) fn keep_shared(teardown: Teardown) {
-    super::ledger::exit_hook();
-    SHARED.lock().unwrap_or_else(|p| p.into_inner()).push(teardown);
 }
 
 /// Runs one teardown within its timeout.
@@ -66,23 +57,6 @@ pub(crate) async fn run_all(mut teardowns: Vec<Teardown>) -> Vec<Error> {
         }
     }
     failures
-}
-
-/// At process exit: the module and session fixtures' teardowns. Failures are printed, since
-/// no test is left to fail.
-pub(crate) fn run_shared_at_exit() {
-    let teardowns = std::mem::take(&mut *SHARED.lock().unwrap_or_else(|p| p.into_inner()));
-    if teardowns.is_empty() {
-        return;
-    }
-    match crate::executor::block_on_anywhere(run_all(teardowns)) {
-        Ok(failures) => {
-            for e in failures {
-                eprintln!("fixtures: a shared fixture's teardown failed at exit: {e:?}");
-            }
-        }
-        Err(e) => eprintln!("fixtures: the shared fixtures' teardowns could not run: {e:?}"),
-    }
 }
 
 /// One error for a test's teardown failures.

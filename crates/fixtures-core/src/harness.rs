@@ -1,0 +1,123 @@
+//! The test harness for targets with `harness = false` (`fixtures_core::main!()`).
+//!
+//! At start-up it finds every `#[fixtures_core::test]` of the binary (the attribute
+//! registers each), expands each into one trial per case of its alternatives, named
+//! `path::to::test[fixture=alternative]`, and hands them to a libtest-compatible runner
+//! (libtest-mimic): `cargo test` and cargo-nextest list, filter and run each case as a test
+//! of its own.
+//!
+//! Before the first trial runs it counts, for each module and session fixture, the trials
+//! that need it (see `env::lifetime`), so a fixture ends when its last trial has ended.
+//! Trials run in module order, so that a module's tests run together and no more module
+//! fixtures are alive at once than there are threads.
+
+use std::sync::{Arc, OnceLock};
+
+use libtest_mimic::{Arguments, Failed, Trial};
+
+use crate::env::lifetime::GroupId;
+use crate::env::{Case, Env};
+use crate::private::{CaseOutcome, Registered, ShouldPanic, registered, run_case};
+
+/// Runs the binary's fixture tests as libtest would, then exits with libtest's code.
+/// `setup` runs once, before the first test (not for `--list`).
+pub fn main(setup: Option<fn()>) -> ! {
+    let mut args = Arguments::from_args();
+    if args.test_threads.is_none() {
+        args.test_threads = std::env::var("RUST_TEST_THREADS").ok().and_then(|n| n.parse().ok()).filter(|n| *n > 0);
+    }
+    let mut trials = Vec::new();
+    // The trials of cases, with what their share of the plan needs; the share is known once
+    // the filters are applied.
+    type Share = (usize, Arc<OnceLock<Vec<GroupId>>>, &'static Registered, Arc<Env>, Case);
+    let mut shares: Vec<Share> = Vec::new();
+    for test in registered() {
+        let env = Arc::new((test.env)());
+        match env.cases(test.requested) {
+            Err(e) => {
+                let report = format!("{e:?}");
+                trials.push(
+                    Trial::test(test.path(), move || Err(Failed::from(report.as_str()))).with_ignored_flag(test.ignore),
+                );
+            }
+            Ok(cases) => {
+                for case in cases {
+                    let share: Arc<OnceLock<Vec<GroupId>>> = Arc::default();
+                    let (env_here, share_here, case_here) = (env.clone(), share.clone(), case.clone());
+                    let trial = Trial::test(test.case_name(&case), move || {
+                        let planned = share_here.get().cloned().unwrap_or_default();
+                        run_trial(test, &env_here, case_here, planned)
+                    });
+                    shares.push((trials.len(), share, test, env.clone(), case));
+                    trials.push(trial.with_ignored_flag(test.ignore));
+                }
+            }
+        }
+    }
+    let runs = |t: &Trial| !args.is_filtered_out(t) && !args.is_ignored(t);
+    let running = trials.iter().filter(|t| runs(t)).count();
+    if !args.list {
+        for (index, share, test, env, case) in &shares {
+            if runs(&trials[*index]) {
+                let _ = share.set(crate::plan::count(test, env, case));
+            }
+        }
+        explain_empty_selection(&args, &trials, running);
+        if running > 0 {
+            if let Some(setup) = setup {
+                setup();
+            }
+        }
+    }
+    libtest_mimic::run(&args, trials).exit()
+}
+
+/// One trial: its case, with `#[should_panic]` judged on the body's own panic.
+fn run_trial(test: &'static Registered, env: &Env, case: Case, planned: Vec<GroupId>) -> Result<(), Failed> {
+    let outcome = crate::executor::block_on(run_case(env, test, case, planned))
+        .unwrap_or_else(|e| CaseOutcome::Failed(format!("{e:?}")));
+    match (outcome, test.should_panic) {
+        (CaseOutcome::Passed, ShouldPanic::No) => Ok(()),
+        (CaseOutcome::Passed, _) => Err("the test did not panic, as `#[should_panic]` expects".into()),
+        (CaseOutcome::Panicked(_, report), ShouldPanic::No) | (CaseOutcome::Failed(report), _) => {
+            Err(report.as_str().into())
+        }
+        (CaseOutcome::Panicked(_, _), ShouldPanic::Yes) => Ok(()),
+        (CaseOutcome::Panicked(message, report), ShouldPanic::WithMessage(expected)) => {
+            if message.contains(expected) {
+                Ok(())
+            } else {
+                Err(format!("the test panicked, but its message does not contain the expected `{expected}`:\n{report}")
+                    .as_str()
+                    .into())
+            }
+        }
+    }
+}
+
+/// A filter that selects nothing is no error (`cargo test NAME` gives it to every binary),
+/// but says so, with the nearest name.
+fn explain_empty_selection(args: &Arguments, trials: &[Trial], running: usize) {
+    if running > 0 {
+        return;
+    }
+    if trials.is_empty() {
+        eprintln!(
+            "note: this test binary has no `#[fixtures_core::test]` functions; under `harness = false` \
+             a plain `#[test]` does not run: mark it `#[fixtures_core::test]`"
+        );
+        return;
+    }
+    let Some(filter) = &args.filter else { return };
+    let nearest = trials
+        .iter()
+        .map(|t| t.name())
+        .min_by_key(|name| crate::env::distance(filter, name))
+        .map(|name| format!("; the nearest is `{name}`"))
+        .unwrap_or_default();
+    eprintln!(
+        "note: no test of this binary matches `{filter}`{} ({} tests{nearest}; `--list` shows them all)",
+        if args.exact { " exactly" } else { "" },
+        trials.len()
+    );
+}
