@@ -74,7 +74,7 @@ pub fn main(setup: Option<fn()>) -> ! {
 
 /// One trial: its case, with `#[should_panic]` judged on the body's own panic.
 fn run_trial(test: &'static Registered, env: &Env, case: Case, planned: Vec<GroupId>) -> Result<(), Failed> {
-    let outcome = crate::executor::block_on(run_case(env, test, case, planned))
+    let outcome = crate::private::as_trial(|| crate::executor::block_on(run_case(env, test, case, planned)))
         .unwrap_or_else(|e| CaseOutcome::Failed(format!("{e:?}")));
     match (outcome, test.should_panic) {
         (CaseOutcome::Passed, ShouldPanic::No) => Ok(()),

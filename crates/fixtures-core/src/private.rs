@@ -78,6 +78,38 @@ fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
     crate::env::node::panic_text(payload)
 }
 
+thread_local! {
+    /// Whether this thread runs a trial of the library's harness, whose panics are reported
+    /// with the trial rather than printed by the panic hook.
+    static IN_TRIAL: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    /// Where the trial's body panicked (and the backtrace, when `RUST_BACKTRACE` asks).
+    static PANICKED_AT: std::cell::RefCell<Option<(String, String)>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Runs `f` as a trial: a panic on this thread is kept for its report instead of printed.
+pub(crate) fn as_trial<R>(f: impl FnOnce() -> R) -> R {
+    static HOOK: std::sync::Once = std::sync::Once::new();
+    HOOK.call_once(|| {
+        let default = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if !IN_TRIAL.with(std::cell::Cell::get) {
+                return default(info);
+            }
+            let at = info.location().map(|l| l.to_string()).unwrap_or_else(|| "an unknown place".to_owned());
+            let trace = std::backtrace::Backtrace::capture();
+            let trace = match trace.status() {
+                std::backtrace::BacktraceStatus::Captured => format!("\nstack backtrace:\n{trace}"),
+                _ => String::new(),
+            };
+            PANICKED_AT.with(|p| *p.borrow_mut() = Some((at, trace)));
+        }));
+    });
+    IN_TRIAL.with(|t| t.set(true));
+    let out = f();
+    IN_TRIAL.with(|t| t.set(false));
+    out
+}
+
 /// What `#[should_panic]` asks of a fixture test.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ShouldPanic {
@@ -211,7 +243,10 @@ pub(crate) async fn run_case(
             Err(panic) => {
                 let message = panic_message(panic.as_ref());
                 panicked = Some(message.clone());
-                Err(message)
+                match PANICKED_AT.with(|p| p.borrow_mut().take()) {
+                    Some((at, trace)) => Err(format!("the test panicked at {at}:\n{message}{trace}")),
+                    None => Err(message),
+                }
             }
         },
     };
