@@ -66,7 +66,8 @@ pub(crate) fn short_id(id: &str) -> &str {
     &id[..id.len().min(12)]
 }
 
-/// What `fixtures_core::main!()` renders: the harness's `main`, and a `#[test]` that exists
+/// What `fixtures_core::main!()` renders: the harness's `main`; the name every fixture test
+/// of a `harness = false` file looks for (see the attribute); and a `#[test]` that exists
 /// only when libtest's harness compiles the file (rustc drops `#[test]` items otherwise),
 /// there to say that this file needs `harness = false`.
 #[doc(hidden)]
@@ -85,6 +86,9 @@ macro_rules! __harness_main {
         fn main() {
             $crate::harness::main($setup)
         }
+        #[doc(hidden)]
+        #[allow(dead_code)]
+        fn this_file_needs_fixtures_core_main() {}
     };
 }
 

@@ -177,6 +177,20 @@ pub fn test(attr: TokenStream, item: TokenStream) -> TokenStream {
         #(#cfgs)*
         ::fixtures_core::__private::inventory::submit! { #registered }
 
+        // Who runs this test: libtest's harness (which keeps `#[test]` items, so the local
+        // function below exists) or, under `harness = false` (where rustc drops them),
+        // `fixtures_core::main!()`, which defines the same name at the crate root. With
+        // neither, the name is missing: the file needs `fixtures_core::main!()`.
+        #(#cfgs)*
+        #[allow(unnameable_test_items)]
+        const _: () = {
+            #[::core::prelude::v1::test]
+            fn this_file_needs_fixtures_core_main() {}
+            #[allow(unused_imports)]
+            use crate::*;
+            let _: fn() = this_file_needs_fixtures_core_main;
+        };
+
         #[::core::prelude::v1::test]
         #(#attrs)*
         #vis fn #test_name() {
@@ -234,7 +248,11 @@ pub fn main(input: TokenStream) -> TokenStream {
             };
             quote! { ::fixtures_core::__harness_main!(#setup); }.into()
         }
-        Err(e) => e.to_compile_error().into(),
+        // The error alone: no second one about a missing `main`.
+        Err(e) => {
+            let e = e.to_compile_error();
+            quote! { #e fn main() {} }.into()
+        }
     }
 }
 
