@@ -1,7 +1,8 @@
 //! Nothing leaks: the chaos suite (`tests/chaos/suite.rs`: 200 tests, function, module and
 //! session fixtures, 20% panicking, 10% timing out) run as a subprocess under cargo test
 //! (threads) and cargo-nextest (a process per test), then interrupted with SIGINT and
-//! killed with SIGKILL mid-run. After each: nothing of the run is left on the engine.
+//! killed with SIGKILL mid-run. After each: nothing of the run is left on the engine. All of
+//! it under the library's harness (`chaos_harness`), and but for nextest under libtest's.
 
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -68,7 +69,16 @@ fn counts(output: &str) -> (u32, u32) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chaos_leaves_nothing_behind() {
-    let binary = integration_tests::test_binary("chaos_suite");
+    // Under the library's harness: all four.
+    chaos("chaos_harness", true).await;
+    // Under libtest's: threads, SIGINT and SIGKILL (cargo-nextest runs a process per test the
+    // same way under either harness, and takes the longest: once is enough).
+    chaos("chaos_suite", false).await;
+}
+
+/// The suite `target` under cargo test's threads, cargo-nextest (`nextest`), SIGINT and SIGKILL.
+async fn chaos(target: &str, nextest: bool) {
+    let binary = integration_tests::test_binary(target);
 
     // 1. cargo test: threads in one process.
     let run = run_id("threads");
@@ -78,8 +88,45 @@ async fn chaos_leaves_nothing_behind() {
     assert_eq!(counts(&text), (140, 60), "the designed failures and no others:\n{}", integration_tests::quoted(&text));
     nothing_left_within(&run, Duration::from_secs(10)).await;
 
-    // 2. cargo-nextest: a process per test, one session container for the whole run.
+    if nextest {
+        chaos_under_nextest(target).await;
+    }
+
+    // 3. SIGINT mid-run: the process removes everything before it exits.
+    let run = run_id("sigint");
+    let mut child = Command::new(&binary)
+        .args(["--test-threads=4"])
+        .env("FIXTURE_RUN_ID", &run)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("suite runs");
+    wait_for_containers(&run, 3).await;
+    let sent = Command::new("kill").args(["-INT", &child.id().to_string()]).status().expect("kill runs");
+    assert!(sent.success());
+    let status = child.wait().expect("it exits");
+    assert!(!status.success());
+    nothing_left_within(&run, Duration::from_secs(1)).await;
+
+    // 4. SIGKILL mid-run: the watcher removes everything within 10 s.
+    let run = run_id("sigkill");
+    let mut child = Command::new(&binary)
+        .args(["--test-threads=4"])
+        .env("FIXTURE_RUN_ID", &run)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("suite runs");
+    wait_for_containers(&run, 3).await;
+    child.kill().expect("SIGKILL");
+    let _ = child.wait();
+    nothing_left_within(&run, Duration::from_secs(10)).await;
+}
+
+/// 2. cargo-nextest: a process per test, one session container for the whole run.
+async fn chaos_under_nextest(target: &str) {
     let run = run_id("nextest");
+    let target = target.to_owned();
     let session_log = std::env::temp_dir().join(format!("{run}-session-ids"));
     // The engine's events through the whole run: Podman rotates its event log several times
     // meanwhile, and ends event streams when it does; the backends ask again.
@@ -89,7 +136,7 @@ async fn chaos_leaves_nothing_behind() {
     // Off the async threads: the run takes minutes.
     let out = tokio::task::spawn_blocking(move || {
         cargo()
-            .args(["nextest", "run", "-p", "integration-tests", "--test", "chaos_suite", "--no-fail-fast", "-j", "4"])
+            .args(["nextest", "run", "-p", "integration-tests", "--test", &target, "--no-fail-fast", "-j", "4"])
             .env("FIXTURE_RUN_ID", &nextest_run)
             .env("CHAOS_SESSION_LOG", &nextest_log)
             .output()
@@ -128,35 +175,5 @@ async fn chaos_leaves_nothing_behind() {
     drop(events);
     let session: Vec<String> = distinct.iter().map(|id| (*id).to_owned()).collect();
     assert_eq!(starts, session, "the session container started once");
-    nothing_left_within(&run, Duration::from_secs(10)).await;
-
-    // 3. SIGINT mid-run: the process removes everything before it exits.
-    let run = run_id("sigint");
-    let mut child = Command::new(&binary)
-        .args(["--test-threads=4"])
-        .env("FIXTURE_RUN_ID", &run)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("suite runs");
-    wait_for_containers(&run, 3).await;
-    let sent = Command::new("kill").args(["-INT", &child.id().to_string()]).status().expect("kill runs");
-    assert!(sent.success());
-    let status = child.wait().expect("it exits");
-    assert!(!status.success());
-    nothing_left_within(&run, Duration::from_secs(1)).await;
-
-    // 4. SIGKILL mid-run: the watcher removes everything within 10 s.
-    let run = run_id("sigkill");
-    let mut child = Command::new(&binary)
-        .args(["--test-threads=4"])
-        .env("FIXTURE_RUN_ID", &run)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("suite runs");
-    wait_for_containers(&run, 3).await;
-    child.kill().expect("SIGKILL");
-    let _ = child.wait();
     nothing_left_within(&run, Duration::from_secs(10)).await;
 }
