@@ -31,11 +31,12 @@ fn lines_ending(text: &str, suffix: &str) -> Vec<String> {
     text.lines().filter_map(|l| l.strip_suffix(suffix)).map(str::to_owned).collect()
 }
 
-const ALL: [&str; 6] = [
+const ALL: [&str; 7] = [
     "cases::ignored_unless_asked[size=large]",
     "cases::ignored_unless_asked[size=small]",
     "cases::sized[size=large]",
     "cases::sized[size=small]",
+    "logs_on_failure",
     "panics::does_not_panic",
     "panics::panics_as_expected",
 ];
@@ -88,7 +89,7 @@ fn a_failing_case_is_reported_and_rerun_under_its_own_name() {
     );
     assert!(!err.contains("panicked at"), "panics are reported with their test, not printed: {err}");
     assert!(
-        out.contains("2 passed; 3 failed; 2 ignored; 0 measured; 0 filtered out"),
+        out.contains("3 passed; 3 failed; 2 ignored; 0 measured; 0 filtered out"),
         "{}",
         integration_tests::quoted(&all)
     );
@@ -97,18 +98,37 @@ fn a_failing_case_is_reported_and_rerun_under_its_own_name() {
     // The failing case alone, by its name.
     let (code, out, _) = suite(&["--exact", "cases::sized[size=large]"]);
     assert_eq!(code, 101);
-    assert!(out.contains("0 passed; 1 failed; 0 ignored; 0 measured; 6 filtered out"), "{out}");
+    assert!(out.contains("0 passed; 1 failed; 0 ignored; 0 measured; 7 filtered out"), "{out}");
     // And the rest without it.
     let (code, out, _) = suite(&["cases::", "--skip", "large"]);
     assert_eq!(code, 0, "{out}");
-    assert!(out.contains("1 passed; 0 failed; 1 ignored; 0 measured; 5 filtered out"), "{out}");
+    assert!(out.contains("1 passed; 0 failed; 1 ignored; 0 measured; 6 filtered out"), "{out}");
     // Ignored tests run when asked for.
     let (code, out, _) = suite(&["--ignored", "--test-threads", "1", "--nocapture"]);
     assert_eq!(code, 0, "{out}");
-    assert!(out.contains("2 passed; 0 failed; 0 ignored; 0 measured; 5 filtered out"), "{out}");
+    assert!(out.contains("2 passed; 0 failed; 0 ignored; 0 measured; 6 filtered out"), "{out}");
     let (code, out, _) = suite(&["--include-ignored", "cases::ignored"]);
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("2 passed; 0 failed; 0 ignored"), "{out}");
+}
+
+#[test]
+fn a_failure_reports_its_containers_state_and_logs() {
+    let out = Command::new(integration_tests::test_binary("harness_suite"))
+        .args(["--exact", "logs_on_failure"])
+        .env("FIXTURES_FAIL_ON_PURPOSE", "1")
+        .output()
+        .expect("the suite runs");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(!out.status.success(), "{}", integration_tests::quoted(&text));
+    let report = text.split("---- logs_on_failure ----").nth(1).unwrap_or_default();
+    assert!(report.contains("failing on purpose"), "under the test's name: {}", integration_tests::quoted(&text));
+    assert!(
+        report.contains("---- logs of fixture `noisy` (container fx-noisy-") && report.contains("; running) ----"),
+        "{}",
+        integration_tests::quoted(&text)
+    );
+    assert!(report.contains("noisy says hello\nsecond line\n"), "{}", integration_tests::quoted(&text));
 }
 
 #[test]
@@ -118,7 +138,7 @@ fn a_filter_that_matches_nothing_says_so_and_passes() {
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.contains("0 passed; 0 failed"), "{out}");
     assert!(
-        err.contains("note: no test of this binary matches `cases::sizd` (7 tests; the nearest is `cases::sized[size=large]`; `--list` shows them all)"),
+        err.contains("note: no test of this binary matches `cases::sizd` (8 tests; the nearest is `cases::sized[size=large]`; `--list` shows them all)"),
         "{err}"
     );
     assert!(!err.contains("setup ran"), "no test, no setup: {err}");

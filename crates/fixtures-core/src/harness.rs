@@ -32,15 +32,17 @@ pub fn main(setup: Option<fn()>) -> ! {
     type Share = (usize, Arc<OnceLock<Vec<GroupId>>>, &'static Registered, Arc<Env>, Case);
     let mut shares: Vec<Share> = Vec::new();
     for test in registered() {
-        let env = Arc::new((test.env)());
-        match env.cases(test.requested) {
-            Err(e) => {
-                let report = format!("{e:?}");
+        let made = test.make_env().and_then(|env| match env.cases(test.requested) {
+            Ok(cases) => Ok((Arc::new(env), cases)),
+            Err(e) => Err(format!("{e:?}")),
+        });
+        match made {
+            Err(report) => {
                 trials.push(
                     Trial::test(test.path(), move || Err(Failed::from(report.as_str()))).with_ignored_flag(test.ignore),
                 );
             }
-            Ok(cases) => {
+            Ok((env, cases)) => {
                 for case in cases {
                     let share: Arc<OnceLock<Vec<GroupId>>> = Arc::default();
                     let (env_here, share_here, case_here) = (env.clone(), share.clone(), case.clone());
@@ -112,7 +114,7 @@ fn explain_empty_selection(args: &Arguments, trials: &[Trial], running: usize) {
     let nearest = trials
         .iter()
         .map(|t| t.name())
-        .min_by_key(|name| crate::env::distance(filter, name))
+        .min_by_key(|name| edits_to_match(filter, name))
         .map(|name| format!("; the nearest is `{name}`"))
         .unwrap_or_default();
     eprintln!(
@@ -120,4 +122,34 @@ fn explain_empty_selection(args: &Arguments, trials: &[Trial], running: usize) {
         if args.exact { " exactly" } else { "" },
         trials.len()
     );
+}
+
+/// The fewest edits that make `filter` a substring of `name` (what a libtest filter must be).
+fn edits_to_match(filter: &str, name: &str) -> usize {
+    let name: Vec<char> = name.chars().collect();
+    // A row per character of the filter; a match may start anywhere in the name at no cost.
+    let mut row = vec![0; name.len() + 1];
+    for (i, f) in filter.chars().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, n) in name.iter().enumerate() {
+            let above = row[j + 1];
+            row[j + 1] = (diagonal + usize::from(f != *n)).min(row[j] + 1).min(above + 1);
+            diagonal = above;
+        }
+    }
+    row.into_iter().min().unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::edits_to_match;
+
+    #[test]
+    fn a_filter_is_near_the_names_it_almost_matches() {
+        assert_eq!(edits_to_match("sized", "cases::sized[size=large]"), 0);
+        assert_eq!(edits_to_match("cases::sizd", "cases::sized[size=large]"), 1);
+        assert!(edits_to_match("cases::sizd", "logs_on_failure") > 1);
+        assert_eq!(edits_to_match("", "anything"), 0);
+    }
 }

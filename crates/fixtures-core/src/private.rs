@@ -158,6 +158,15 @@ impl Registered {
     }
 }
 
+impl Registered {
+    /// Its environment, or the panic of the code that declares it, as a report.
+    pub(crate) fn make_env(&self) -> std::result::Result<Env, String> {
+        std::panic::catch_unwind(self.env).map_err(|panic| {
+            format!("the environment of `{}` panicked: {}", self.path(), panic_message(panic.as_ref()))
+        })
+    }
+}
+
 /// Every fixture test of this binary, by module and name.
 pub(crate) fn registered() -> Vec<&'static Registered> {
     let mut all: Vec<&'static Registered> = inventory::iter::<Registered>.into_iter().collect();
@@ -183,7 +192,7 @@ pub(crate) enum CaseOutcome {
 /// When the environment is invalid, a fixture cannot be made, a teardown fails, or the body
 /// fails in any case: that is how a test fails.
 pub fn run_test(test: &'static Registered) {
-    let env = (test.env)();
+    let env = test.make_env().unwrap_or_else(|report| panic!("{report}"));
     let cases = match env.cases(test.requested) {
         Ok(c) => c,
         Err(e) => panic!("{e:?}"),

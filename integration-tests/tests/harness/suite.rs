@@ -1,9 +1,10 @@
 //! A suite under the library's harness whose outcomes are designed: one case of a
-//! parametrised test fails, one test is ignored, and `#[should_panic]` is met once and
-//! missed twice. `tests/harness.rs` runs it with libtest's arguments and cargo-nextest and
+//! parametrised test fails, one test is ignored, `#[should_panic]` is met once and missed
+//! twice, and a test with a container fails when asked to. `tests/harness.rs` runs it with libtest's arguments and cargo-nextest and
 //! checks what each prints.
 
-use fixtures_core::{Env, Result, alternatives, value};
+use fixtures_core::{Container, Env, Result, alternatives, container, image, value};
+use integration_tests::SERVICES_IMAGE;
 
 fixtures_core::main!(setup = announce);
 
@@ -17,6 +18,19 @@ fn env() -> Env {
         .with("small", value("small"))
         .with("large", value("large"))
         .with("size", alternatives(["small", "large"]))
+        .with("services", image(SERVICES_IMAGE))
+        .with(
+            "noisy",
+            container().image("{services.id}").command(["sleep"]).env("STDOUT_LINES", "noisy says hello|second line"),
+        )
+}
+
+/// Fails only when asked to (`FIXTURES_FAIL_ON_PURPOSE`): its report has the container's logs.
+#[fixtures_core::test(env = env())]
+async fn logs_on_failure(noisy: &Container) -> Result<()> {
+    assert_eq!(noisy.status().await?, "running");
+    assert!(std::env::var_os("FIXTURES_FAIL_ON_PURPOSE").is_none(), "failing on purpose");
+    Ok(())
 }
 
 mod cases {

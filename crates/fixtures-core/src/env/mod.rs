@@ -59,7 +59,7 @@ impl std::fmt::Display for Case {
 }
 
 /// Edit distance, for "did you mean".
-pub(crate) fn distance(a: &str, b: &str) -> usize {
+fn distance(a: &str, b: &str) -> usize {
     let b: Vec<char> = b.chars().collect();
     let mut row: Vec<usize> = (0..=b.len()).collect();
     for (i, ca) in a.chars().enumerate() {
