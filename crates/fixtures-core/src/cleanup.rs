@@ -486,6 +486,11 @@ mod tests {
         assert!(run_alive(&run));
         assert!(last_one_out(&run).is_none());
         drop(holder);
+        // A process forked meanwhile (another test's watcher) shares the lock until it execs.
+        let start = std::time::Instant::now();
+        while run_alive(&run) && start.elapsed() < std::time::Duration::from_secs(2) {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
         assert!(!run_alive(&run));
         assert!(last_one_out(&run).is_some());
         let _ = std::fs::remove_file(path);

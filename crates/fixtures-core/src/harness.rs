@@ -11,7 +11,7 @@
 //! Trials run in module order, so that a module's tests run together and no more module
 //! fixtures are alive at once than there are threads.
 
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 use libtest_mimic::{Arguments, Failed, Trial};
 
@@ -27,43 +27,34 @@ pub fn main(setup: Option<fn()>) -> ! {
         args.test_threads = std::env::var("RUST_TEST_THREADS").ok().and_then(|n| n.parse().ok()).filter(|n| *n > 0);
     }
     let mut trials = Vec::new();
-    // The trials of cases, with what their share of the plan needs; the share is known once
-    // the filters are applied.
-    type Share = (usize, Arc<OnceLock<Vec<GroupId>>>, &'static Registered, Arc<Env>, Case);
-    let mut shares: Vec<Share> = Vec::new();
+    let mut running = 0;
     for test in registered() {
         let made = test.make_env().and_then(|env| match env.cases(test.requested) {
             Ok(cases) => Ok((Arc::new(env), cases)),
             Err(e) => Err(format!("{e:?}")),
         });
-        match made {
+        let (env, cases) = match made {
+            Ok(made) => made,
             Err(report) => {
-                trials.push(
-                    Trial::test(test.path(), move || Err(Failed::from(report.as_str()))).with_ignored_flag(test.ignore),
-                );
+                running += usize::from(will_run(&args, &test.path(), test.ignore));
+                let trial = Trial::test(test.path(), move || Err(Failed::from(report.as_str())));
+                trials.push(trial.with_ignored_flag(test.ignore));
+                continue;
             }
-            Ok((env, cases)) => {
-                for case in cases {
-                    let share: Arc<OnceLock<Vec<GroupId>>> = Arc::default();
-                    let (env_here, share_here, case_here) = (env.clone(), share.clone(), case.clone());
-                    let trial = Trial::test(test.case_name(&case), move || {
-                        let planned = share_here.get().cloned().unwrap_or_default();
-                        run_trial(test, &env_here, case_here, planned)
-                    });
-                    shares.push((trials.len(), share, test, env.clone(), case));
-                    trials.push(trial.with_ignored_flag(test.ignore));
-                }
-            }
+        };
+        for case in cases {
+            let name = test.case_name(&case);
+            // Counted in the plan only if it will run (and the whole plan is known before
+            // the first trial starts).
+            let runs = will_run(&args, &name, test.ignore);
+            running += usize::from(runs);
+            let planned = if runs && !args.list { crate::plan::count(test, &env, &case) } else { Vec::new() };
+            let env = env.clone();
+            let trial = Trial::test(name, move || run_trial(test, &env, case, planned));
+            trials.push(trial.with_ignored_flag(test.ignore));
         }
     }
-    let runs = |t: &Trial| !args.is_filtered_out(t) && !args.is_ignored(t);
-    let running = trials.iter().filter(|t| runs(t)).count();
     if !args.list {
-        for (index, share, test, env, case) in &shares {
-            if runs(&trials[*index]) {
-                let _ = share.set(crate::plan::count(test, env, case));
-            }
-        }
         explain_empty_selection(&args, &trials, running);
         if running > 0 {
             if let Some(setup) = setup {
@@ -72,6 +63,12 @@ pub fn main(setup: Option<fn()>) -> ! {
         }
     }
     libtest_mimic::run(&args, trials).exit()
+}
+
+/// Whether libtest-mimic will run a trial of this name (it filters by name and flag alone).
+fn will_run(args: &Arguments, name: &str, ignored: bool) -> bool {
+    let probe = Trial::test(name, || Ok(())).with_ignored_flag(ignored);
+    !args.is_filtered_out(&probe) && !args.is_ignored(&probe)
 }
 
 /// One trial: its case, with `#[should_panic]` judged on the body's own panic.

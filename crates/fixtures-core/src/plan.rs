@@ -1,15 +1,20 @@
 //! Which fixture tests will run, counted before any starts, so that each shared fixture
 //! ends with the last test that needs it (see `env::lifetime`).
 //!
-//! The harness (`fixtures_core::main!()`) knows: it filters the trials itself. Under the
-//! standard harness the attribute's registry lists every fixture test of the binary, and
-//! libtest's arguments tell which of them run; when those arguments cannot be read with
-//! certainty, nothing is planned and shared fixtures end at process exit, as they always
-//! could.
+//! The harness (`fixtures_core::main!()`) knows: it filters the trials itself, and every
+//! test of its binary is a fixture test. Under the standard harness the attribute's
+//! registry lists every fixture test of the binary, and libtest's arguments tell which of
+//! them run. Plain tests (`#[tokio::test]` with `Env::start`, say) may use the same shared
+//! fixtures without the registry knowing: the binary's own `--list` names them, and no
+//! group they might use is planned: a module's groups when a plain test of that module
+//! runs, session groups when any plain test runs. When the arguments or the list cannot be
+//! read with certainty, nothing is planned and shared fixtures end at process exit, as they
+//! always could.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::{Mutex, OnceLock};
 
+use crate::env::Scope;
 use crate::env::lifetime::{self, GroupId};
 use crate::env::{Case, Env};
 use crate::private::{Registered, ShouldPanic, registered};
@@ -21,9 +26,10 @@ pub(crate) struct Plan {
 }
 
 impl Plan {
-    /// Counts the case `name` of `test` as one that will run.
-    fn count(&self, test: &Registered, env: &Env, case: &Case, name: String) {
-        let groups = count(test, env, case);
+    /// Counts the case `name` of `test` as one that will run, in the groups `keep` allows.
+    fn count(&self, test: &Registered, env: &Env, case: &Case, name: String, keep: impl Fn(&GroupId) -> bool) {
+        let needs = lifetime::needs(env, test.module, test.requested, case).into_iter().filter(keep);
+        let groups = lifetime::plan(needs);
         self.by_case.lock().unwrap_or_else(|p| p.into_inner()).insert(name, groups);
     }
 
@@ -48,7 +54,25 @@ pub(crate) fn standard() -> &'static Plan {
             tracing::debug!("libtest's arguments are not known here; shared fixtures end at exit");
             return plan;
         };
-        for test in registered() {
+        let tests = registered();
+        let Some(plain) = plain_tests(&selection, &tests) else {
+            tracing::debug!("the binary's list of tests is not known; shared fixtures end at exit");
+            return plan;
+        };
+        // The modules (`module_path!()`) where a plain test runs; any at all rules out sessions.
+        let crate_name = tests.first().map(|t| t.module.split("::").next().unwrap_or_default()).unwrap_or_default();
+        let plain_modules: BTreeSet<String> = plain
+            .iter()
+            .map(|name| match name.rsplit_once("::") {
+                Some((module, _)) => format!("{crate_name}::{module}"),
+                None => crate_name.to_owned(),
+            })
+            .collect();
+        let keep = |g: &GroupId| match g.scope {
+            Scope::Session => plain.is_empty(),
+            _ => !plain_modules.contains(&g.module),
+        };
+        for test in &tests {
             if !selection.runs(&test.path(), test.ignore, test.should_panic != ShouldPanic::No) {
                 continue;
             }
@@ -56,11 +80,45 @@ pub(crate) fn standard() -> &'static Plan {
             let Ok(env) = test.make_env() else { continue };
             let Ok(cases) = env.cases(test.requested) else { continue };
             for case in cases {
-                plan.count(test, &env, &case, test.case_name(&case));
+                plan.count(test, &env, &case, test.case_name(&case), keep);
             }
         }
         plan
     })
+}
+
+/// The plain (not fixture) tests of this binary that `selection` may run, by libtest name;
+/// `None` when the binary's list cannot be read.
+fn plain_tests(selection: &Selection, tests: &[&'static Registered]) -> Option<Vec<String>> {
+    let fixture_tests: BTreeSet<String> = tests.iter().map(|t| t.path()).collect();
+    // cargo-nextest's way, `--exact <one fixture test>`: nothing else can run.
+    if selection.exact && !selection.filters.is_empty() && selection.filters.iter().all(|f| fixture_tests.contains(f)) {
+        return Some(Vec::new());
+    }
+    let out = std::process::Command::new(std::env::current_exe().ok()?)
+        .args(["--list", "--format", "terse"])
+        .env_remove(crate::cleanup::WATCHER_VAR)
+        .stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .output()
+        .ok()?;
+    if !out.status.success() {
+        return None;
+    }
+    let list = String::from_utf8(out.stdout).ok()?;
+    let listed: Vec<&str> = list.lines().filter_map(|l| l.strip_suffix(": test")).collect();
+    if !fixture_tests.iter().all(|t| listed.contains(&t.as_str())) {
+        // Not libtest's list of this binary's tests after all.
+        return None;
+    }
+    // Ignored or not, should it panic or not: the list does not say, so count it as running.
+    Some(
+        listed
+            .into_iter()
+            .filter(|name| !fixture_tests.contains(*name) && selection.runs(name, selection.ignored, false))
+            .map(str::to_owned)
+            .collect(),
+    )
 }
 
 /// What libtest's arguments select.

@@ -25,9 +25,16 @@ use super::teardown::Teardown;
 use super::{Case, Env};
 use crate::error::Error;
 
-/// Which shared fixture: scope, module, fixture name and the alternatives it depends on.
+/// Which shared fixture: scope, module (for module scope), fixture name and the alternatives
+/// it depends on.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub(crate) struct GroupId(String);
+pub(crate) struct GroupId {
+    pub(crate) scope: Scope,
+    /// `module_path!()` of the tests that share it; empty for session scope.
+    pub(crate) module: String,
+    name: String,
+    choices: String,
+}
 
 #[derive(Default)]
 struct Group {
@@ -88,9 +95,9 @@ pub(crate) fn group_of(env: &Env, module: &str, name: &str, case: &Case) -> Opti
             None => {}
         }
     }
-    let module = if scope == Scope::Module { module } else { "" };
+    let module = if scope == Scope::Module { module.to_owned() } else { String::new() };
     let choices: Vec<String> = choices.into_iter().collect();
-    Some(GroupId(format!("{}|{module}|{name}|{}", scope.as_str(), choices.join(","))))
+    Some(GroupId { scope, module, name: name.to_owned(), choices: choices.join(",") })
 }
 
 /// The groups a test of `module` asking for `requested` needs in `case`, directly or not.
@@ -118,7 +125,7 @@ pub(crate) fn needs(env: &Env, module: &str, requested: &[&str], case: &Case) ->
 
 /// Whether a group can be planned here: session groups of a shared run belong to the run.
 fn plannable(id: &GroupId) -> bool {
-    !(id.0.starts_with("session|") && crate::cleanup::shared_run())
+    !(id.scope == Scope::Session && crate::cleanup::shared_run())
 }
 
 /// Counts one planned test for each of `ids`. Returns the ids it counted, which that test
