@@ -176,6 +176,8 @@ pub(crate) fn container_create(spec: &ContainerSpec) -> Result<Value> {
     }
     if let Some(v) = &spec.working_dir {
         body.insert("work_dir".into(), json!(v));
+        // Docker makes a missing working directory; libpod only when asked.
+        body.insert("create_working_dir".into(), json!(true));
     }
     put(&mut body, "privileged", json!(spec.privileged));
     put(&mut body, "cap_add", json!(spec.cap_add));

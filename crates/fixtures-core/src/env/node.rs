@@ -1081,78 +1081,113 @@ pub(crate) fn dedup(names: impl IntoIterator<Item = String>) -> Vec<String> {
     names.into_iter().filter(|n| seen.insert(n.clone())).collect()
 }
 
-/// Calls `f` on every string of a container spec that may hold a template.
+/// Calls `f` on every string of a container spec that may hold a template: rendering and
+/// dependency-finding both walk the spec this way. The spec is taken apart field by field,
+/// without `..`, so a field added to `ContainerSpec` does not compile until it is placed
+/// here, as a template or as not one.
 pub(crate) fn container_strings(spec: &mut ContainerSpec, f: &mut dyn FnMut(&mut String) -> Result<()>) -> Result<()> {
-    f(&mut spec.image)?;
-    for s in spec
-        .name
-        .iter_mut()
-        .chain(&mut spec.hostname)
-        .chain(&mut spec.user)
-        .chain(&mut spec.working_dir)
-        .chain(&mut spec.stop_signal)
-    {
+    let ContainerSpec {
+        name,
+        image,
+        command,
+        entrypoint,
+        env,
+        ports: _,
+        expose: _,
+        mounts,
+        networks,
+        dns,
+        extra_hosts,
+        hostname,
+        user,
+        working_dir,
+        labels,
+        privileged: _,
+        cap_add,
+        cap_drop,
+        read_only: _,
+        init: _,
+        stop_signal,
+        stop_timeout: _,
+        healthcheck,
+        resources: _,
+        network_mode,
+        // Raw engine JSON is passed as given.
+        raw: _,
+    } = spec;
+    f(image)?;
+    for s in [name, hostname, user, working_dir, stop_signal, network_mode].into_iter().flatten() {
         f(s)?;
     }
-    for list in [&mut spec.command, &mut spec.entrypoint].into_iter().flatten() {
+    for list in [command, entrypoint].into_iter().flatten() {
         list.iter_mut().try_for_each(&mut *f)?;
     }
-    spec.dns
-        .iter_mut()
-        .chain(&mut spec.extra_hosts)
-        .chain(&mut spec.cap_add)
-        .chain(&mut spec.cap_drop)
-        .try_for_each(&mut *f)?;
-    for m in &mut spec.mounts {
+    dns.iter_mut().chain(extra_hosts).chain(cap_add).chain(cap_drop).try_for_each(&mut *f)?;
+    for m in mounts {
         match m {
-            Mount::Volume { name, target, .. } => {
+            Mount::Volume { name, target, read_only: _ } => {
                 f(name)?;
                 f(target)?;
             }
-            Mount::Bind { source, target, .. } => {
+            Mount::Bind { source, target, read_only: _ } => {
                 f(source)?;
                 f(target)?;
             }
-            Mount::Tmpfs { target, .. } => f(target)?,
+            Mount::Tmpfs { target, size: _ } => f(target)?,
         }
     }
-    for n in &mut spec.networks {
-        f(&mut n.network)?;
-        n.aliases.iter_mut().try_for_each(&mut *f)?;
+    for NetworkAttachment { network, aliases } in networks {
+        f(network)?;
+        aliases.iter_mut().try_for_each(&mut *f)?;
     }
-    if let Some(h) = &mut spec.healthcheck {
-        h.test.iter_mut().try_for_each(&mut *f)?;
+    if let Some(Healthcheck { test, interval: _, timeout: _, retries: _, start_period: _ }) = healthcheck {
+        test.iter_mut().try_for_each(&mut *f)?;
     }
-    for map in [&mut spec.env, &mut spec.labels] {
-        let mut rendered = BTreeMap::new();
-        for (k, v) in std::mem::take(map) {
-            let (mut k, mut v) = (k, v);
-            f(&mut k)?;
-            f(&mut v)?;
-            rendered.insert(k, v);
-        }
-        *map = rendered;
+    for map in [env, labels] {
+        render_map(map, f)?;
     }
     Ok(())
 }
 
-/// Calls `f` on every string of a build spec that may hold a template.
-pub(crate) fn build_strings(spec: &mut BuildSpec, f: &mut dyn FnMut(&mut String) -> Result<()>) -> Result<()> {
-    if let BuildContext::Dir(path) = &mut spec.context {
-        let mut s = path.to_string_lossy().into_owned();
-        f(&mut s)?;
-        *path = PathBuf::from(s);
-    }
-    for s in spec.dockerfile.iter_mut().chain(&mut spec.target).chain(&mut spec.tags) {
-        f(s)?;
-    }
-    let mut args = BTreeMap::new();
-    for (k, v) in std::mem::take(&mut spec.build_args) {
-        let (mut k, mut v) = (k, v);
+/// Calls `f` on every key and value of `map`.
+fn render_map(map: &mut BTreeMap<String, String>, f: &mut dyn FnMut(&mut String) -> Result<()>) -> Result<()> {
+    let mut rendered = BTreeMap::new();
+    for (mut k, mut v) in std::mem::take(map) {
         f(&mut k)?;
         f(&mut v)?;
-        args.insert(k, v);
+        rendered.insert(k, v);
     }
-    spec.build_args = args;
+    *map = rendered;
     Ok(())
+}
+
+/// Calls `f` on every string of a build spec that may hold a template; field by field, as
+/// [`container_strings`] does.
+pub(crate) fn build_strings(spec: &mut BuildSpec, f: &mut dyn FnMut(&mut String) -> Result<()>) -> Result<()> {
+    let BuildSpec {
+        context,
+        dockerfile,
+        tags,
+        build_args,
+        target,
+        labels,
+        no_cache: _,
+        remove_intermediate: _,
+        pull: _,
+        platform,
+    } = spec;
+    match context {
+        BuildContext::Dir(path) => {
+            let mut s = path.to_string_lossy().into_owned();
+            f(&mut s)?;
+            *path = PathBuf::from(s);
+        }
+        // A Dockerfile's text is its own language (`${VAR}`); a tar is bytes.
+        BuildContext::Dockerfile(_) | BuildContext::Tar(_) => {}
+    }
+    for s in dockerfile.iter_mut().chain(target).chain(platform).chain(tags) {
+        f(s)?;
+    }
+    render_map(build_args, f)?;
+    render_map(labels, f)
 }
