@@ -6,6 +6,7 @@
 //! only what a test asks for, and what that needs, is created, and
 //! independent fixtures are created concurrently.
 
+mod attributes;
 mod blocking;
 mod ledger;
 pub(crate) mod lifetime;
@@ -29,7 +30,7 @@ pub use resolve::{Fixture, RUNTIME_FIXTURE, Resolved, TestEnv, TestId};
 use crate::backend::Backend;
 use crate::error::{Error, ErrorKind, Result};
 use node::ImageSource;
-use template::{Reference, Segment, Template};
+use template::{Reference, Template};
 
 /// A declared test environment.
 #[derive(Clone, Default)]
@@ -241,15 +242,8 @@ impl Env {
     }
 
     fn check_attributes(&self, name: &str, node: &Node, r: &Reference) -> std::result::Result<(), String> {
-        let path = r.path.as_slice();
-        fn attr(s: &Segment) -> Option<&str> {
-            match s {
-                Segment::Attr(a) => Some(a.as_str()),
-                Segment::Key(_) => None,
-            }
-        }
-        let ok = match node {
-            Node::Value(_) => true,
+        let table = match node {
+            Node::Value(_) => return Ok(()),
             Node::Custom(_) => {
                 return Err(format!(
                     "`{name}` is a custom fixture; templates can reference images, containers, networks, volumes and values"
@@ -261,46 +255,14 @@ impl Env {
                         self.check_attributes(n, alt, r)?;
                     }
                 }
-                true
+                return Ok(());
             }
-            Node::Image(_) => {
-                matches!(path, [] | [Segment::Attr(_)] if path.first().and_then(attr).is_none_or(|a| matches!(a, "id" | "name")))
-            }
-            Node::Network(_) => {
-                matches!(path, [] | [Segment::Attr(_)] if path.first().and_then(attr).is_none_or(|a| matches!(a, "id" | "name")))
-            }
-            Node::Volume(_) => {
-                matches!(path, [] | [Segment::Attr(_)] if path.first().and_then(attr).is_none_or(|a| a == "name"))
-            }
-            Node::Container(_) => match path {
-                [] => true,
-                [Segment::Attr(a)] => matches!(a.as_str(), "id" | "name"),
-                [Segment::Attr(a), Segment::Attr(p)] => a == "ips" && p == "primary",
-                [Segment::Attr(a), Segment::Key(k)] => match a.as_str() {
-                    "ips" | "env" => true,
-                    "ports" => crate::spec::Port::parse(k).is_ok(),
-                    _ => false,
-                },
-                _ => false,
-            },
+            Node::Image(_) => attributes::IMAGE,
+            Node::Network(_) => attributes::NETWORK,
+            Node::Volume(_) => attributes::VOLUME,
+            Node::Container(_) => attributes::CONTAINER,
         };
-        if ok {
-            return Ok(());
-        }
-        let have = match node {
-            Node::Image(_) => "`id`, `name`",
-            Node::Network(_) => "`id`, `name`",
-            Node::Volume(_) => "`name`",
-            Node::Container(_) => {
-                "`id`, `name`, `ips.primary`, `ips[<network>]`, `ports[<port>/<proto>]`, `env[<VAR>]`"
-            }
-            _ => "none",
-        };
-        Err(format!(
-            "a {} has no attribute `{}`; it has {have}",
-            node.kind(),
-            r.path.iter().map(ToString::to_string).collect::<String>()
-        ))
+        attributes::check(table, node.kind(), r)
     }
 
     fn find_cycle(&self) -> Option<Vec<String>> {

@@ -163,6 +163,11 @@ pub struct Resolved {
 }
 
 impl Resolved {
+    /// The fixture `name`, if it was made for this closure or template.
+    pub(crate) fn fixture(&self, name: &str) -> Option<&Fixture> {
+        self.fixtures.get(name)
+    }
+
     fn get(&self, name: &str) -> Result<&Fixture> {
         self.fixtures.get(name).ok_or_else(|| {
             Error::graph(name, format!("`{name}` was not declared as needed; add it to the closure's list of needs"))
@@ -302,50 +307,11 @@ fn our_labels(node: &str, scope: Scope, sig: &str) -> Labels {
 /// The text a reference stands for.
 fn lookup(fixture: &Fixture, reference: &Reference, all: &Resolved) -> std::result::Result<String, String> {
     let path = reference.path.as_slice();
-    let attr = |i: usize| match path.get(i) {
-        Some(Segment::Attr(a)) => Some(a.as_str()),
-        _ => None,
-    };
-    match fixture {
-        Fixture::Image(i) => match attr(0) {
-            None | Some("id") => Ok(i.id().to_owned()),
-            Some("name") => Ok(i.tags().first().cloned().unwrap_or_else(|| i.id().to_owned())),
-            Some(other) => Err(format!("an image has no attribute `{other}`")),
-        },
-        Fixture::Network(n) => match attr(0) {
-            None | Some("name") => Ok(n.name().to_owned()),
-            Some("id") => Ok(n.id().to_owned()),
-            Some(other) => Err(format!("a network has no attribute `{other}`")),
-        },
-        Fixture::Volume(v) => Ok(v.name().to_owned()),
-        Fixture::Container(c, _) => match path {
-            [] => Ok(c.name().to_owned()),
-            [Segment::Attr(a)] if a == "id" => Ok(c.id().to_owned()),
-            [Segment::Attr(a)] if a == "name" => Ok(c.name().to_owned()),
-            [Segment::Attr(a), Segment::Attr(p)] if a == "ips" && p == "primary" => c
-                .ips()
-                .primary()
-                .map(|ip| ip.to_string())
-                .ok_or_else(|| format!("container `{}` has no IP address", c.name())),
-            [Segment::Attr(a), Segment::Key(k)] if a == "ips" => {
-                // The key is a network's name, or the name of a network fixture.
-                let network = match all.fixtures.get(k) {
-                    Some(Fixture::Network(n)) => n.name().to_owned(),
-                    _ => k.clone(),
-                };
-                c.ips()
-                    .get(&network)
-                    .map(|ip| ip.to_string())
-                    .ok_or_else(|| format!("container `{}` is not on network `{network}`", c.name()))
-            }
-            [Segment::Attr(a), Segment::Key(k)] if a == "ports" => {
-                c.ports().host_port(k).map(|p| p.to_string()).map_err(|e| e.message().to_owned())
-            }
-            [Segment::Attr(a), Segment::Key(k)] if a == "env" => {
-                c.env().get(k).cloned().ok_or_else(|| format!("container `{}` has no variable `{k}`", c.name()))
-            }
-            _ => Err("a container has no such attribute".to_owned()),
-        },
+    let table = match fixture {
+        Fixture::Image(_) => super::attributes::IMAGE,
+        Fixture::Network(_) => super::attributes::NETWORK,
+        Fixture::Volume(_) => super::attributes::VOLUME,
+        Fixture::Container(..) => super::attributes::CONTAINER,
         Fixture::Value(v) => {
             let mut at = v;
             for seg in path {
@@ -362,13 +328,14 @@ fn lookup(fixture: &Fixture, reference: &Reference, all: &Resolved) -> std::resu
                     _ => return Err(format!("the value has no field `{key}`")),
                 };
             }
-            Ok(match at {
+            return Ok(match at {
                 Value::String(s) => s.clone(),
                 other => other.to_string(),
-            })
+            });
         }
-        Fixture::Custom(_) => Err("a custom fixture cannot be used in a template".to_owned()),
-    }
+        Fixture::Custom(_) => return Err("a custom fixture cannot be used in a template".to_owned()),
+    };
+    super::attributes::get(table, fixture, reference, all)
 }
 
 /// Renders `text` with `resolved` fixtures.

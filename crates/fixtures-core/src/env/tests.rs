@@ -424,3 +424,23 @@ fn engine_calls_from_a_tests_runtime_run_on_the_librarys() {
     crate::executor::block_on(wrapped.ping()).expect("runs").expect("pinged");
     assert_eq!(fake.calls("ping"), vec!["ping on the library's runtime: true"; 2]);
 }
+
+#[test]
+fn every_attribute_of_the_table_validates_and_bad_ones_say_what_there_is() {
+    let env = |template: &str| {
+        Env::new()
+            .with("img", image("x"))
+            .with("net", network())
+            .with("c", container().image("{img.id}").network("{net.name}"))
+            .with("d", container().image("{img.name}").env("V", template))
+    };
+    for ok in
+        ["{c}", "{c.id}", "{c.name}", "{c.ips.primary}", "{c.ips[net]}", "{c.ports[80/tcp]}", "{c.env[X]}", "{net.id}"]
+    {
+        assert!(env(ok).validate().is_ok(), "{ok}: {:?}", env(ok).validate());
+    }
+    let bad_port = env("{c.ports[http]}").validate().expect_err("not a port").to_string();
+    assert!(bad_port.contains("`ports[http]`"), "{bad_port}");
+    let unknown = env("{net.subnet}").validate().expect_err("no such attribute").to_string();
+    assert!(unknown.contains("a network has no attribute `.subnet`; it has `id`, `name`"), "{unknown}");
+}
