@@ -21,9 +21,9 @@ use std::sync::Arc;
 
 pub use blocking::BlockingTestEnv;
 pub use node::{
-    BoxFuture, ContainerNode, CustomNode, DEFAULT_TEARDOWN_TIMEOUT, FixtureNode, ImageNode, NetworkNode, Node, Scope,
-    ValueNode, VolumeNode, Wrapper, alternatives, build, container, fetch, fixture, image, image_or_build, network,
-    value, value_fn, volume,
+    BoxFuture, BuildNode, ContainerNode, CustomNode, DEFAULT_TEARDOWN_TIMEOUT, ExistingImageNode, FetchNode,
+    FixtureNode, ImageNode, NetworkNode, Node, Scope, ValueNode, VolumeNode, Wrapper, alternatives, build, container,
+    fetch, fixture, image, image_or_build, network, value, value_fn, volume,
 };
 pub use resolve::{Fixture, RUNTIME_FIXTURE, Resolved, TestEnv, TestId};
 
@@ -158,8 +158,16 @@ impl Env {
                 }
                 ImageSource::Fetch(p) => {
                     from_template(&p.repository, &mut deps);
+                    if p.repository.trim().is_empty() {
+                        errors.push("has no repository to pull: `fetch(\"registry/name:tag\")`".to_owned());
+                    }
                 }
-                ImageSource::Existing(r) => from_template(r, &mut deps),
+                ImageSource::Existing(r) => {
+                    from_template(r, &mut deps);
+                    if r.trim().is_empty() {
+                        errors.push("names no image: `image(\"name:tag\")` or `image(\"{other.id}\")`".to_owned());
+                    }
+                }
             },
             Node::Network(_) | Node::Volume(_) => {}
             Node::Value(v) => {

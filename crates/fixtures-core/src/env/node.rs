@@ -147,144 +147,180 @@ pub(crate) enum ImageSource {
     FromEnvOrBuild { key: String, spec: BuildSpec, stages: Vec<String> },
 }
 
-/// An image fixture: built, pulled, or already there.
+/// An image fixture: built, pulled, or already there (made by [`build`], [`fetch`],
+/// [`image`] or [`image_or_build`]).
 #[derive(Debug, Clone)]
 pub struct ImageNode {
     pub(crate) source: ImageSource,
     pub(crate) scope: Option<Scope>,
 }
 
-/// An image built from a folder (`.path(...)`) or an in-code Dockerfile (`.dockerfile(...)`).
-pub fn build() -> ImageNode {
-    ImageNode {
-        source: ImageSource::Build { spec: BuildSpec::new(BuildContext::Dir(PathBuf::new())), stages: Vec::new() },
-        scope: None,
-    }
+/// An image built from a folder (`.path(...)`) or an in-code Dockerfile (`.dockerfile_text(...)`).
+pub fn build() -> BuildNode {
+    BuildNode { spec: BuildSpec::new(BuildContext::Dir(PathBuf::new())), stages: Vec::new(), key: None, scope: None }
 }
 
 /// An image pulled from a registry: `fetch("127.0.0.1:5000/app:1")`.
-pub fn fetch(repository: impl Into<String>) -> ImageNode {
-    ImageNode { source: ImageSource::Fetch(PullSpec::new(repository)), scope: None }
+pub fn fetch(repository: impl Into<String>) -> FetchNode {
+    FetchNode { spec: PullSpec::new(repository), scope: None }
 }
 
 /// An image that already exists on the engine, by id or reference. Nothing is pulled.
-pub fn image(reference: impl Into<String>) -> ImageNode {
-    ImageNode { source: ImageSource::Existing(reference.into()), scope: None }
+pub fn image(reference: impl Into<String>) -> ExistingImageNode {
+    ExistingImageNode { reference: reference.into(), scope: None }
 }
 
 /// The image named by the environment variable `key` (an artifact of your CI) if it is
-/// set, else an image built like [`build`].
-pub fn image_or_build(key: impl Into<String>) -> ImageNode {
-    ImageNode {
-        source: ImageSource::FromEnvOrBuild {
-            key: key.into(),
-            spec: BuildSpec::new(BuildContext::Dir(PathBuf::new())),
-            stages: Vec::new(),
-        },
-        scope: None,
-    }
+/// set, else an image built like [`build`], with the same methods.
+pub fn image_or_build(key: impl Into<String>) -> BuildNode {
+    BuildNode { key: Some(key.into()), ..build() }
 }
 
-impl ImageNode {
-    fn build_spec(&mut self) -> Option<(&mut BuildSpec, &mut Vec<String>)> {
-        match &mut self.source {
-            ImageSource::Build { spec, stages } | ImageSource::FromEnvOrBuild { spec, stages, .. } => {
-                Some((spec, stages))
-            }
-            _ => None,
-        }
-    }
+/// An image to build: [`build`] or [`image_or_build`]. Only what applies to a build can be
+/// called on it (a pull's credentials cannot).
+#[derive(Debug, Clone)]
+pub struct BuildNode {
+    spec: BuildSpec,
+    stages: Vec<String>,
+    /// `image_or_build`'s variable.
+    key: Option<String>,
+    scope: Option<Scope>,
+}
 
-    fn edit_build(mut self, f: impl FnOnce(&mut BuildSpec, &mut Vec<String>)) -> Self {
-        if let Some((spec, stages)) = self.build_spec() {
-            f(spec, stages);
-        }
+impl BuildNode {
+    /// The build context folder, relative to the crate's folder (`CARGO_MANIFEST_DIR`) or absolute.
+    pub fn path(mut self, path: impl Into<String>) -> Self {
+        self.spec.context = BuildContext::Dir(PathBuf::from(path.into()));
         self
     }
 
-    /// The build context folder, relative to the crate's folder (`CARGO_MANIFEST_DIR`) or absolute.
-    pub fn path(self, path: impl Into<String>) -> Self {
-        let path = path.into();
-        self.edit_build(|s, _| s.context = BuildContext::Dir(PathBuf::from(path)))
-    }
-
     /// A Dockerfile given in code, with an empty context.
-    pub fn dockerfile_text(self, dockerfile: impl Into<String>) -> Self {
-        let text = dockerfile.into();
-        self.edit_build(|s, _| s.context = BuildContext::Dockerfile(text))
+    pub fn dockerfile_text(mut self, dockerfile: impl Into<String>) -> Self {
+        self.spec.context = BuildContext::Dockerfile(dockerfile.into());
+        self
     }
 
     /// The Dockerfile's path inside the context (default `Dockerfile`).
-    pub fn dockerfile(self, path: impl Into<String>) -> Self {
-        let path = path.into();
-        self.edit_build(|s, _| s.dockerfile = Some(path))
+    pub fn dockerfile(mut self, path: impl Into<String>) -> Self {
+        self.spec.dockerfile = Some(path.into());
+        self
     }
 
     /// A build argument.
-    pub fn build_arg(self, key: impl Into<String>, value: impl Into<String>) -> Self {
-        let (k, v) = (key.into(), value.into());
-        self.edit_build(|s, _| {
-            s.build_args.insert(k, v);
-        })
+    pub fn build_arg(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.spec.build_args.insert(key.into(), value.into());
+        self
     }
 
     /// The stage to stop at.
-    pub fn target(self, stage: impl Into<String>) -> Self {
-        let stage = stage.into();
-        self.edit_build(|s, _| s.target = Some(stage))
+    pub fn target(mut self, stage: impl Into<String>) -> Self {
+        self.spec.target = Some(stage.into());
+        self
     }
 
     /// Stages to build and tag first, so that they survive a prune and cache later builds.
-    pub fn stages<I, S>(self, stages: I) -> Self
+    pub fn stages<I, S>(mut self, stages: I) -> Self
     where
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
-        let list: Vec<String> = stages.into_iter().map(Into::into).collect();
-        self.edit_build(|_, st| *st = list)
-    }
-
-    /// A tag for the built image.
-    pub fn tag(self, tag: impl Into<String>) -> Self {
-        let tag = tag.into();
-        self.edit_build(|s, _| s.tags.push(tag))
-    }
-
-    /// Build without the cache.
-    pub fn no_cache(self) -> Self {
-        self.edit_build(|s, _| s.no_cache = true)
-    }
-
-    /// The platform to build or pull for (`linux/amd64`).
-    pub fn platform(mut self, platform: impl Into<String>) -> Self {
-        let platform = platform.into();
-        match &mut self.source {
-            ImageSource::Fetch(p) => p.platform = Some(platform),
-            _ => return self.edit_build(|s, _| s.platform = Some(platform)),
-        }
+        self.stages = stages.into_iter().map(Into::into).collect();
         self
     }
 
-    /// Registry credentials for a pull.
-    pub fn credentials(mut self, credentials: Credentials) -> Self {
-        if let ImageSource::Fetch(p) = &mut self.source {
-            p.credentials = Some(credentials);
-        }
+    /// A tag for the built image.
+    pub fn tag(mut self, tag: impl Into<String>) -> Self {
+        self.spec.tags.push(tag.into());
+        self
+    }
+
+    /// Build without the cache.
+    pub fn no_cache(mut self) -> Self {
+        self.spec.no_cache = true;
+        self
+    }
+
+    /// The platform to build for (`linux/amd64`).
+    pub fn platform(mut self, platform: impl Into<String>) -> Self {
+        self.spec.platform = Some(platform.into());
         self
     }
 
     /// A label on the built image, beside this library's.
-    pub fn label(self, key: impl Into<String>, value: impl Into<String>) -> Self {
-        let (k, v) = (key.into(), value.into());
-        self.edit_build(|s, _| {
-            s.labels.insert(k, v);
-        })
+    pub fn label(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.spec.labels.insert(key.into(), value.into());
+        self
     }
 
     /// Its scope (default session).
     pub fn scope(mut self, scope: Scope) -> Self {
         self.scope = Some(scope);
         self
+    }
+}
+
+/// An image to pull: [`fetch`].
+#[derive(Debug, Clone)]
+pub struct FetchNode {
+    spec: PullSpec,
+    scope: Option<Scope>,
+}
+
+impl FetchNode {
+    /// The platform to pull (`linux/amd64`).
+    pub fn platform(mut self, platform: impl Into<String>) -> Self {
+        self.spec.platform = Some(platform.into());
+        self
+    }
+
+    /// Registry credentials for the pull.
+    pub fn credentials(mut self, credentials: Credentials) -> Self {
+        self.spec.credentials = Some(credentials);
+        self
+    }
+
+    /// Its scope (default session).
+    pub fn scope(mut self, scope: Scope) -> Self {
+        self.scope = Some(scope);
+        self
+    }
+}
+
+/// An image already on the engine: [`image`].
+#[derive(Debug, Clone)]
+pub struct ExistingImageNode {
+    reference: String,
+    scope: Option<Scope>,
+}
+
+impl ExistingImageNode {
+    /// Its scope (default session).
+    pub fn scope(mut self, scope: Scope) -> Self {
+        self.scope = Some(scope);
+        self
+    }
+}
+
+impl From<BuildNode> for ImageNode {
+    fn from(b: BuildNode) -> ImageNode {
+        let BuildNode { spec, stages, key, scope } = b;
+        let source = match key {
+            Some(key) => ImageSource::FromEnvOrBuild { key, spec, stages },
+            None => ImageSource::Build { spec, stages },
+        };
+        ImageNode { source, scope }
+    }
+}
+
+impl From<FetchNode> for ImageNode {
+    fn from(f: FetchNode) -> ImageNode {
+        ImageNode { source: ImageSource::Fetch(f.spec), scope: f.scope }
+    }
+}
+
+impl From<ExistingImageNode> for ImageNode {
+    fn from(e: ExistingImageNode) -> ImageNode {
+        ImageNode { source: ImageSource::Existing(e.reference), scope: e.scope }
     }
 }
 
@@ -1073,7 +1109,7 @@ macro_rules! into_node {
     )*};
 }
 
-into_node!(ImageNode => Image, ContainerNode => Container, NetworkNode => Network, VolumeNode => Volume, ValueNode => Value);
+into_node!(ImageNode => Image, BuildNode => Image, FetchNode => Image, ExistingImageNode => Image, ContainerNode => Container, NetworkNode => Network, VolumeNode => Volume, ValueNode => Value);
 
 /// Names in order of first appearance, without repeats.
 pub(crate) fn dedup(names: impl IntoIterator<Item = String>) -> Vec<String> {

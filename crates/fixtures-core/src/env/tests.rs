@@ -444,3 +444,20 @@ fn every_attribute_of_the_table_validates_and_bad_ones_say_what_there_is() {
     let unknown = env("{net.subnet}").validate().expect_err("no such attribute").to_string();
     assert!(unknown.contains("a network has no attribute `.subnet`; it has `id`, `name`"), "{unknown}");
 }
+
+#[test]
+fn image_builders_report_their_mistakes_at_validation() {
+    let err = Env::new().with("pulled", fetch(" ")).with("there", image("")).validate().expect_err("two mistakes");
+    let text = err.to_string();
+    assert!(text.contains("fixture `pulled`: has no repository to pull"), "{text}");
+    assert!(text.contains("fixture `there`: names no image"), "{text}");
+    assert!(
+        Env::new()
+            .with("built", build())
+            .validate()
+            .expect_err("no context")
+            .to_string()
+            .contains("has no build context"),
+        "a build with no context"
+    );
+}
