@@ -41,6 +41,7 @@ impl Plan {
 
 /// Counts `case` of `test` as one that will run in each group it needs; returns the groups
 /// it was counted in, for it to hand back when it ends.
+#[cfg(feature = "harness")]
 pub(crate) fn count(test: &Registered, env: &Env, case: &Case) -> Vec<GroupId> {
     lifetime::plan(lifetime::needs(env, test.module, test.requested, case))
 }
