@@ -94,14 +94,7 @@ async fn chaos(target: &str, nextest: bool) {
 
     // 3. SIGINT mid-run: the process removes everything before it exits.
     let run = run_id("sigint");
-    let mut child = Command::new(&binary)
-        .args(["--test-threads=4"])
-        .env("FIXTURE_RUN_ID", &run)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("suite runs");
-    wait_for_containers(&run, 3).await;
+    let mut child = started_mid_run(&binary, &run).await;
     let sent = Command::new("kill").args(["-INT", &child.id().to_string()]).status().expect("kill runs");
     assert!(sent.success());
     let status = child.wait().expect("it exits");
@@ -110,17 +103,23 @@ async fn chaos(target: &str, nextest: bool) {
 
     // 4. SIGKILL mid-run: the watcher removes everything within 10 s.
     let run = run_id("sigkill");
-    let mut child = Command::new(&binary)
+    let mut child = started_mid_run(&binary, &run).await;
+    child.kill().expect("SIGKILL");
+    let _ = child.wait();
+    nothing_left_within(&run, Duration::from_secs(10)).await;
+}
+
+/// The suite started as run `run`, once it has made its first containers.
+async fn started_mid_run(binary: &std::path::Path, run: &str) -> std::process::Child {
+    let child = Command::new(binary)
         .args(["--test-threads=4"])
-        .env("FIXTURE_RUN_ID", &run)
+        .env("FIXTURE_RUN_ID", run)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .expect("suite runs");
-    wait_for_containers(&run, 3).await;
-    child.kill().expect("SIGKILL");
-    let _ = child.wait();
-    nothing_left_within(&run, Duration::from_secs(10)).await;
+    wait_for_containers(run, 3).await;
+    child
 }
 
 /// 2. cargo-nextest: a process per test, one session container for the whole run.

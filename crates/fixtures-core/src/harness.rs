@@ -48,7 +48,7 @@ pub fn main(setup: Option<fn()>) -> ! {
             // the first trial starts).
             let runs = will_run(&args, &name, test.ignore);
             running += usize::from(runs);
-            let planned = if runs && !args.list { crate::plan::count(test, &env, &case) } else { Vec::new() };
+            let planned = if runs && !args.list { crate::plan::count(test, &env, &case, |_| true) } else { Vec::new() };
             let env = env.clone();
             let trial = Trial::test(name, move || run_trial(test, &env, case, planned));
             trials.push(trial.with_ignored_flag(test.ignore));

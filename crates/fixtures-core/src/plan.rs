@@ -28,8 +28,7 @@ pub(crate) struct Plan {
 impl Plan {
     /// Counts the case `name` of `test` as one that will run, in the groups `keep` allows.
     fn count(&self, test: &Registered, env: &Env, case: &Case, name: String, keep: impl Fn(&GroupId) -> bool) {
-        let needs = lifetime::needs(env, test.module, test.requested, case).into_iter().filter(keep);
-        let groups = lifetime::plan(needs);
+        let groups = count(test, env, case, keep);
         self.by_case.lock().unwrap_or_else(|p| p.into_inner()).insert(name, groups);
     }
 
@@ -39,11 +38,10 @@ impl Plan {
     }
 }
 
-/// Counts `case` of `test` as one that will run in each group it needs; returns the groups
-/// it was counted in, for it to hand back when it ends.
-#[cfg(feature = "harness")]
-pub(crate) fn count(test: &Registered, env: &Env, case: &Case) -> Vec<GroupId> {
-    lifetime::plan(lifetime::needs(env, test.module, test.requested, case))
+/// Counts `case` of `test` as one that will run in each group it needs that `keep` allows;
+/// returns the groups it was counted in, for it to hand back when it ends.
+pub(crate) fn count(test: &Registered, env: &Env, case: &Case, keep: impl Fn(&GroupId) -> bool) -> Vec<GroupId> {
+    lifetime::plan(lifetime::needs(env, test.module, test.requested, case).into_iter().filter(keep))
 }
 
 /// The plan under the standard harness, made from the process's arguments on first use.

@@ -41,38 +41,17 @@ fn not(kind: &str) -> String {
     format!("not {kind}")
 }
 
-fn image_id(f: &Fixture, _: Option<&str>, _: &Resolved) -> Result<String, String> {
+fn image(f: &Fixture) -> Result<&crate::handle::Image, String> {
     match f {
-        Fixture::Image(i) => Ok(i.id().to_owned()),
+        Fixture::Image(i) => Ok(i),
         _ => Err(not("an image")),
     }
 }
 
-fn image_name(f: &Fixture, _: Option<&str>, _: &Resolved) -> Result<String, String> {
+fn network(f: &Fixture) -> Result<&crate::handle::Network, String> {
     match f {
-        Fixture::Image(i) => Ok(i.tags().first().cloned().unwrap_or_else(|| i.id().to_owned())),
-        _ => Err(not("an image")),
-    }
-}
-
-fn network_id(f: &Fixture, _: Option<&str>, _: &Resolved) -> Result<String, String> {
-    match f {
-        Fixture::Network(n) => Ok(n.id().to_owned()),
+        Fixture::Network(n) => Ok(n),
         _ => Err(not("a network")),
-    }
-}
-
-fn network_name(f: &Fixture, _: Option<&str>, _: &Resolved) -> Result<String, String> {
-    match f {
-        Fixture::Network(n) => Ok(n.name().to_owned()),
-        _ => Err(not("a network")),
-    }
-}
-
-fn volume_name(f: &Fixture, _: Option<&str>, _: &Resolved) -> Result<String, String> {
-    match f {
-        Fixture::Volume(v) => Ok(v.name().to_owned()),
-        _ => Err(not("a volume")),
     }
 }
 
@@ -80,6 +59,30 @@ fn container(f: &Fixture) -> Result<&crate::handle::Container, String> {
     match f {
         Fixture::Container(c, _) => Ok(c),
         _ => Err(not("a container")),
+    }
+}
+
+fn image_id(f: &Fixture, _: Option<&str>, _: &Resolved) -> Result<String, String> {
+    Ok(image(f)?.id().to_owned())
+}
+
+fn image_name(f: &Fixture, _: Option<&str>, _: &Resolved) -> Result<String, String> {
+    let i = image(f)?;
+    Ok(i.tags().first().cloned().unwrap_or_else(|| i.id().to_owned()))
+}
+
+fn network_id(f: &Fixture, _: Option<&str>, _: &Resolved) -> Result<String, String> {
+    Ok(network(f)?.id().to_owned())
+}
+
+fn network_name(f: &Fixture, _: Option<&str>, _: &Resolved) -> Result<String, String> {
+    Ok(network(f)?.name().to_owned())
+}
+
+fn volume_name(f: &Fixture, _: Option<&str>, _: &Resolved) -> Result<String, String> {
+    match f {
+        Fixture::Volume(v) => Ok(v.name().to_owned()),
+        _ => Err(not("a volume")),
     }
 }
 

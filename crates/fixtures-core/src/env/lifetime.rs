@@ -64,6 +64,28 @@ fn grouped(node: &Node) -> bool {
         && node.scope() != Scope::Function
 }
 
+/// Visits each fixture reachable from `roots` in `case` once: `name`, what it needs, and
+/// through an alternatives node the alternative `case` chose.
+fn walk(env: &Env, roots: Vec<String>, case: &Case, mut visit: impl FnMut(&str, &Node)) {
+    let mut seen = BTreeSet::new();
+    let mut stack = roots;
+    while let Some(n) = stack.pop() {
+        if !seen.insert(n.clone()) {
+            continue;
+        }
+        let Some(node) = env.node(&n) else { continue };
+        visit(&n, node);
+        match node {
+            Node::Alternatives(_) => stack.extend(case.choices.get(&n).cloned()),
+            _ => {
+                if let Ok(deps) = env.dependencies(&n) {
+                    stack.extend(deps.into_iter().map(|(d, _)| d));
+                }
+            }
+        }
+    }
+}
+
 /// The group of fixture `name` as test module `module` makes it in `case`; `None` when it
 /// is not kept in one.
 pub(crate) fn group_of(env: &Env, module: &str, name: &str, case: &Case) -> Option<GroupId> {
@@ -74,27 +96,11 @@ pub(crate) fn group_of(env: &Env, module: &str, name: &str, case: &Case) -> Opti
     let scope = node.scope();
     // The alternatives reachable from `name` tell its variants apart.
     let mut choices = BTreeSet::new();
-    let mut seen = BTreeSet::new();
-    let mut stack = vec![name.to_owned()];
-    while let Some(n) = stack.pop() {
-        if !seen.insert(n.clone()) {
-            continue;
+    walk(env, vec![name.to_owned()], case, |n, node| {
+        if let (Node::Alternatives(_), Some(choice)) = (node, case.choices.get(n)) {
+            choices.insert(format!("{n}={choice}"));
         }
-        match env.node(&n) {
-            Some(Node::Alternatives(_)) => {
-                if let Some(choice) = case.choices.get(&n) {
-                    choices.insert(format!("{n}={choice}"));
-                    stack.push(choice.clone());
-                }
-            }
-            Some(_) => {
-                if let Ok(deps) = env.dependencies(&n) {
-                    stack.extend(deps.into_iter().map(|(d, _)| d));
-                }
-            }
-            None => {}
-        }
-    }
+    });
     let module = if scope == Scope::Module { module.to_owned() } else { String::new() };
     let choices: Vec<String> = choices.into_iter().collect();
     Some(GroupId { scope, module, name: name.to_owned(), choices: choices.join(",") })
@@ -103,23 +109,9 @@ pub(crate) fn group_of(env: &Env, module: &str, name: &str, case: &Case) -> Opti
 /// The groups a test of `module` asking for `requested` needs in `case`, directly or not.
 pub(crate) fn needs(env: &Env, module: &str, requested: &[&str], case: &Case) -> BTreeSet<GroupId> {
     let mut out = BTreeSet::new();
-    let mut seen = BTreeSet::new();
-    let mut stack: Vec<String> = requested.iter().map(|s| (*s).to_owned()).collect();
-    while let Some(n) = stack.pop() {
-        if !seen.insert(n.clone()) {
-            continue;
-        }
-        match env.node(&n) {
-            Some(Node::Alternatives(_)) => stack.extend(case.choices.get(&n).cloned()),
-            Some(_) => {
-                out.extend(group_of(env, module, &n, case));
-                if let Ok(deps) = env.dependencies(&n) {
-                    stack.extend(deps.into_iter().map(|(d, _)| d));
-                }
-            }
-            None => {}
-        }
-    }
+    walk(env, requested.iter().map(|s| (*s).to_owned()).collect(), case, |n, _| {
+        out.extend(group_of(env, module, n, case));
+    });
     out
 }
 

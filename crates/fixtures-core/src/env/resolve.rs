@@ -658,18 +658,24 @@ fn scope_key(t: &TestInner, name: &str, scope: Scope, sig: &str) -> Option<Strin
 }
 
 /// Makes a shared fixture once per scope key, or a function one for this test.
-async fn scoped<F>(t: &TestInner, name: &str, scope: Scope, sig: &str, make: F) -> Result<Fixture>
+async fn scoped<F>(
+    t: &TestInner,
+    name: &str,
+    scope: Scope,
+    group: Option<&GroupId>,
+    sig: &str,
+    make: F,
+) -> Result<Fixture>
 where
     F: std::future::Future<Output = Result<Fixture>>,
 {
     let Some(key) = scope_key(t, name, scope, sig) else { return make.await };
-    let group = lifetime::group_of(&t.env, &t.test.module, name, &t.case);
-    if let Some(group) = &group {
+    if let Some(group) = group {
         t.hold(group);
     }
     let cell = SHARED.lock().unwrap_or_else(|p| p.into_inner()).entry(key.clone()).or_default().clone();
     cell.get_or_try_init(|| async {
-        if let Some(group) = &group {
+        if let Some(group) = group {
             lifetime::add_key(group, key);
         }
         make.await
@@ -681,14 +687,14 @@ where
 /// Who removes an object of fixture `name`: the test (function scope), or its group (see
 /// `lifetime`), except a session object of a run shared by several processes: the run's
 /// last process removes those, finding them by label, and their ledger is a throwaway.
-fn ledger_for(t: &TestInner, name: &str, scope: Scope) -> Arc<Ledger> {
+fn ledger_for(t: &TestInner, scope: Scope, group: Option<&GroupId>) -> Arc<Ledger> {
     super::ledger::exit_hook();
     if scope == Scope::Function {
         return t.ledger.clone();
     }
-    match lifetime::group_of(&t.env, &t.test.module, name, &t.case) {
+    match group {
         Some(_) if scope == Scope::Session && crate::cleanup::shared_run() => Arc::new(Ledger::default()),
-        Some(group) => lifetime::ledger(&group),
+        Some(group) => lifetime::ledger(group),
         None => Arc::new(Ledger::default()),
     }
 }
@@ -698,6 +704,8 @@ async fn make_node(t: &TestInner, name: &str, node: &Node, resolved: Resolved) -
         return Err(Error::new(ErrorKind::Config, "the test process is being interrupted; nothing new is created"));
     }
     let scope = node.scope();
+    // Which group a shared fixture belongs to (see `lifetime`), worked out once.
+    let group = lifetime::group_of(&t.env, &t.test.module, name, &t.case);
     match node {
         Node::Value(v) => match (&v.value, &v.compute) {
             (Some(value), _) => Ok(Fixture::Value(value.clone())),
@@ -718,12 +726,12 @@ async fn make_node(t: &TestInner, name: &str, node: &Node, resolved: Resolved) -
                     shared_key,
                 })
             };
-            let made = scoped(t, name, scope, &sig, async {
+            let made = scoped(t, name, scope, group.as_ref(), &sig, async {
                 let value = make.await?;
                 // A shared fixture's teardown is kept once, by the process, when it is made.
                 if let Some(kept) = key.as_ref().and_then(|k| teardown(&value, Some(k.clone()))) {
-                    match lifetime::group_of(&t.env, &t.test.module, name, &t.case) {
-                        Some(group) => lifetime::keep_teardown(&group, kept),
+                    match &group {
+                        Some(group) => lifetime::keep_teardown(group, kept),
                         None => t.teardowns.lock().unwrap_or_else(|p| p.into_inner()).push(kept),
                     }
                 }
@@ -740,7 +748,15 @@ async fn make_node(t: &TestInner, name: &str, node: &Node, resolved: Resolved) -
         Node::Image(i) => {
             let source = render_image(&i.source, &resolved)?;
             let sig = signature("image", &source);
-            scoped(t, name, scope, &sig, make_image(t.runtime.clone(), name.to_owned(), source, sig.clone())).await
+            scoped(
+                t,
+                name,
+                scope,
+                group.as_ref(),
+                &sig,
+                make_image(t.runtime.clone(), name.to_owned(), source, sig.clone()),
+            )
+            .await
         }
         Node::Network(n) => {
             let mut spec = n.spec.clone();
@@ -758,11 +774,11 @@ async fn make_node(t: &TestInner, name: &str, node: &Node, resolved: Resolved) -
                 spec.name = super::reuse::required_name(name, "network", fixed_name.then_some(spec.name.as_str()))?;
                 super::reuse::mark(&mut spec.labels);
             }
-            let ledger = if reusing { Arc::new(Ledger::default()) } else { ledger_for(t, name, scope) };
+            let ledger = if reusing { Arc::new(Ledger::default()) } else { ledger_for(t, scope, group.as_ref()) };
             let runtime = t.runtime.clone();
             let share = scope == Scope::Session && !fixed_name;
             let key = sig.clone();
-            scoped(t, name, scope, &key, async move {
+            scoped(t, name, scope, group.as_ref(), &key, async move {
                 if reusing {
                     if let super::reuse::Found::Current(id) = super::reuse::network(&runtime, &spec, &sig).await? {
                         return Ok(Fixture::Network(Network::new(spec.name, id)));
@@ -797,10 +813,10 @@ async fn make_node(t: &TestInner, name: &str, node: &Node, resolved: Resolved) -
             }
             // Refuse bad paths before anything exists.
             let seed = if v.initial_content.is_empty() { None } else { Some(archive::build_tar(&v.initial_content)?) };
-            let ledger = if reusing { Arc::new(Ledger::default()) } else { ledger_for(t, name, scope) };
+            let ledger = if reusing { Arc::new(Ledger::default()) } else { ledger_for(t, scope, group.as_ref()) };
             let runtime = t.runtime.clone();
             let key = sig.clone();
-            scoped(t, name, scope, &key, async move {
+            scoped(t, name, scope, group.as_ref(), &key, async move {
                 if reusing {
                     if let super::reuse::Found::Current(name) = super::reuse::volume(&runtime, &spec, &sig).await? {
                         return Ok(Fixture::Volume(Volume::new(name)));
@@ -849,12 +865,12 @@ async fn make_node(t: &TestInner, name: &str, node: &Node, resolved: Resolved) -
                 wait_for: c.wait_for.clone(),
                 min_uptime: c.min_uptime,
             };
-            let ledger = if reusing { Arc::new(Ledger::default()) } else { ledger_for(t, name, scope) };
+            let ledger = if reusing { Arc::new(Ledger::default()) } else { ledger_for(t, scope, group.as_ref()) };
             let runtime = t.runtime.clone();
             let wrapper = c.wrapper.clone();
             let node_name = name.to_owned();
             let key = sig.clone();
-            scoped(t, name, scope, &key, async move {
+            scoped(t, name, scope, group.as_ref(), &key, async move {
                 let reused = match reusing {
                     true => super::reuse::container(&runtime, spec.name.as_deref().unwrap_or_default(), &sig).await?,
                     false => super::reuse::Found::Nothing,
