@@ -234,7 +234,8 @@ pub(crate) fn end_all_at_exit(teardowns_too: bool) {
     if left.is_empty() {
         return;
     }
-    match crate::executor::block_on_anywhere(end(left)) {
+    // As after a last test: finished tests' objects go first, off the groups' networks.
+    match crate::executor::block_on_anywhere(Ending(left).run()) {
         Ok(failures) => {
             for e in failures {
                 eprintln!("fixtures: a shared fixture's teardown failed at exit: {e:?}");

@@ -3,8 +3,8 @@
 //! A function-scoped fixture's teardown is kept by its test and runs when the test ends,
 //! before the test's containers are removed. A module or session fixture's is kept by its
 //! group (`lifetime`) and runs when the group ends, before the group's containers are
-//! removed: after its last test, or at process exit. Each teardown gets the fixture's value back, so whatever still held it
-//! (the test's memo, the shared cache) lets go of it first.
+//! removed: after its last test, or at process exit. Each teardown gets the fixture's value
+//! back, so whatever still held it (the test's memo, the shared cache) lets go of it first.
 
 use std::any::Any;
 use std::sync::Arc;
