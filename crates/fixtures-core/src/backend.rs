@@ -1,8 +1,10 @@
 //! Choosing the engine: backends a test crate compiled in, picked by configuration.
 //!
-//! `fixtures-core` names no backend crate; each backend crate offers a
-//! [`Backend`] and an environment lists the ones it may use. `FIXTURE_RUNTIME`
-//! picks one by name; without it, the first that answers is used.
+//! `fixtures-core` names no backend crate; each backend crate offers a [`Backend`] to every
+//! binary that links it (the `fixtures` crate links those its features name). An
+//! environment uses every backend compiled in, unless it lists its own with `Env::backend`.
+//! `FIXTURE_RUNTIME` picks one by name; without it, the first that answers is used, in name
+//! order (`docker` before `podman`).
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -40,6 +42,16 @@ impl Backend {
     }
 }
 
+inventory::collect!(Backend);
+
+/// Every backend linked into this binary, in name order.
+pub fn compiled_in() -> Vec<Backend> {
+    let mut backends: Vec<Backend> = inventory::iter::<Backend>.into_iter().copied().collect();
+    backends.sort_by_key(|b| b.name);
+    backends.dedup_by_key(|b| b.name);
+    backends
+}
+
 static CONNECTED: LazyLock<Mutex<HashMap<&'static str, Arc<dyn Runtime>>>> = LazyLock::new(Default::default);
 
 async fn connect(backend: &Backend) -> Result<Arc<dyn Runtime>> {
@@ -66,7 +78,7 @@ async fn select_with(backends: &[Backend], config: &crate::config::Config) -> Re
     let names: Vec<&str> = backends.iter().map(|b| b.name).collect();
     if backends.is_empty() {
         return Err(Error::new(ErrorKind::Config, "no container runtime backend is compiled in")
-            .with_hint("add `.backend(fixtures_docker::backend())` (or fixtures_podman) to your Env"));
+            .with_hint("depend on `fixtures` with its `docker` or `podman` feature (`docker` is on by default)"));
     }
     if let Some(wanted) = config.runtime.as_deref().filter(|v| !v.is_empty()) {
         let backend = backends.iter().find(|b| b.name == wanted).ok_or_else(|| {
@@ -83,7 +95,7 @@ async fn select_with(backends: &[Backend], config: &crate::config::Config) -> Re
                 "set FIXTURE_RUNTIME to one of: {}{}",
                 names.join(", "),
                 if known.contains(&wanted) {
-                    format!(", or add the fixtures-{wanted} crate and `.backend(fixtures_{wanted}::backend())`")
+                    format!(", or turn on the `{wanted}` feature of `fixtures`")
                 } else {
                     String::new()
                 }

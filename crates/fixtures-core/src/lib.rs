@@ -29,7 +29,6 @@ pub mod archive;
 pub mod backend;
 #[doc(hidden)]
 pub mod cleanup;
-pub mod compat;
 pub mod config;
 pub mod env;
 mod error;

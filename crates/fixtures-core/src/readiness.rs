@@ -279,15 +279,8 @@ fn exit_error(info: &ContainerInfo, waiting_for: &str, waited: Duration, logs: S
 /// A container's state in words, for failure reports: `running`, `exited with code 3 at
 /// <time>`, `OOM-killed (exit code 137) at <time>`, `restarting`, ...
 pub fn describe_state(info: &ContainerInfo) -> String {
-    let state = |key: &str| {
-        info.raw
-            .pointer(&format!("/State/{key}"))
-            .and_then(serde_json::Value::as_str)
-            .filter(|t| !t.is_empty() && !t.starts_with("0001-"))
-            .map(str::to_owned)
-    };
     let code = info.exit_code.map_or_else(|| "unknown".to_owned(), |c| c.to_string());
-    let at = state("FinishedAt").map(|t| format!(" at {t}")).unwrap_or_default();
+    let at = info.finished_at.as_ref().map(|t| format!(" at {t}")).unwrap_or_default();
     match info.status {
         ContainerStatus::Running => match info.health {
             Health::Healthy => "running, healthy".to_owned(),
@@ -339,7 +332,7 @@ fn rfc3339_seconds(text: &str) -> Option<f64> {
 
 /// How long the container's main process has run, by the engine's `StartedAt`.
 fn uptime(info: &ContainerInfo) -> Option<Duration> {
-    let started = info.raw.pointer("/State/StartedAt").and_then(serde_json::Value::as_str).and_then(rfc3339_seconds)?;
+    let started = info.started_at.as_deref().and_then(rfc3339_seconds)?;
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).ok()?.as_secs_f64();
     Some(Duration::from_secs_f64((now - started).max(0.0)))
 }
@@ -769,17 +762,6 @@ impl FollowedOutput {
     }
 }
 
-/// The exit code a `die` event carries (Docker's `exitCode`, libpod's `containerExitCode`).
-fn exit_code_of(attributes: &crate::spec::Labels) -> Option<i64> {
-    attributes.get("exitCode").or_else(|| attributes.get("containerExitCode")).and_then(|c| c.parse().ok())
-}
-
-/// Whether the engine restarts the container by itself when it exits.
-fn restarts(info: &ContainerInfo) -> bool {
-    let policy = info.raw.pointer("/HostConfig/RestartPolicy/Name").and_then(serde_json::Value::as_str);
-    !matches!(policy, None | Some("" | "no"))
-}
-
 /// Whether `event` happened before `since` (nanoseconds): by its exact time, or for an engine
 /// that stamps events to the second, in an earlier second.
 fn before(event: &crate::runtime::Event, since: i128) -> bool {
@@ -849,7 +831,7 @@ async fn died(container: &Container) -> Error {
                     // output and answers an inspect only after its clean-up). Not for code 137
                     // (maybe an OOM kill, which only the state tells), nor for a container the
                     // engine restarts: the engine is asked for its state then.
-                    let code = exit_code_of(&e.attributes).filter(|c| *c != 137 && !restarts(&info));
+                    let code = e.exit_code.filter(|c| *c != 137 && !info.restarts);
                     let ended = match code {
                         Some(code) => {
                             let followed = async {
@@ -978,19 +960,15 @@ mod tests {
         }
         assert!(out.text.len() <= 2 * FollowedOutput::KEEP, "bounded");
         assert_eq!(out.tail(2), "line 19998\nline 19999\n");
-        let attrs = crate::spec::Labels::from([("exitCode".to_owned(), "3".to_owned())]);
-        assert_eq!(exit_code_of(&attrs), Some(3));
-        let attrs = crate::spec::Labels::from([("containerExitCode".to_owned(), "1".to_owned())]);
-        assert_eq!(exit_code_of(&attrs), Some(1));
     }
 
     #[test]
     fn die_events_from_before_a_wait_are_told_apart() {
-        let event = |nanos: Option<i128>, secs: Option<i64>| {
-            let mut e = crate::compat::event(&serde_json::json!({"Type": "container", "Action": "die", "id": "c"}));
-            e.time_nanos = nanos;
-            e.time_secs = secs;
-            e
+        let event = |nanos: Option<i128>, secs: Option<i64>| crate::runtime::Event {
+            action: crate::runtime::EventAction::Die,
+            time_nanos: nanos,
+            time_secs: secs,
+            ..Default::default()
         };
         let since = 1_796_212_323_500_000_000_i128;
         assert!(before(&event(Some(since - 1), Some(1_796_212_323)), since), "a nanosecond before");
@@ -1008,10 +986,12 @@ mod tests {
         assert_eq!(rfc3339_seconds("2026-12-02T12:52:03.25+01:00"), Some(1_796_212_323.25));
         assert_eq!(rfc3339_seconds("2026-12-02T10:52:03.25-01:00"), Some(1_796_212_323.25));
         assert_eq!(rfc3339_seconds("yesterday"), None);
-        let mut info = crate::compat::container_info(serde_json::json!({
-            "Id": "c0ffee", "Name": "/db",
-            "State": {"Status": "exited", "ExitCode": 3, "OOMKilled": false, "FinishedAt": "2026-12-02T11:52:03.25Z"}
-        }));
+        let mut info = ContainerInfo {
+            status: ContainerStatus::Exited,
+            exit_code: Some(3),
+            finished_at: Some("2026-12-02T11:52:03.25Z".to_owned()),
+            ..ContainerInfo::default()
+        };
         assert_eq!(describe_state(&info), "exited with code 3 at 2026-12-02T11:52:03.25Z");
         info.oom_killed = true;
         info.exit_code = Some(137);

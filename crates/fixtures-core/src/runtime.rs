@@ -80,7 +80,7 @@ impl Progress {
 pub type ProgressSink<'a> = &'a (dyn Fn(Progress) + Send + Sync);
 
 /// An image, as the engine describes it.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct ImageInfo {
     /// Image id (`sha256:...`).
@@ -98,7 +98,7 @@ pub struct ImageInfo {
 }
 
 /// The state of a container.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub enum ContainerStatus {
     /// Created, not started.
@@ -116,6 +116,7 @@ pub enum ContainerStatus {
     /// Dead.
     Dead,
     /// A state this library does not know.
+    #[default]
     Unknown,
 }
 
@@ -162,10 +163,11 @@ impl PartialEq<&str> for ContainerStatus {
 }
 
 /// Health of a container with a health check.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub enum Health {
     /// The container has no health check.
+    #[default]
     None,
     /// Within its start period.
     Starting,
@@ -176,7 +178,7 @@ pub enum Health {
 }
 
 /// A container's address on one network.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub struct NetworkEndpoint {
     /// Network name.
@@ -203,7 +205,7 @@ pub struct HostBinding {
 }
 
 /// A container, as the engine describes it, normalised across engines.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct ContainerInfo {
     /// Container id.
@@ -220,6 +222,13 @@ pub struct ContainerInfo {
     pub pid: Option<u32>,
     /// Exit code, when it has exited.
     pub exit_code: Option<i64>,
+    /// When the main process last started, as the engine writes it (RFC 3339), if it has.
+    pub started_at: Option<String>,
+    /// When the main process last exited, as the engine writes it (RFC 3339), if it has.
+    pub finished_at: Option<String>,
+    /// Whether the engine restarts the container by itself when it exits (a restart policy
+    /// other than `no`).
+    pub restarts: bool,
     /// Killed for lack of memory.
     pub oom_killed: bool,
     /// Error the engine recorded on start, if any.
@@ -239,7 +248,7 @@ pub struct ContainerInfo {
 }
 
 /// One container in a listing.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub struct ContainerSummary {
     /// Id.
@@ -253,7 +262,7 @@ pub struct ContainerSummary {
 }
 
 /// A network, as the engine describes it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub struct NetworkInfo {
     /// Id.
@@ -269,7 +278,7 @@ pub struct NetworkInfo {
 }
 
 /// A volume, as the engine describes it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub struct VolumeInfo {
     /// Name.
@@ -335,7 +344,7 @@ impl ExecOutput {
 }
 
 /// What kind of object an event is about.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub enum EventObject {
     /// A container.
@@ -347,6 +356,7 @@ pub enum EventObject {
     /// A volume.
     Volume,
     /// Something else.
+    #[default]
     Other,
 }
 
@@ -370,8 +380,14 @@ pub enum EventAction {
     Other(String),
 }
 
+impl Default for EventAction {
+    fn default() -> Self {
+        EventAction::Other(String::new())
+    }
+}
+
 /// An event of the engine.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub struct Event {
     /// The object's kind.
@@ -382,6 +398,8 @@ pub struct Event {
     pub id: String,
     /// The object's attributes (labels, name, exit code).
     pub attributes: BTreeMap<String, String>,
+    /// The exit code a container's `die` event carries.
+    pub exit_code: Option<i64>,
     /// When it happened, in nanoseconds since the Unix epoch, by the engine's clock, when the
     /// engine says it that precisely (Docker's `timeNano`; Podman says whole seconds only).
     pub time_nanos: Option<i128>,

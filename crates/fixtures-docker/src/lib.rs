@@ -28,7 +28,6 @@ use bollard::Docker;
 use bollard::errors::Error as BollardError;
 use bollard::query_parameters as q;
 use bytes::Bytes;
-use fixtures_core::compat;
 use fixtures_core::runtime::{
     ContainerInfo, ContainerSummary, Event, ExecOutput, ImageInfo, LogChunk, NetworkInfo, Progress, ProgressSink,
     Stream, VersionInfo, VolumeInfo,
@@ -37,6 +36,7 @@ use fixtures_core::spec::{
     BuildContext, BuildSpec, ContainerSpec, ExecSpec, LabelFilter, LogsSpec, NetworkSpec, PullSpec, VolumeSpec,
 };
 use fixtures_core::{Error, ErrorKind, Result, Runtime};
+use fixtures_engine_api as compat;
 use futures_util::stream::BoxStream;
 use futures_util::{StreamExt, TryStreamExt};
 
@@ -142,17 +142,7 @@ fn image_id_in(text: &str) -> Option<String> {
 fn map_error(op: &str, e: BollardError) -> Error {
     let (kind, message) = match &e {
         BollardError::DockerResponseServerError { status_code, message } => {
-            let kind = match status_code {
-                404 => ErrorKind::NotFound,
-                409 | 304 => ErrorKind::Conflict,
-                400 => ErrorKind::InvalidInput,
-                // Podman's Docker-compatible API answers some of these with 500.
-                500 if message.contains("already in use") => ErrorKind::Conflict,
-                // A process gone while its container was read: not a missing object.
-                500 if compat::podman::exit_race(message) || compat::podman::network_race(message) => ErrorKind::Engine,
-                500 if message.contains("no such") || message.contains("not known") => ErrorKind::NotFound,
-                _ => ErrorKind::Engine,
-            };
+            let kind = compat::status::kind(*status_code, message);
             (kind, format!("the engine answered {status_code}: {}", message.trim()))
         }
         BollardError::SocketNotFoundError(path) => (
@@ -359,12 +349,12 @@ impl DockerRuntime {
         match &spec.context {
             BuildContext::Dir(dir) => {
                 let dir = dir.clone();
-                tokio::task::spawn_blocking(move || fixtures_core::archive::tar_dir(&dir))
+                tokio::task::spawn_blocking(move || compat::archive::context_tar(&dir))
                     .await
                     .map_err(|e| Error::new(ErrorKind::Io, "build context task failed").with_source(e))?
             }
             BuildContext::Tar(bytes) => Ok(bytes.clone()),
-            BuildContext::Dockerfile(text) => fixtures_core::archive::dockerfile_tar(text),
+            BuildContext::Dockerfile(text) => compat::archive::dockerfile_tar(text),
             _ => Err(Error::new(
                 ErrorKind::Unsupported,
                 "this kind of build context is not supported by the Docker backend",
@@ -502,7 +492,7 @@ impl Runtime for DockerRuntime {
     }
 
     async fn inspect_container(&self, id: &str) -> Result<ContainerInfo> {
-        let path = format!("/containers/{}/json", raw::encode(id));
+        let path = format!("/containers/{}/json", compat::request::encode(id));
         let op = "inspect container";
         let mut doc = compat::podman::inspect_retrying_exit_races(|| self.get_document(op, &path))
             .await
@@ -511,8 +501,11 @@ impl Runtime for DockerRuntime {
             if health.due(&doc) {
                 // Podman's own endpoint on the same socket runs the check and records it; a
                 // failing check is an answer too, so only the new status matters.
-                let run =
-                    format!("/v{}/libpod/containers/{}/healthcheck", self.client.client_version(), raw::encode(id));
+                let run = format!(
+                    "/v{}/libpod/containers/{}/healthcheck",
+                    self.client.client_version(),
+                    compat::request::encode(id)
+                );
                 if let Err(e) = raw::get_json(&self.endpoint, &run).await {
                     tracing::debug!(container_id = id, "health check: {e:?}");
                 }
@@ -530,7 +523,7 @@ impl Runtime for DockerRuntime {
     async fn list_containers(&self, filter: &LabelFilter) -> Result<Vec<ContainerSummary>> {
         let mut path = "/containers/json?all=true".to_owned();
         if let Some(filters) = label_filters(filter) {
-            path.push_str(&format!("&filters={}", raw::encode(&to_json(&filters).to_string())));
+            path.push_str(&format!("&filters={}", compat::request::encode(&to_json(&filters).to_string())));
         }
         let list = self.get_document("list containers", &path).await?;
         Ok(list
@@ -825,36 +818,7 @@ impl Runtime for DockerRuntime {
     }
 }
 
-/// This backend, for `Env::backend`: `FIXTURE_RUNTIME=docker` picks it.
-pub fn backend() -> fixtures_core::Backend {
-    // Keeps the watcher hook linked into every binary that uses this backend.
-    std::hint::black_box(&WATCHER_HOOK);
-    fixtures_core::Backend::new("docker", || {
-        Box::pin(async { Ok(std::sync::Arc::new(DockerRuntime::connect().await?) as std::sync::Arc<dyn Runtime>) })
-    })
-}
-
-/// Before `main`: when the test binary is started as a watcher for this backend (see
-/// `fixtures_core::cleanup`), be the watcher instead of running tests.
-#[used]
-#[unsafe(link_section = ".init_array")]
-static WATCHER_HOOK: extern "C" fn() = watcher_hook;
-
-extern "C" fn watcher_hook() {
-    if !fixtures_core::cleanup::watcher_requested("docker") {
-        return;
-    }
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .ok()
-        .and_then(|rt| rt.block_on(DockerRuntime::connect()).ok());
-    match runtime {
-        Some(docker) => fixtures_core::cleanup::watch(std::sync::Arc::new(docker)),
-        // SAFETY: nothing to watch with; leave without running the binary's main.
-        None => std::process::exit(1),
-    }
-}
+fixtures_engine_api::backend!(name: "docker", connect: DockerRuntime::connect);
 
 #[cfg(test)]
 mod tests {

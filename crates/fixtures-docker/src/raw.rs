@@ -2,7 +2,7 @@
 //!
 //! bollard's models reject what they do not know: Podman's Docker-compatible API answers
 //! `"Status": "stopped"` for a container that exited, which bollard's state enum cannot
-//! hold, so the whole inspect fails. Documents that [`fixtures_core::compat`] reads are
+//! hold, so the whole inspect fails. Documents that [`fixtures_engine_api::document`] reads are
 //! fetched here instead, with the HTTP stack bollard already brings in (hyper 1): one
 //! connection per request, like the engine's own CLI.
 
@@ -96,26 +96,9 @@ pub(crate) async fn get_json(
     })
 }
 
-/// `text` as one component of a URL's path or query (ids and names are plain, but a name
-/// is user input, and a filter is JSON).
-pub(crate) fn encode(text: &str) -> String {
-    text.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn components_are_encoded() {
-        assert_eq!(encode("fx-api_1.2"), "fx-api_1.2");
-        assert_eq!(encode(r#"{"label":["a=b"]}"#), "%7B%22label%22%3A%5B%22a%3Db%22%5D%7D");
-    }
 
     #[test]
     fn hosts_name_their_endpoint() {

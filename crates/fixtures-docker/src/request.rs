@@ -4,15 +4,9 @@
 //! bollard's types, so what is sent can be snapshot-tested and a spec's `raw`
 //! extra fields can be merged in without a case per field.
 
-use std::time::Duration;
-
-use fixtures_core::compat::{merge, put_unless_empty as put};
 use fixtures_core::spec::{ContainerSpec, Healthcheck, Mount, NetworkSpec, VolumeSpec};
+use fixtures_engine_api::request::{merge, nanos, put_unless_empty as put};
 use serde_json::{Map, Value, json};
-
-fn nanos(d: Duration) -> i64 {
-    i64::try_from(d.as_nanos()).unwrap_or(i64::MAX)
-}
 
 fn healthcheck(h: &Healthcheck) -> Value {
     let mut m = Map::new();
@@ -177,6 +171,8 @@ mod tests {
     use std::collections::BTreeMap;
 
     use bollard::models::ContainerCreateBody;
+    use std::time::Duration;
+
     use fixtures_core::spec::{NetworkAttachment, Port, PortBinding, Resources};
 
     use super::*;

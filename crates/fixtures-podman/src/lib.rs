@@ -26,7 +26,6 @@
 //!
 //! [podman-api]: https://docs.rs/podman-api
 
-mod answer;
 mod libpod;
 mod request;
 
@@ -39,7 +38,6 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use fixtures_core::compat;
 use fixtures_core::runtime::{
     ContainerInfo, ContainerSummary, Event, ExecOutput, ImageInfo, LogChunk, NetworkInfo, Progress, ProgressSink,
     Stream, VersionInfo, VolumeInfo,
@@ -48,6 +46,8 @@ use fixtures_core::spec::{
     BuildContext, BuildSpec, ContainerSpec, ExecSpec, LabelFilter, LogsSpec, NetworkSpec, PullSpec, VolumeSpec,
 };
 use fixtures_core::{Error, ErrorKind, Result, Runtime};
+use fixtures_engine_api as compat;
+use fixtures_engine_api::podman::libpod as answer;
 use futures_util::stream::BoxStream;
 use futures_util::{FutureExt, StreamExt, TryStreamExt};
 use hyper::Method;
@@ -77,48 +77,6 @@ pub struct PodmanRuntime {
 
 // --- errors ---
 
-/// libpod's answers to failures are mostly 500s; its `cause` (a Go sentinel error's
-/// text) says what happened.
-const NOT_FOUND_CAUSES: &[&str] = &[
-    "no such container",
-    "no such image",
-    "image not known",
-    "network not found",
-    "no such volume",
-    "no such object",
-    "no such exec session",
-    "no such pod",
-];
-const CONFLICT_CAUSES: &[&str] = &[
-    "that name is already in use",
-    "container already exists",
-    "container state improper",
-    "volume already exists",
-    "network already exists",
-    "volume is being used",
-    "network is being used",
-    "image is in use by a container",
-    "image is being used",
-];
-
-fn kind_of(status: u16, text: &str) -> ErrorKind {
-    match status {
-        404 => ErrorKind::NotFound,
-        409 | 304 => ErrorKind::Conflict,
-        400 => ErrorKind::InvalidInput,
-        _ => {
-            let lower = text.to_ascii_lowercase();
-            if NOT_FOUND_CAUSES.iter().any(|c| lower.contains(c)) {
-                ErrorKind::NotFound
-            } else if CONFLICT_CAUSES.iter().any(|c| lower.contains(c)) {
-                ErrorKind::Conflict
-            } else {
-                ErrorKind::Engine
-            }
-        }
-    }
-}
-
 /// podman-api writes a fault as `message: cause`, and libpod's message usually ends
 /// with the cause already; say it once.
 fn tidy(message: &str) -> String {
@@ -132,7 +90,7 @@ fn tidy(message: &str) -> String {
 
 fn fault(op: &str, status: u16, message: &str) -> Error {
     let message = tidy(message);
-    Error::new(kind_of(status, &message), format!("the engine answered {status}: {message}"))
+    Error::new(compat::status::kind(status, &message), format!("the engine answered {status}: {message}"))
         .with_operation(op.to_owned())
         .with_runtime(RUNTIME)
 }
@@ -146,7 +104,7 @@ fn map_error(op: &str, e: podman_api::Error) -> Error {
         }
         podman_api::Error::ServerError(e) => {
             let message = e.to_string();
-            Error::new(kind_of(500, &message), message).with_operation(op.to_owned()).with_runtime(RUNTIME)
+            Error::new(compat::status::kind(500, &message), message).with_operation(op.to_owned()).with_runtime(RUNTIME)
         }
         other => Error::new(ErrorKind::Engine, "the request to the engine failed")
             .with_operation(op.to_owned())
@@ -164,9 +122,12 @@ fn map_request_error(op: &str, e: RequestError) -> Error {
     match e {
         RequestError::Fault(f) => {
             let text = if f.cause.is_empty() { f.message.clone() } else { format!("{}: {}", f.message, f.cause) };
-            Error::new(kind_of(f.status, &text), format!("the engine answered {}: {}", f.status, tidy(&f.message)))
-                .with_operation(op.to_owned())
-                .with_runtime(RUNTIME)
+            Error::new(
+                compat::status::kind(f.status, &text),
+                format!("the engine answered {}: {}", f.status, tidy(&f.message)),
+            )
+            .with_operation(op.to_owned())
+            .with_runtime(RUNTIME)
         }
         other => Error::new(ErrorKind::Engine, "the request to the engine failed")
             .with_operation(op.to_owned())
@@ -373,7 +334,7 @@ impl PodmanRuntime {
     async fn inspect_raw(&self, id: &str) -> Result<Value> {
         let op = "inspect container";
         // Directly: podman-api's inspect also asks for sizes, which walks the filesystem.
-        let path = format!("/containers/{}/json", encode(id));
+        let path = format!("/containers/{}/json", compat::request::encode(id));
         let bytes = compat::podman::inspect_retrying_exit_races(|| async {
             self.libpod.call(Method::GET, &path, None).await.map_err(|e| map_request_error(op, e))
         })
@@ -474,18 +435,6 @@ impl PodmanRuntime {
         }
         Ok(id)
     }
-}
-
-/// Percent-encodes a path segment (names and ids are plain, references may hold `/`, `:`, `@`).
-fn encode(segment: &str) -> String {
-    let mut out = String::with_capacity(segment.len());
-    for b in segment.bytes() {
-        match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b':' | b'@' => out.push(b as char),
-            _ => out.push_str(&format!("%{b:02X}")),
-        }
-    }
-    out
 }
 
 /// `unix:///run/podman/podman.sock` for root, else the user's socket under `XDG_RUNTIME_DIR`.
@@ -676,7 +625,7 @@ impl Runtime for PodmanRuntime {
     async fn inspect_container(&self, id: &str) -> Result<ContainerInfo> {
         let mut raw = self.inspect_raw(id).await?;
         if self.health.due(&raw) {
-            let path = format!("/containers/{}/healthcheck", encode(id));
+            let path = format!("/containers/{}/healthcheck", compat::request::encode(id));
             // A failing check is an answer too (libpod records it); only the status matters.
             if let Err(e) = self.libpod.call(Method::GET, &path, None).await {
                 tracing::debug!(container_id = id, "health check: {e}");
@@ -751,7 +700,7 @@ impl Runtime for PodmanRuntime {
         let op = "wait container";
         // Directly: podman-api's wait drops the exit code libpod answers with.
         // `stopped` and `exited` together are Docker's `not-running`.
-        let path = format!("/containers/{}/wait?condition=stopped&condition=exited", encode(id));
+        let path = format!("/containers/{}/wait?condition=stopped&condition=exited", compat::request::encode(id));
         let answer = self
             .libpod
             .call(Method::POST, &path, None)
@@ -1053,36 +1002,7 @@ impl Runtime for PodmanRuntime {
     }
 }
 
-/// This backend, for `Env::backend`: `FIXTURE_RUNTIME=podman` picks it.
-pub fn backend() -> fixtures_core::Backend {
-    // Keeps the watcher hook linked into every binary that uses this backend.
-    std::hint::black_box(&WATCHER_HOOK);
-    fixtures_core::Backend::new(RUNTIME, || {
-        Box::pin(async { Ok(std::sync::Arc::new(PodmanRuntime::connect().await?) as std::sync::Arc<dyn Runtime>) })
-    })
-}
-
-/// Before `main`: when the test binary is started as a watcher for this backend (see
-/// `fixtures_core::cleanup`), be the watcher instead of running tests.
-#[used]
-#[unsafe(link_section = ".init_array")]
-static WATCHER_HOOK: extern "C" fn() = watcher_hook;
-
-extern "C" fn watcher_hook() {
-    if !fixtures_core::cleanup::watcher_requested(RUNTIME) {
-        return;
-    }
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .ok()
-        .and_then(|rt| rt.block_on(PodmanRuntime::connect()).ok());
-    match runtime {
-        Some(podman) => fixtures_core::cleanup::watch(Arc::new(podman)),
-        // Nothing to watch with; leave without running the binary's main.
-        None => std::process::exit(1),
-    }
-}
+fixtures_engine_api::backend!(name: "podman", connect: PodmanRuntime::connect);
 
 #[cfg(test)]
 mod tests {
@@ -1090,23 +1010,26 @@ mod tests {
 
     #[test]
     fn libpod_causes_map_to_kinds() {
-        assert_eq!(kind_of(500, "x:1: image not known"), ErrorKind::NotFound);
+        assert_eq!(compat::status::kind(500, "x:1: image not known"), ErrorKind::NotFound);
         assert_eq!(
-            kind_of(
+            compat::status::kind(
                 500,
                 "creating container storage: the container name \"a\" is already in use by b. You have to remove that container to be able to reuse that name: that name is already in use"
             ),
             ErrorKind::Conflict
         );
         assert_eq!(
-            kind_of(500, "cannot remove container a as it is running: container state improper"),
+            compat::status::kind(500, "cannot remove container a as it is running: container state improper"),
             ErrorKind::Conflict
         );
-        assert_eq!(kind_of(404, "whatever"), ErrorKind::NotFound);
-        assert_eq!(kind_of(409, "whatever"), ErrorKind::Conflict);
-        assert_eq!(kind_of(500, "OCI runtime error"), ErrorKind::Engine);
-        assert_eq!(kind_of(500, "route ip+net: no such network interface"), ErrorKind::Engine);
-        assert_eq!(kind_of(500, "unable to find network with name or ID fx: network not found"), ErrorKind::NotFound);
+        assert_eq!(compat::status::kind(404, "whatever"), ErrorKind::NotFound);
+        assert_eq!(compat::status::kind(409, "whatever"), ErrorKind::Conflict);
+        assert_eq!(compat::status::kind(500, "OCI runtime error"), ErrorKind::Engine);
+        assert_eq!(compat::status::kind(500, "route ip+net: no such network interface"), ErrorKind::Engine);
+        assert_eq!(
+            compat::status::kind(500, "unable to find network with name or ID fx: network not found"),
+            ErrorKind::NotFound
+        );
         let e = fault("inspect image", 500, "x:1: image not known: image not known");
         assert_eq!(e.to_string(), "inspect image: the engine answered 500: x:1: image not known");
         assert_eq!(e.kind(), ErrorKind::NotFound);
@@ -1120,12 +1043,6 @@ mod tests {
         assert!(!loopback_registry("registry.example.com/app"));
         assert!(!loopback_registry("library/busybox"));
         assert!(!loopback_registry("busybox"));
-    }
-
-    #[test]
-    fn paths_are_encoded() {
-        assert_eq!(encode("fx-echo_1"), "fx-echo_1");
-        assert_eq!(encode("127.0.0.1:5000/a b"), "127.0.0.1:5000%2Fa%20b");
     }
 
     #[tokio::test]
@@ -1144,7 +1061,7 @@ mod tests {
         assert_eq!(std::fs::read_to_string(path.join("Dockerfile")).expect("written"), "FROM scratch\n");
         drop(dir);
         assert!(!path.exists(), "removed with the build");
-        let tar = fixtures_core::archive::dockerfile_tar("FROM busybox\n").expect("tar");
+        let tar = compat::archive::dockerfile_tar("FROM busybox\n").expect("tar");
         let dir = context_dir(&BuildContext::Tar(tar)).expect("dir");
         assert_eq!(std::fs::read_to_string(dir.path.join("Dockerfile")).expect("unpacked"), "FROM busybox\n");
         let given = context_dir(&BuildContext::Dir("/srv/ctx".into())).expect("dir");

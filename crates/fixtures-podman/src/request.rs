@@ -7,17 +7,13 @@
 
 use std::time::Duration;
 
-use fixtures_core::compat::{merge, put_unless_empty as put};
 use fixtures_core::spec::{ContainerSpec, Healthcheck, Mount, NetworkSpec, VolumeSpec};
 use fixtures_core::{Error, ErrorKind, Result};
+use fixtures_engine_api::request::{merge, nanos, put_unless_empty as put};
 use podman_api::opts::{NetworkCreateOpts, VolumeCreateOpts};
 use serde_json::{Map, Value, json};
 
-pub(crate) use fixtures_core::compat::podman::network_for_podman as network_name;
-
-fn nanos(d: Duration) -> i64 {
-    i64::try_from(d.as_nanos()).unwrap_or(i64::MAX)
-}
+pub(crate) use fixtures_engine_api::podman::network_for_podman as network_name;
 
 /// The number of a signal named `SIGTERM`, `TERM` or `15` (libpod takes numbers).
 pub(crate) fn signal_number(name: &str) -> Option<i64> {

@@ -88,8 +88,9 @@ impl Env {
         self
     }
 
-    /// Lets this environment use `backend` (e.g. `fixtures_docker::backend()`); list every
-    /// backend compiled in, and `FIXTURE_RUNTIME` picks among them.
+    /// Lets this environment use `backend` only (with any others listed so), instead of every
+    /// backend compiled in: for a custom [`Runtime`](crate::Runtime), or to keep a suite off
+    /// an engine. `FIXTURE_RUNTIME` picks among those listed.
     pub fn backend(mut self, backend: Backend) -> Self {
         if !self.backends.iter().any(|b| b.name() == backend.name()) {
             self.backends.push(backend);
@@ -97,9 +98,10 @@ impl Env {
         self
     }
 
-    /// The backends listed.
-    pub fn backends(&self) -> &[Backend] {
-        &self.backends
+    /// The backends this environment may use: those listed with [`Env::backend`], else every
+    /// backend compiled in.
+    pub fn backends(&self) -> Vec<Backend> {
+        if self.backends.is_empty() { crate::backend::compiled_in() } else { self.backends.clone() }
     }
 
     /// The fixture `name`, if declared.
@@ -386,7 +388,7 @@ impl Env {
         crate::cleanup::join_run();
         crate::config::current()?;
         self.validate()?;
-        let runtime = crate::backend::select(&self.backends).await?;
+        let runtime = crate::backend::select(&self.backends()).await?;
         crate::cleanup::prepare(&runtime).await;
         Ok(TestEnv::new(Arc::new(self.clone()), runtime, test.into(), case))
     }

@@ -119,7 +119,6 @@ mod fake {
     use async_trait::async_trait;
     use bytes::Bytes;
     use futures_util::stream::BoxStream;
-    use serde_json::json;
 
     use crate::error::{Error, ErrorKind, Result};
     use crate::runtime::*;
@@ -190,7 +189,7 @@ mod fake {
             unsupported()
         }
         async fn inspect_image(&self, reference: &str) -> Result<ImageInfo> {
-            Ok(crate::compat::image_info(json!({"Id": reference, "Os": "linux"})))
+            Ok(ImageInfo { id: reference.to_owned(), os: "linux".to_owned(), ..ImageInfo::default() })
         }
         async fn list_images(&self, _: &LabelFilter) -> Result<Vec<ImageInfo>> {
             Ok(Vec::new())
@@ -218,16 +217,22 @@ mod fake {
             if self.fail_start { Err(Error::new(ErrorKind::Engine, "start refused")) } else { Ok(()) }
         }
         async fn inspect_container(&self, id: &str) -> Result<ContainerInfo> {
-            let state = match self.exits_at() {
-                Some(at) if std::time::Instant::now() >= at => json!({"Status": "exited", "ExitCode": 3, "Pid": 0}),
-                _ => json!({"Status": "running", "Pid": 0}),
+            let mut info = ContainerInfo::default();
+            (info.id, info.name, info.image_id) = (id.to_owned(), id.to_owned(), "img".to_owned());
+            match self.exits_at() {
+                Some(at) if std::time::Instant::now() >= at => {
+                    (info.status, info.exit_code) = (ContainerStatus::Exited, Some(3));
+                }
+                _ => info.status = ContainerStatus::Running,
+            }
+            let bridge = crate::runtime::NetworkEndpoint {
+                network: "bridge".to_owned(),
+                ipv4: "172.17.0.9".parse().ok(),
+                gateway: "172.17.0.1".parse().ok(),
+                ..Default::default()
             };
-            Ok(crate::compat::container_info(json!({
-                "Id": id, "Name": format!("/{id}"), "Image": "img",
-                "State": state,
-                "Config": {"Env": [], "Labels": {}},
-                "NetworkSettings": {"Networks": {"bridge": {"IPAddress": "172.17.0.9", "Gateway": "172.17.0.1"}}}
-            })))
+            info.networks.insert("bridge".to_owned(), bridge);
+            Ok(info)
         }
         async fn list_containers(&self, _: &LabelFilter) -> Result<Vec<ContainerSummary>> {
             Ok(Vec::new())
@@ -294,7 +299,7 @@ mod fake {
             Ok(())
         }
         async fn create_volume(&self, spec: &VolumeSpec) -> Result<VolumeInfo> {
-            Ok(crate::compat::volume_info(&json!({"Name": spec.name})))
+            Ok(VolumeInfo { name: spec.name.clone(), ..VolumeInfo::default() })
         }
         async fn inspect_volume(&self, _: &str) -> Result<VolumeInfo> {
             unsupported()

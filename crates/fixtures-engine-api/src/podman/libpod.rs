@@ -1,4 +1,4 @@
-//! libpod's answers in the shape `fixtures_core::compat` reads.
+//! libpod's own API's answers in the shape [`crate::document`] reads.
 //!
 //! libpod's inspect documents keep the Docker Engine API's field names, with a few
 //! differences that are smoothed here (the engine's own answer stays in `raw`):
@@ -7,14 +7,14 @@
 //! - `Config.ExposedPorts` is null; exposed ports are the keys of `NetworkSettings.Ports`;
 //! - networks are described in libpod's own lower-case schema;
 //! - and what Podman answers differently through either API (the default network's
-//!   name, `localhost/` names): `fixtures_core::compat::podman`.
+//!   name, `localhost/` names): [`super`].
 
 use serde_json::{Map, Value, json};
 
-use fixtures_core::compat::podman;
+use crate::podman;
 
 /// `sha256:<hex>` for a bare image id; anything else unchanged.
-pub(crate) fn image_id(id: &str) -> String {
+pub fn image_id(id: &str) -> String {
     let bare = id.len() == 64 && id.bytes().all(|b| b.is_ascii_hexdigit());
     if bare { format!("sha256:{id}") } else { id.to_owned() }
 }
@@ -26,13 +26,13 @@ fn set_image_id(doc: &mut Value, key: &str) {
 }
 
 /// An image document (inspect or listing) as Docker describes images.
-pub(crate) fn image(mut doc: Value) -> Value {
+pub fn image(mut doc: Value) -> Value {
     set_image_id(&mut doc, "Id");
     doc
 }
 
 /// A container inspect document as Docker describes containers.
-pub(crate) fn container(mut doc: Value) -> Value {
+pub fn container(mut doc: Value) -> Value {
     set_image_id(&mut doc, "Image");
     let ports: Option<Map<String, Value>> = doc
         .pointer("/NetworkSettings/Ports")
@@ -50,7 +50,7 @@ pub(crate) fn container(mut doc: Value) -> Value {
 
 /// A network in libpod's schema (`name`, `id`, `driver`, `labels`) as Docker's
 /// (`Name`, `Id`, `Driver`, `Labels`, `Containers`), with the ids of the containers on it.
-pub(crate) fn network(doc: &Value, containers: &[String]) -> Value {
+pub fn network(doc: &Value, containers: &[String]) -> Value {
     let text = |key: &str| doc.get(key).and_then(Value::as_str).unwrap_or_default().to_owned();
     let name = podman::network_for_docker(&text("name")).to_owned();
     let attached: Map<String, Value> = containers.iter().map(|id| (id.clone(), json!({}))).collect();
@@ -77,7 +77,7 @@ mod tests {
         assert_eq!(image_id(&format!("sha256:{HEX}")), format!("sha256:{HEX}"));
         assert_eq!(image_id("app:1"), "app:1");
         let doc = image(json!({"Id": HEX, "RepoTags": ["localhost/app:1", "127.0.0.1:5000/app:1"]}));
-        let info = fixtures_core::compat::image_info(doc);
+        let info = crate::document::image_info(doc);
         assert_eq!(info.id, format!("sha256:{HEX}"));
         assert_eq!(info.tags, ["app:1", "127.0.0.1:5000/app:1"]);
     }
@@ -100,7 +100,7 @@ mod tests {
                 }
             }
         }));
-        let info = fixtures_core::compat::container_info(doc);
+        let info = crate::document::container_info(doc);
         assert_eq!(info.image_id, format!("sha256:{HEX}"));
         assert_eq!(info.pid, Some(28026));
         assert_eq!(info.exit_code, None);
@@ -118,11 +118,11 @@ mod tests {
     fn libpod_networks_are_read() {
         let doc = json!({"name": "fx-net", "id": "2f25", "driver": "bridge", "labels": {"fixtures.managed": "true"},
                          "internal": false, "dns_enabled": true});
-        let info = fixtures_core::compat::network_info(&network(&doc, &["c1".to_owned()]));
+        let info = crate::document::network_info(&network(&doc, &["c1".to_owned()]));
         assert_eq!((info.name.as_str(), info.id.as_str(), info.driver.as_str()), ("fx-net", "2f25", "bridge"));
         assert_eq!(info.labels["fixtures.managed"], "true");
         assert_eq!(info.containers, ["c1"]);
-        let default = fixtures_core::compat::network_info(&network(&json!({"name": "podman", "id": "2f"}), &[]));
+        let default = crate::document::network_info(&network(&json!({"name": "podman", "id": "2f"}), &[]));
         assert_eq!(default.name, "bridge");
     }
 }

@@ -13,7 +13,7 @@ use futures_util::StreamExt;
 use futures_util::stream::BoxStream;
 use serde_json::Value;
 
-use crate::error::Result;
+use fixtures_core::Result;
 
 /// How far before the last delivered event a resumed stream starts: events are not always
 /// written in the order of their times.
@@ -200,7 +200,7 @@ mod tests {
         let stream = resumed_from(0, |_| {
             futures_util::stream::iter([
                 Ok(event(1, "create")),
-                Err(crate::Error::new(crate::ErrorKind::Engine, "gone")),
+                Err(fixtures_core::Error::new(fixtures_core::ErrorKind::Engine, "gone")),
             ])
             .boxed()
         });

@@ -8,6 +8,12 @@
 //!   (containers, CI machines) they never run; Docker runs them itself.
 //! - libpod 4.3 counts a log `tail` in records, not lines, and conmon stores a line that
 //!   came in two writes as two records.
+//! - Failures come as 500s more often, told apart by their text ([`crate::status`] reads
+//!   them), and some are races worth asking again (`*_retrying_*`).
+//! - libpod's own API describes images, containers and networks a little differently from
+//!   the Docker-compatible one: [`libpod`].
+
+pub mod libpod;
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -16,7 +22,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use serde_json::Value;
 
-use crate::runtime::LogChunk;
+use fixtures_core::runtime::LogChunk;
 
 /// Podman's default network (`default_network` in containers.conf).
 pub const DEFAULT_NETWORK: &str = "podman";
@@ -51,6 +57,32 @@ pub fn short_tag(name: &str) -> &str {
     ["localhost/", "docker.io/library/", "docker.io/"].iter().find_map(|p| name.strip_prefix(p)).unwrap_or(name)
 }
 
+/// libpod's answers to failures are mostly 500s (so are some of the Docker-compatible API's);
+/// the text (a Go sentinel error's) says what happened.
+pub const NOT_FOUND_CAUSES: &[&str] = &[
+    "no such container",
+    "no such image",
+    "image not known",
+    "network not found",
+    "no such volume",
+    "no such object",
+    "no such exec session",
+    "no such pod",
+];
+
+/// libpod's texts for a conflict (see [`NOT_FOUND_CAUSES`]).
+pub const CONFLICT_CAUSES: &[&str] = &[
+    "is already in use",
+    "container already exists",
+    "container state improper",
+    "volume already exists",
+    "network already exists",
+    "volume is being used",
+    "network is being used",
+    "image is in use by a container",
+    "image is being used",
+];
+
 /// Whether an inspect failed because the container's process exited while Podman read it
 /// (`read /proc/<pid>/cgroup: no such process`, a 500): the container is there; asking again
 /// a moment later answers.
@@ -59,10 +91,10 @@ pub fn exit_race(message: &str) -> bool {
 }
 
 /// An inspect on Podman, again (three times at most, 10 ms apart) when it lost [`exit_race`].
-pub async fn inspect_retrying_exit_races<T, F, Fut>(inspect: F) -> crate::Result<T>
+pub async fn inspect_retrying_exit_races<T, F, Fut>(inspect: F) -> fixtures_core::Result<T>
 where
     F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = crate::Result<T>>,
+    Fut: std::future::Future<Output = fixtures_core::Result<T>>,
 {
     retrying_races(3, exit_race, std::time::Duration::from_millis(10), "an inspect raced with the exit", inspect).await
 }
@@ -75,10 +107,10 @@ pub fn network_race(message: &str) -> bool {
 
 /// A network creation on Podman, again (five times at most, 50 ms apart) when it lost
 /// [`network_race`].
-pub async fn create_network_retrying_races<T, F, Fut>(create: F) -> crate::Result<T>
+pub async fn create_network_retrying_races<T, F, Fut>(create: F) -> fixtures_core::Result<T>
 where
     F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = crate::Result<T>>,
+    Fut: std::future::Future<Output = fixtures_core::Result<T>>,
 {
     retrying_races(
         5,
@@ -98,10 +130,10 @@ async fn retrying_races<T, F, Fut>(
     pause: std::time::Duration,
     what: &str,
     mut call: F,
-) -> crate::Result<T>
+) -> fixtures_core::Result<T>
 where
     F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = crate::Result<T>>,
+    Fut: std::future::Future<Output = fixtures_core::Result<T>>,
 {
     let mut attempt = 0;
     loop {
@@ -124,10 +156,10 @@ pub fn storage_race(message: &str) -> bool {
 
 /// Runs a build on Podman, again (twice at most) when it lost [`storage_race`]: the image it
 /// read for its cache was removed meanwhile by another test's clean-up.
-pub async fn build_retrying_storage_races<F, Fut>(build: F) -> crate::Result<String>
+pub async fn build_retrying_storage_races<F, Fut>(build: F) -> fixtures_core::Result<String>
 where
     F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = crate::Result<String>>,
+    Fut: std::future::Future<Output = fixtures_core::Result<String>>,
 {
     retrying_races(2, storage_race, std::time::Duration::ZERO, "a build raced with an image removal", build).await
 }
@@ -232,12 +264,12 @@ pub fn last_lines(chunks: Vec<LogChunk>, n: Option<usize>) -> Vec<LogChunk> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::runtime::Stream;
+    use fixtures_core::runtime::Stream;
     use serde_json::json;
 
     #[tokio::test]
     async fn a_build_that_lost_a_storage_race_runs_again_twice_at_most() {
-        use crate::{Error, ErrorKind};
+        use fixtures_core::{Error, ErrorKind};
         let race = || Error::new(ErrorKind::Build, "getting top layer info: layer not known");
         let attempts = std::sync::atomic::AtomicUsize::new(0);
         let outcomes = |failures: usize, error: fn() -> Error| {
@@ -259,7 +291,7 @@ mod tests {
 
     #[tokio::test]
     async fn an_inspect_that_lost_an_exit_race_is_asked_again() {
-        use crate::{Error, ErrorKind};
+        use fixtures_core::{Error, ErrorKind};
         let attempts = std::sync::atomic::AtomicUsize::new(0);
         let race =
             || Error::new(ErrorKind::Engine, "the engine answered 500: read /proc/10242/cgroup: no such process");

@@ -1,24 +1,21 @@
-//! Reading the Docker Engine API's JSON documents into this crate's types.
+//! The Docker Engine API's JSON documents read into fixtures-core's types.
 //!
 //! Docker and Podman (libpod's inspect output keeps the same field names) describe
 //! containers, images, networks, volumes and events in the same shape, so backends
 //! hand the engine's answer here as JSON instead of each mapping it by hand.
-//! Also the small JSON helpers both backends build request bodies with, and [`events`]: the
-//! event stream that goes on when the engine ends it. Nothing else here does I/O.
-
-pub mod events;
-pub mod podman;
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 use serde_json::Value;
 
-use crate::runtime::{
+use fixtures_core::runtime::{
     ContainerInfo, ContainerStatus, ContainerSummary, Event, EventAction, EventObject, Health, HostBinding, ImageInfo,
     NetworkEndpoint, NetworkInfo, VolumeInfo,
 };
-use crate::spec::{Labels, Port};
+use fixtures_core::spec::{Labels, Port};
+
+use crate::podman;
 
 fn s(v: &Value, key: &str) -> String {
     v.get(key).and_then(Value::as_str).unwrap_or_default().to_owned()
@@ -72,14 +69,13 @@ pub fn container_info(raw: Value) -> ContainerInfo {
         .map(|m| {
             m.iter()
                 .map(|(name, n)| {
-                    let endpoint = NetworkEndpoint {
-                        network: name.clone(),
-                        network_id: s(n, "NetworkID"),
-                        ipv4: ip(n, "IPAddress"),
-                        ipv6: ip(n, "GlobalIPv6Address"),
-                        gateway: ip(n, "Gateway"),
-                        aliases: strings(n.get("Aliases")),
-                    };
+                    let mut endpoint = NetworkEndpoint::default();
+                    endpoint.network = name.clone();
+                    endpoint.network_id = s(n, "NetworkID");
+                    endpoint.ipv4 = ip(n, "IPAddress");
+                    endpoint.ipv6 = ip(n, "GlobalIPv6Address");
+                    endpoint.gateway = ip(n, "Gateway");
+                    endpoint.aliases = strings(n.get("Aliases"));
                     (name.clone(), endpoint)
                 })
                 .collect()
@@ -112,33 +108,39 @@ pub fn container_info(raw: Value) -> ContainerInfo {
         .map(|m| m.keys().filter_map(|k| Port::parse(k).ok()).collect())
         .unwrap_or_default();
 
-    ContainerInfo {
-        id: s(&raw, "Id"),
-        name: s(&raw, "Name").trim_start_matches('/').to_owned(),
-        image_id: s(&raw, "Image"),
-        status,
-        health,
-        pid,
-        exit_code,
-        oom_killed: state.get("OOMKilled").and_then(Value::as_bool).unwrap_or(false),
-        error: Some(s(&state, "Error")).filter(|e| !e.is_empty()),
-        env,
-        labels: labels(config.get("Labels")),
-        networks,
-        ports,
-        exposed,
-        raw,
-    }
+    let time = |key: &str| Some(s(&state, key)).filter(|t| !t.is_empty() && !t.starts_with("0001-"));
+    let restart_policy = raw.pointer("/HostConfig/RestartPolicy/Name").and_then(Value::as_str);
+
+    let mut info = ContainerInfo::default();
+    info.id = s(&raw, "Id");
+    info.name = s(&raw, "Name").trim_start_matches('/').to_owned();
+    info.image_id = s(&raw, "Image");
+    info.status = status;
+    info.health = health;
+    info.pid = pid;
+    info.exit_code = exit_code;
+    info.started_at = time("StartedAt");
+    info.finished_at = time("FinishedAt");
+    info.restarts = !matches!(restart_policy, None | Some("" | "no"));
+    info.oom_killed = state.get("OOMKilled").and_then(Value::as_bool).unwrap_or(false);
+    info.error = Some(s(&state, "Error")).filter(|e| !e.is_empty());
+    info.env = env;
+    info.labels = labels(config.get("Labels"));
+    info.networks = networks;
+    info.ports = ports;
+    info.exposed = exposed;
+    info.raw = raw;
+    info
 }
 
 /// A container from a listing (`GET /containers/json`).
 pub fn container_summary(raw: &Value) -> ContainerSummary {
-    ContainerSummary {
-        id: s(raw, "Id"),
-        names: strings(raw.get("Names")).into_iter().map(|n| n.trim_start_matches('/').to_owned()).collect(),
-        status: ContainerStatus::parse(&s(raw, "State")),
-        labels: labels(raw.get("Labels")),
-    }
+    let mut summary = ContainerSummary::default();
+    summary.id = s(raw, "Id");
+    summary.names = strings(raw.get("Names")).into_iter().map(|n| n.trim_start_matches('/').to_owned()).collect();
+    summary.status = ContainerStatus::parse(&s(raw, "State"));
+    summary.labels = labels(raw.get("Labels"));
+    summary
 }
 
 /// An image from an inspect document (`GET /images/{name}/json`) or a listing.
@@ -148,43 +150,40 @@ pub fn image_info(raw: Value) -> ImageInfo {
         Some(l) if l.is_object() => labels(Some(l)),
         _ => labels(config.get("Labels")),
     };
-    ImageInfo {
-        id: s(&raw, "Id"),
-        tags: strings(raw.get("RepoTags"))
-            .iter()
-            .filter(|t| *t != "<none>:<none>")
-            .map(|t| podman::short_tag(t).to_owned())
-            .collect(),
-        labels: image_labels,
-        os: s(&raw, "Os"),
-        architecture: s(&raw, "Architecture"),
-        raw,
-    }
+    let mut image = ImageInfo::default();
+    image.id = s(&raw, "Id");
+    image.tags = strings(raw.get("RepoTags"))
+        .iter()
+        .filter(|t| *t != "<none>:<none>")
+        .map(|t| podman::short_tag(t).to_owned())
+        .collect();
+    image.labels = image_labels;
+    image.os = s(&raw, "Os");
+    image.architecture = s(&raw, "Architecture");
+    image.raw = raw;
+    image
 }
 
 /// A network from an inspect document or a listing.
 pub fn network_info(raw: &Value) -> NetworkInfo {
-    NetworkInfo {
-        id: s(raw, "Id"),
-        name: s(raw, "Name"),
-        driver: s(raw, "Driver"),
-        labels: labels(raw.get("Labels")),
-        containers: raw
-            .get("Containers")
-            .and_then(Value::as_object)
-            .map(|m| m.keys().cloned().collect())
-            .unwrap_or_default(),
-    }
+    let mut network = NetworkInfo::default();
+    network.id = s(raw, "Id");
+    network.name = s(raw, "Name");
+    network.driver = s(raw, "Driver");
+    network.labels = labels(raw.get("Labels"));
+    network.containers =
+        raw.get("Containers").and_then(Value::as_object).map(|m| m.keys().cloned().collect()).unwrap_or_default();
+    network
 }
 
 /// A volume from an inspect document or a listing.
 pub fn volume_info(raw: &Value) -> VolumeInfo {
-    VolumeInfo {
-        name: s(raw, "Name"),
-        driver: s(raw, "Driver"),
-        mountpoint: s(raw, "Mountpoint"),
-        labels: labels(raw.get("Labels")),
-    }
+    let mut volume = VolumeInfo::default();
+    volume.name = s(raw, "Name");
+    volume.driver = s(raw, "Driver");
+    volume.mountpoint = s(raw, "Mountpoint");
+    volume.labels = labels(raw.get("Labels"));
+    volume
 }
 
 /// An event (`GET /events`), with Podman's action names mapped to Docker's.
@@ -214,35 +213,17 @@ pub fn event(raw: &Value) -> Event {
         id if id.is_empty() => s(raw, "id"),
         id => id,
     };
-    let time_nanos = raw.get("timeNano").and_then(Value::as_i64).map(i128::from);
-    let time_secs = raw.get("time").and_then(Value::as_i64);
-    Event { object, action, id, attributes, time_nanos, time_secs }
-}
-
-/// Inserts `value` under `key` of a request body unless it is empty (null, `[]`, `{}`, `false`).
-pub fn put_unless_empty(m: &mut serde_json::Map<String, Value>, key: &str, value: Value) {
-    let empty = match &value {
-        Value::Null => true,
-        Value::Array(a) => a.is_empty(),
-        Value::Object(o) => o.is_empty(),
-        Value::Bool(b) => !b,
-        _ => false,
-    };
-    if !empty {
-        m.insert(key.to_owned(), value);
-    }
-}
-
-/// Merges `patch` into `base`: objects key by key, anything else replaced (a spec's `raw`).
-pub fn merge(base: &mut Value, patch: &Value) {
-    match (base, patch) {
-        (Value::Object(b), Value::Object(p)) => {
-            for (k, v) in p {
-                merge(b.entry(k.clone()).or_insert(Value::Null), v);
-            }
-        }
-        (b, p) => *b = p.clone(),
-    }
+    let mut event = Event::default();
+    // Docker's `exitCode`, libpod's `containerExitCode`.
+    event.exit_code =
+        attributes.get("exitCode").or_else(|| attributes.get("containerExitCode")).and_then(|c| c.parse().ok());
+    event.object = object;
+    event.action = action;
+    event.id = id;
+    event.attributes = attributes;
+    event.time_nanos = raw.get("timeNano").and_then(Value::as_i64).map(i128::from);
+    event.time_secs = raw.get("time").and_then(Value::as_i64);
+    event
 }
 
 #[cfg(test)]
