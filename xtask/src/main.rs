@@ -523,7 +523,7 @@ fn demo() -> Result {
     run(cargo().env("FIXTURE_LOG", "info").args([
         "test",
         "-p",
-        "integration-tests",
+        "fixtures",
         "--test",
         "resolver_service",
         "--",

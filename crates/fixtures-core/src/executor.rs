@@ -2,7 +2,7 @@
 //!
 //! Everything the library makes runs here, whichever runtime the test itself runs on:
 //! fixture resolution (containers, their readiness, custom fixtures and whatever their code
-//! spawns), teardowns, and under `#[fixtures_core::test]` the test body too. A shared client
+//! spawns), teardowns, and under `#[fixtures::test]` the test body too. A shared client
 //! whose driver spawns a background task (nearly every async database or broker client does)
 //! therefore keeps working in every test that uses it: its task lives on this runtime, not on
 //! the runtime of the test that happened to ask first, which ends with that test.

@@ -1,6 +1,6 @@
-//! The test harness for targets with `harness = false` (`fixtures_core::main!()`).
+//! The test harness for targets with `harness = false` (`fixtures::main!()`).
 //!
-//! At start-up it finds every `#[fixtures_core::test]` of the binary (the attribute
+//! At start-up it finds every `#[fixtures::test]` of the binary (the attribute
 //! registers each), expands each into one trial per case of its alternatives, named
 //! `path::to::test[fixture=alternative]`, and hands them to a libtest-compatible runner
 //! (libtest-mimic): `cargo test` and cargo-nextest list, filter and run each case as a test
@@ -102,8 +102,8 @@ fn explain_empty_selection(args: &Arguments, trials: &[Trial], running: usize) {
     }
     if trials.is_empty() {
         eprintln!(
-            "note: this test binary has no `#[fixtures_core::test]` functions; under `harness = false` \
-             a plain `#[test]` does not run: mark it `#[fixtures_core::test]`"
+            "note: this test binary has no `#[fixtures::test]` functions; under `harness = false` \
+             a plain `#[test]` does not run: mark it `#[fixtures::test]`"
         );
         return;
     }

@@ -14,7 +14,7 @@
 //! clean-up at exit is done. Every fixture is made on it, whatever runtime asks: containers
 //! and their readiness, and the closures of [`fixture`], [`value_fn`] and
 //! [`ContainerNode::ready_when`](env::ContainerNode::ready_when), with their teardowns. Every
-//! engine call runs there too. Under `#[fixtures_core::test]` the test body also runs there,
+//! engine call runs there too. Under `#[fixtures::test]` the test body also runs there,
 //! driven from the test's own thread; under `#[tokio::test]` it runs on tokio's runtime for
 //! that test, and under the blocking API on the test's thread.
 //!
@@ -65,7 +65,7 @@ pub(crate) fn short_id(id: &str) -> &str {
     &id[..id.len().min(12)]
 }
 
-/// What `fixtures_core::main!()` renders: the harness's `main`; the name every fixture test
+/// What `fixtures::main!()` renders: the harness's `main`; the name every fixture test
 /// of a `harness = false` file looks for (see the attribute); and a `#[test]` that exists
 /// only when libtest's harness compiles the file (rustc drops `#[test]` items otherwise),
 /// there to say that this file needs `harness = false`.
@@ -75,9 +75,9 @@ pub(crate) fn short_id(id: &str) -> &str {
 macro_rules! __harness_main {
     ($setup:expr) => {
         #[test]
-        fn fixtures_core_main_needs_harness_false() {
+        fn fixtures_main_needs_harness_false() {
             ::core::compile_error!(
-                "`fixtures_core::main!()` is the harness of a test target with `harness = false`; \
+                "`fixtures::main!()` is the harness of a test target with `harness = false`; \
                  set it in Cargo.toml: [[test]] name = \"<this file's name>\" harness = false"
             );
         }
@@ -87,7 +87,7 @@ macro_rules! __harness_main {
         }
         #[doc(hidden)]
         #[allow(dead_code)]
-        fn this_file_needs_fixtures_core_main() {}
+        fn this_file_needs_fixtures_main() {}
     };
 }
 
@@ -97,6 +97,6 @@ macro_rules! __harness_main {
 #[cfg(not(feature = "harness"))]
 macro_rules! __harness_main {
     ($setup:expr) => {
-        ::core::compile_error!("`fixtures_core::main!()` needs fixtures-core's `harness` feature (on by default)");
+        ::core::compile_error!("`fixtures::main!()` needs the `harness` feature of `fixtures` (on by default)");
     };
 }

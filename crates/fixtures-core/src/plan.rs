@@ -1,7 +1,7 @@
 //! Which fixture tests will run, counted before any starts, so that each shared fixture
 //! ends with the last test that needs it (see `env::lifetime`).
 //!
-//! The harness (`fixtures_core::main!()`) knows: it filters the trials itself, and every
+//! The harness (`fixtures::main!()`) knows: it filters the trials itself, and every
 //! test of its binary is a fixture test. Under the standard harness the attribute's
 //! registry lists every fixture test of the binary, and libtest's arguments tell which of
 //! them run. Plain tests (`#[tokio::test]` with `Env::start`, say) may use the same shared

@@ -1,4 +1,4 @@
-//! What `#[fixtures_core::test]` expands to calls into here. Not a public API.
+//! What `#[fixtures::test]` expands to calls into here. Not a public API.
 
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
@@ -122,7 +122,7 @@ pub enum ShouldPanic {
     WithMessage(&'static str),
 }
 
-/// A `#[fixtures_core::test]`, as the attribute registers it (with [`inventory`]), so that
+/// A `#[fixtures::test]`, as the attribute registers it (with [`inventory`]), so that
 /// a runner can find every fixture test of the binary.
 #[derive(Debug)]
 pub struct Registered {

@@ -1,9 +1,11 @@
-//! `#[fixtures_core::test(env = path::to::env())]`: a test whose arguments are fixtures.
+//! `#[fixtures::test(env = path::to::env())]`: a test whose arguments are fixtures.
 //!
 //! Thin by design: it parses the attribute and the function, checks them
 //! (reporting every mistake with its span at once), and renders the test's body and
-//! environment as functions, registers them (for `fixtures_core::main!()`'s harness and for
-//! planning), and a plain `#[test]` that calls `fixtures_core::__private::run_test`.
+//! environment as functions, registers them (for `fixtures::main!()`'s harness and for
+//! planning), and a plain `#[test]` that calls `fixtures::__private::run_test`.
+
+mod krate;
 
 use proc_macro::TokenStream;
 use proc_macro2::Span;
@@ -14,13 +16,26 @@ use syn::{Expr, FnArg, Ident, ItemFn, Pat, Token, Type};
 
 struct Args {
     env: Option<Expr>,
+    krate: Option<syn::Path>,
     errors: Vec<syn::Error>,
 }
 
 impl Parse for Args {
     fn parse(input: ParseStream<'_>) -> syn::Result<Self> {
-        let mut args = Args { env: None, errors: Vec::new() };
+        let mut args = Args { env: None, krate: None, errors: Vec::new() };
         while !input.is_empty() {
+            if input.peek(Token![crate]) {
+                let key: Token![crate] = input.parse()?;
+                input.parse::<Token![=]>()?;
+                let path: syn::Path = input.parse()?;
+                if args.krate.replace(path).is_some() {
+                    args.errors.push(syn::Error::new(key.span, "`crate` is given twice"));
+                }
+                if !input.is_empty() {
+                    input.parse::<Token![,]>()?;
+                }
+                continue;
+            }
             let key: Ident = input.parse()?;
             input.parse::<Token![=]>()?;
             let value: Expr = input.parse()?;
@@ -29,7 +44,10 @@ impl Parse for Args {
                 "env" => args.env = Some(value),
                 other => args.errors.push(syn::Error::new(
                     key.span(),
-                    format!("unknown argument `{other}`; expected `env = <expression giving an Env>`"),
+                    format!(
+                        "unknown argument `{other}`; expected `env = <expression giving an Env>` \
+                         (and, for a library reached by another path, `crate = <path>`)"
+                    ),
                 )),
             }
             if !input.is_empty() {
@@ -43,14 +61,17 @@ impl Parse for Args {
 /// Marks a test whose arguments are fixtures of an environment, by name:
 ///
 /// ```text
-/// #[fixtures_core::test(env = common::env())]
-/// async fn api_answers(apiserver: &Container) -> fixtures_core::Result<()> { ... }
+/// #[fixtures::test(env = common::env())]
+/// async fn api_answers(apiserver: &Container) -> fixtures::Result<()> { ... }
 /// ```
 ///
 /// The test may be `async` or not, and return `()` or a `Result` whose error is `Debug`.
 /// An argument `name: &T` borrows the fixture (any `T`, `Clone` or not); `name: T` gets a
 /// clone. When the fixtures it needs have alternatives, it runs once per case. The body runs
 /// on the library's runtime, driven from the test's thread.
+///
+/// The rendered code names the library as the crate's Cargo.toml does (`fixtures`, or a
+/// rename of it); `crate = path` says it where the manifest does not.
 #[proc_macro_attribute]
 pub fn test(attr: TokenStream, item: TokenStream) -> TokenStream {
     let args = match syn::parse::<Args>(attr) {
@@ -113,16 +134,17 @@ pub fn test(attr: TokenStream, item: TokenStream) -> TokenStream {
         return all.to_compile_error().into();
     }
     let env = args.env;
+    let krate = args.krate.map_or_else(krate::path, |p| quote! { #p });
     let attrs = &func.attrs;
     // `#[cfg]` applies to everything the attribute renders; `#[ignore]` and `#[should_panic]`
     // are read for the harness and left on the `#[test]` for libtest.
     let cfgs: Vec<&syn::Attribute> = attrs.iter().filter(|a| a.path().is_ident("cfg")).collect();
     let ignore = attrs.iter().any(|a| a.path().is_ident("ignore"));
     let should_panic = match attrs.iter().find(|a| a.path().is_ident("should_panic")) {
-        None => quote! { ::fixtures_core::__private::ShouldPanic::No },
+        None => quote! { #krate::__private::ShouldPanic::No },
         Some(a) => match should_panic_message(a) {
-            Ok(Some(m)) => quote! { ::fixtures_core::__private::ShouldPanic::WithMessage(#m) },
-            Ok(None) => quote! { ::fixtures_core::__private::ShouldPanic::Yes },
+            Ok(Some(m)) => quote! { #krate::__private::ShouldPanic::WithMessage(#m) },
+            Ok(None) => quote! { #krate::__private::ShouldPanic::Yes },
             Err(e) => return e.to_compile_error().into(),
         },
     };
@@ -140,31 +162,31 @@ pub fn test(attr: TokenStream, item: TokenStream) -> TokenStream {
     let call = if func.sig.asyncness.is_some() {
         quote! { __fixtures_body(#(#pass),*).await }
     } else {
-        quote! { ::fixtures_core::__private::run_sync(|| __fixtures_body(#(#pass),*)) }
+        quote! { #krate::__private::run_sync(|| __fixtures_body(#(#pass),*)) }
     };
     quote! {
         #(#cfgs)*
         #[doc(hidden)]
         #[allow(non_snake_case)]
-        fn #env_fn() -> ::fixtures_core::Env {
+        fn #env_fn() -> #krate::Env {
             #env
         }
 
         #(#cfgs)*
         #[doc(hidden)]
         #[allow(non_snake_case)]
-        fn #body_fn(__t: ::fixtures_core::TestEnv) -> ::fixtures_core::__private::Body {
+        fn #body_fn(__t: #krate::TestEnv) -> #krate::__private::Body {
             #inner
             ::std::boxed::Box::pin(async move {
                 #(#fetch)*
-                ::std::result::Result::Ok(::fixtures_core::__private::Outcome::into_outcome(#call))
+                ::std::result::Result::Ok(#krate::__private::Outcome::into_outcome(#call))
             })
         }
 
         #(#cfgs)*
         #[doc(hidden)]
         #[allow(non_upper_case_globals)]
-        const #registered: ::fixtures_core::__private::Registered = ::fixtures_core::__private::Registered {
+        const #registered: #krate::__private::Registered = #krate::__private::Registered {
             module: ::core::module_path!(),
             name: #test_str,
             requested: &[#(#names),*],
@@ -175,26 +197,26 @@ pub fn test(attr: TokenStream, item: TokenStream) -> TokenStream {
         };
 
         #(#cfgs)*
-        ::fixtures_core::__private::inventory::submit! { #registered }
+        #krate::__private::inventory::submit! { #registered }
 
         // Who runs this test: libtest's harness (which keeps `#[test]` items, so the local
         // function below exists) or, under `harness = false` (where rustc drops them),
-        // `fixtures_core::main!()`, which defines the same name at the crate root. With
-        // neither, the name is missing: the file needs `fixtures_core::main!()`.
+        // `fixtures::main!()`, which defines the same name at the crate root. With
+        // neither, the name is missing: the file needs `fixtures::main!()`.
         #(#cfgs)*
         #[allow(unnameable_test_items)]
         const _: () = {
             #[::core::prelude::v1::test]
-            fn this_file_needs_fixtures_core_main() {}
+            fn this_file_needs_fixtures_main() {}
             #[allow(unused_imports)]
             use crate::*;
-            let _: fn() = this_file_needs_fixtures_core_main;
+            let _: fn() = this_file_needs_fixtures_main;
         };
 
         #[::core::prelude::v1::test]
         #(#attrs)*
         #vis fn #test_name() {
-            ::fixtures_core::__private::run_test(&#registered)
+            #krate::__private::run_test(&#registered)
         }
     }
     .into()
@@ -223,7 +245,7 @@ fn should_panic_message(attr: &syn::Attribute) -> syn::Result<Option<syn::LitStr
     }
 }
 
-/// The harness for a test target with `harness = false`: runs its `#[fixtures_core::test]`
+/// The harness for a test target with `harness = false`: runs its `#[fixtures::test]`
 /// functions, one test per case, as libtest does (filters, `--list`, `--exact`, `--ignored`,
 /// `--test-threads`), for `cargo test` and cargo-nextest alike.
 ///
@@ -234,7 +256,7 @@ fn should_panic_message(attr: &syn::Attribute) -> syn::Result<Option<syn::LitStr
 /// harness = false
 ///
 /// // tests/api.rs
-/// fixtures_core::main!();
+/// fixtures::main!();
 /// ```
 ///
 /// `main!(setup = path::to::function)` runs that `fn()` once before the first test.
@@ -246,7 +268,8 @@ pub fn main(input: TokenStream) -> TokenStream {
                 Some(f) => quote! { ::core::option::Option::Some(#f as fn()) },
                 None => quote! { ::core::option::Option::None },
             };
-            quote! { ::fixtures_core::__harness_main!(#setup); }.into()
+            let krate = krate::path();
+            quote! { #krate::__harness_main!(#setup); }.into()
         }
         // The error alone: no second one about a missing `main`.
         Err(e) => {
@@ -274,7 +297,7 @@ fn main_args(input: proc_macro2::TokenStream) -> syn::Result<Option<syn::Path>> 
                         return Err(syn::Error::new(
                             key.span(),
                             format!(
-                                "unknown argument `{other}` to `fixtures_core::main!`; it takes none, or \
+                                "unknown argument `{other}` to `fixtures::main!`; it takes none, or \
                                  `setup = <path to a fn()>` to run once before the tests"
                             ),
                         ));
@@ -298,12 +321,12 @@ mod tests {
     fn main_takes_setup_or_nothing() {
         assert!(main_args(quote! {}).expect("empty").is_none());
         assert!(main_args(quote! { setup = crate::init_tracing }).expect("setup").is_some());
-        let e = main_args(quote! { threads = 4 }).expect_err("unknown");
+        let Err(e) = main_args(quote! { threads = 4 }) else { panic!("unknown") };
         assert_eq!(
             e.to_string(),
-            "unknown argument `threads` to `fixtures_core::main!`; it takes none, or `setup = <path to a fn()>` to run once before the tests"
+            "unknown argument `threads` to `fixtures::main!`; it takes none, or `setup = <path to a fn()>` to run once before the tests"
         );
-        let e = main_args(quote! { setup = a, setup = b }).expect_err("twice");
+        let Err(e) = main_args(quote! { setup = a, setup = b }) else { panic!("twice") };
         assert_eq!(e.to_string(), "`setup` is given twice");
     }
 }

@@ -630,7 +630,7 @@ async fn make(t: Arc<TestInner>, name: String) -> Result<Fixture> {
     if let Node::Alternatives(names) = &node {
         let choice = t.case.choices.get(&name).cloned().ok_or_else(|| {
             Error::graph(&name, format!(
-                "`{name}` stands for one of [{}]; run the test once per case (Env::cases, or the #[fixtures_core::test] attribute)",
+                "`{name}` stands for one of [{}]; run the test once per case (Env::cases, or the #[fixtures::test] attribute)",
                 names.join(", ")
             ))
         })?;

@@ -1,0 +1,425 @@
+//! Helpers of this repository's own tests (`tests/`).
+//!
+//! The tests run against a real engine: `FIXTURE_RUNTIME` picks it (Docker by
+//! default). The test images are built by `cargo xtask images`.
+
+use std::sync::Arc;
+
+use fixtures_core::labels;
+use fixtures_core::spec::{ContainerSpec, LabelFilter, Labels};
+use fixtures_core::{Result, Runtime};
+
+/// The image with the project's static test services (no shell).
+pub const SERVICES_IMAGE: &str = "fixtures-test/services:latest";
+/// The services image as pushed to the local registry by `cargo xtask images`.
+pub const REGISTRY_IMAGE: &str = "127.0.0.1:5000/fixtures-test/services:latest";
+/// An image with busybox and a shell.
+pub const BUSYBOX_IMAGE: &str = "fixtures-test/busybox:latest";
+
+/// Prints this library's `tracing` events (builds, pulls, creation, readiness, removal)
+/// when `FIXTURE_LOG` is set (`info`, `debug`); `cargo xtask demo` sets it.
+pub fn init_tracing() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    let Ok(level) = std::env::var("FIXTURE_LOG") else { return };
+    ONCE.call_once(|| {
+        let level = match level.to_ascii_lowercase().as_str() {
+            "debug" => tracing_subscriber::filter::LevelFilter::DEBUG,
+            "trace" => tracing_subscriber::filter::LevelFilter::TRACE,
+            _ => tracing_subscriber::filter::LevelFilter::INFO,
+        };
+        let _ = tracing_subscriber::fmt()
+            .with_max_level(level)
+            .with_target(false)
+            .without_time()
+            .with_writer(std::io::stderr)
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .try_init();
+    });
+}
+
+/// The backends compiled into the tests; `FIXTURE_RUNTIME` picks one (without it,
+/// Docker is tried first, then Podman).
+pub fn backends() -> Vec<fixtures_core::Backend> {
+    vec![fixtures_docker::backend(), fixtures_podman::backend()]
+}
+
+/// An empty environment on the backends under test: every one compiled in, as `Env::new()`
+/// offers them (this crate links both).
+pub fn base_env() -> fixtures_core::Env {
+    init_tracing();
+    fixtures_core::Env::new()
+}
+
+/// The engine under test.
+///
+/// # Panics
+/// When no engine answers: an integration test never passes without one.
+pub async fn runtime() -> Arc<dyn Runtime> {
+    match fixtures_core::backend::select(&backends()).await {
+        Ok(rt) => rt,
+        Err(e) => panic!("integration tests need a container engine: {e:?}"),
+    }
+}
+
+/// Labels for everything a low-level test creates, unique to that test, so
+/// [`Scratch`] removes exactly what the test made.
+#[derive(Debug)]
+pub struct Scratch {
+    runtime: Arc<dyn Runtime>,
+    run: String,
+}
+
+impl Scratch {
+    /// A new scratch space on `runtime` named after `test`.
+    pub fn new(runtime: Arc<dyn Runtime>, test: &str) -> Self {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or_default();
+        let run = format!("it-{test}-{}-{nanos:x}", std::process::id());
+        Scratch { runtime, run }
+    }
+
+    /// The runtime.
+    pub fn runtime(&self) -> &Arc<dyn Runtime> {
+        &self.runtime
+    }
+
+    /// A unique name for a resource of this test.
+    pub fn name(&self, what: &str) -> String {
+        format!("{}-{what}", self.run)
+    }
+
+    /// Our labels for this test's resources.
+    pub fn labels(&self) -> Labels {
+        let mut l = Labels::new();
+        l.insert(labels::MANAGED.to_owned(), "true".to_owned());
+        l.insert(labels::RUN.to_owned(), self.run.clone());
+        l
+    }
+
+    /// The filter that finds this test's resources.
+    pub fn filter(&self) -> LabelFilter {
+        LabelFilter::eq(labels::RUN, self.run.clone())
+    }
+
+    /// A container spec of `image` with this test's labels and a unique name.
+    pub fn container(&self, what: &str, image: &str) -> ContainerSpec {
+        ContainerSpec {
+            name: Some(self.name(what)),
+            image: image.to_owned(),
+            labels: self.labels(),
+            ..ContainerSpec::default()
+        }
+    }
+
+    /// Creates and starts a container; returns its id.
+    ///
+    /// # Errors
+    /// When the engine refuses.
+    pub async fn start(&self, spec: &ContainerSpec) -> Result<String> {
+        let id = self.runtime.create_container(spec).await?;
+        self.runtime.start_container(&id).await?;
+        Ok(id)
+    }
+
+    /// Removes everything of this test: containers, then networks and volumes.
+    ///
+    /// # Errors
+    /// When something cannot be removed.
+    pub async fn clean(&self) -> Result<()> {
+        remove_all(self.runtime.as_ref(), &self.filter()).await
+    }
+}
+
+/// Removes the containers, then the networks and volumes, that `filter` selects.
+///
+/// # Errors
+/// When something cannot be removed.
+pub async fn remove_all(runtime: &dyn Runtime, filter: &LabelFilter) -> Result<()> {
+    for c in runtime.list_containers(filter).await? {
+        runtime.remove_container(&c.id, true).await?;
+    }
+    for n in runtime.list_networks(filter).await? {
+        runtime.remove_network(&n.id).await?;
+    }
+    for v in runtime.list_volumes(filter).await? {
+        runtime.remove_volume(&v.name, true).await?;
+    }
+    Ok(())
+}
+
+impl Drop for Scratch {
+    /// Cleans up after a test that panicked before calling [`Scratch::clean`].
+    fn drop(&mut self) {
+        let runtime = self.runtime.clone();
+        let filter = self.filter();
+        // A separate thread with its own runtime: this may run inside the test's runtime.
+        let done = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
+            rt.block_on(remove_all(runtime.as_ref(), &filter)).ok()
+        });
+        let _ = done.join();
+    }
+}
+
+/// Whether the container's logs come to contain `text` within 5 s. A service's log line
+/// may trail what it did (a request answered, a port bound) by a moment.
+///
+/// # Errors
+/// When the logs cannot be read.
+pub async fn logs_come_to_contain(c: &fixtures_core::Container, text: &str) -> Result<bool> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while std::time::Instant::now() < deadline {
+        if c.logs().await?.contains(text) {
+            return Ok(true);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    Ok(false)
+}
+
+/// The binary of the test target `target` of this package (one with `test = false`, run by
+/// another test as a subprocess), built if needed.
+///
+/// # Panics
+/// When cargo cannot build it or does not say where it is.
+pub fn test_binary(target: &str) -> std::path::PathBuf {
+    let out = std::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned()))
+        .current_dir(workspace_root())
+        .args(["test", "-p", "fixtures", "--test", target, "--no-run"])
+        .output()
+        .expect("cargo runs");
+    let text = String::from_utf8_lossy(&out.stderr);
+    let line = text
+        .lines()
+        .find(|l| l.contains("Executable") && l.contains(&format!("{target}-")))
+        .unwrap_or_else(|| panic!("no binary for {target} in: {text}"));
+    let path = std::path::PathBuf::from(line.rsplit_once('(').and_then(|(_, p)| p.strip_suffix(')')).expect("a path"));
+    if path.is_absolute() { path } else { workspace_root().join(path) }
+}
+
+/// The repository's root, where the `fixtures` package and its `tests/` are.
+pub fn workspace_root() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// Another run's output, indented, for a test's failure message: `cargo xtask integration`
+/// counts only libtest's summary lines at column 0, so a quoted run's own must not be there.
+pub fn quoted(output: &str) -> String {
+    output.lines().map(|l| format!("    | {l}\n")).collect()
+}
+
+/// A minimal HTTP/1.0 client, enough for the test services.
+#[derive(Debug, Clone)]
+pub struct HttpClient {
+    addr: std::net::SocketAddr,
+}
+
+impl HttpClient {
+    /// A client of the server at `addr`.
+    pub fn new(addr: std::net::SocketAddr) -> Self {
+        HttpClient { addr }
+    }
+
+    /// `GET path`: the status code and the body.
+    ///
+    /// # Errors
+    /// When the server cannot be reached or answers something that is not HTTP.
+    pub async fn get(&self, path: &str) -> std::io::Result<(u16, String)> {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut sock = tokio::net::TcpStream::connect(self.addr).await?;
+        sock.write_all(format!("GET {path} HTTP/1.0\r\nHost: test\r\n\r\n").as_bytes()).await?;
+        let mut raw = String::new();
+        sock.read_to_string(&mut raw).await?;
+        let bad = || std::io::Error::new(std::io::ErrorKind::InvalidData, format!("not an HTTP answer: {raw:?}"));
+        let status = raw.split_whitespace().nth(1).and_then(|s| s.parse().ok()).ok_or_else(bad)?;
+        let body = raw.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).ok_or_else(bad)?;
+        Ok((status, body))
+    }
+}
+
+/// The engine's events for one label filter, recorded from the moment it starts, and a way
+/// to know which of them have happened by now.
+///
+/// An engine delivers an event some time after it happened, so a test that counts events
+/// cannot know by waiting a while that it has them all. [`EventLog::until_now`] creates a
+/// marker container that carries the filter's labels and waits for the event of its creation:
+/// events come in order, so every event before it has been delivered.
+#[derive(Debug)]
+pub struct EventLog {
+    runtime: Arc<dyn Runtime>,
+    labels: Labels,
+    events: tokio::sync::mpsc::UnboundedReceiver<fixtures_core::runtime::Event>,
+    reader: tokio::task::JoinHandle<()>,
+    markers: Vec<String>,
+}
+
+impl EventLog {
+    /// Starts recording the events of objects with every one of `labels`.
+    pub fn start(runtime: Arc<dyn Runtime>, labels: &[(&str, &str)]) -> Self {
+        let filter = labels.iter().fold(LabelFilter::default(), |filter, (key, value)| filter.and_eq(*key, *value));
+        let labels: Labels = labels.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+        let mut stream = runtime.events(&filter);
+        let (tx, events) = tokio::sync::mpsc::unbounded_channel();
+        let reader = tokio::spawn(async move {
+            use futures_util::StreamExt;
+            while let Some(Ok(event)) = stream.next().await {
+                if tx.send(event).is_err() {
+                    break;
+                }
+            }
+        });
+        EventLog { runtime, labels, events, reader, markers: Vec::new() }
+    }
+
+    /// The events recorded since the last call (or the start) that happened before this call.
+    ///
+    /// # Panics
+    /// When the marker cannot be made or its creation is not seen within 30 s.
+    pub async fn until_now(&mut self) -> Vec<fixtures_core::runtime::Event> {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or_default();
+        let mut labels = self.labels.clone();
+        labels.insert(labels::MANAGED.to_owned(), "true".to_owned());
+        let marker = ContainerSpec {
+            name: Some(format!("fx-event-marker-{}-{nanos:x}", std::process::id())),
+            image: SERVICES_IMAGE.to_owned(),
+            command: Some(vec!["sleep".to_owned()]),
+            labels,
+            ..ContainerSpec::default()
+        };
+        let id = match self.runtime.create_container(&marker).await {
+            Ok(id) => id,
+            Err(e) => panic!("the event marker: {e:?}"),
+        };
+        self.markers.push(id.clone());
+        let mut before = Vec::new();
+        let seen = tokio::time::timeout(std::time::Duration::from_secs(30), async {
+            while let Some(event) = self.events.recv().await {
+                if event.id == id && event.action == fixtures_core::runtime::EventAction::Create {
+                    return true;
+                }
+                if !self.markers.contains(&event.id) {
+                    before.push(event);
+                }
+            }
+            false
+        })
+        .await;
+        let _ = self.runtime.remove_container(&id, true).await;
+        assert!(matches!(seen, Ok(true)), "no creation event of the marker {id} (the stream ended, or 30 s passed)");
+        before
+    }
+}
+
+impl Drop for EventLog {
+    fn drop(&mut self) {
+        self.reader.abort();
+    }
+}
+
+/// A memcached client in the manner of most async database and broker clients: `connect`
+/// spawns a task that owns the connection, and the client talks to it through a channel.
+/// The task runs on whichever runtime `connect` was called on; when that runtime ends, so
+/// does the task, and every later request fails with "connection closed". Not `Clone`.
+#[derive(Debug)]
+pub struct MemcachedClient {
+    requests: tokio::sync::mpsc::UnboundedSender<(Vec<u8>, tokio::sync::oneshot::Sender<std::io::Result<String>>)>,
+    serial: u64,
+}
+
+/// Counts the clients made in this process.
+static CLIENTS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+impl MemcachedClient {
+    /// Connects to the memcached service at `addr` and spawns the connection's task.
+    ///
+    /// # Errors
+    /// When the server cannot be reached.
+    pub async fn connect(addr: std::net::SocketAddr) -> std::io::Result<Self> {
+        use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
+        let stream = tokio::net::TcpStream::connect(addr).await?;
+        let (tx, mut rx) =
+            tokio::sync::mpsc::unbounded_channel::<(Vec<u8>, tokio::sync::oneshot::Sender<std::io::Result<String>>)>();
+        tokio::spawn(async move {
+            let (read, mut write) = stream.into_split();
+            let mut read = tokio::io::BufReader::new(read);
+            while let Some((request, reply)) = rx.recv().await {
+                let answer = async {
+                    write.write_all(&request).await?;
+                    // An answer is `VALUE` blocks (a header and a data line each) up to one
+                    // line of another kind (`END`, `STORED`, `VERSION ...`).
+                    let mut text = String::new();
+                    loop {
+                        let mut line = String::new();
+                        if read.read_line(&mut line).await? == 0 {
+                            return Err(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "the server hung up"));
+                        }
+                        text.push_str(&line);
+                        if !line.starts_with("VALUE ") {
+                            return Ok(text);
+                        }
+                        read.read_line(&mut text).await?;
+                    }
+                };
+                let _ = reply.send(answer.await);
+            }
+        });
+        let serial = CLIENTS.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+        Ok(MemcachedClient { requests: tx, serial })
+    }
+
+    /// Which client of this process this is (1 for the first made).
+    pub fn serial(&self) -> u64 {
+        self.serial
+    }
+
+    /// How many clients this process has made.
+    pub fn made() -> u64 {
+        CLIENTS.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    async fn request(&self, request: String) -> std::io::Result<String> {
+        let closed = || std::io::Error::new(std::io::ErrorKind::BrokenPipe, "connection closed: its task is gone");
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        self.requests.send((request.into_bytes(), reply)).map_err(|_| closed())?;
+        answer.await.map_err(|_| closed())?
+    }
+
+    /// Stores `value` under `key`.
+    ///
+    /// # Errors
+    /// When the connection or its task is gone, or the server refuses.
+    pub async fn set(&self, key: &str, value: &str) -> std::io::Result<()> {
+        let answer = self.request(format!("set {key} 0 0 {}\r\n{value}\r\n", value.len())).await?;
+        if answer.trim_end() == "STORED" {
+            Ok(())
+        } else {
+            Err(std::io::Error::other(format!("set {key}: {answer:?}")))
+        }
+    }
+
+    /// The value under `key`, if any.
+    ///
+    /// # Errors
+    /// When the connection or its task is gone.
+    pub async fn get(&self, key: &str) -> std::io::Result<Option<String>> {
+        let answer = self.request(format!("get {key}\r\n")).await?;
+        let mut lines = answer.lines();
+        match lines.next() {
+            Some(header) if header.starts_with("VALUE ") => Ok(lines.next().map(str::to_owned)),
+            _ => Ok(None),
+        }
+    }
+
+    /// The server's version line: a round trip through the connection's task.
+    ///
+    /// # Errors
+    /// When the connection or its task is gone.
+    pub async fn version(&self) -> std::io::Result<String> {
+        Ok(self.request("version\r\n".to_owned()).await?.trim_end().to_owned())
+    }
+}

@@ -1,3 +1,0 @@
-//! `main!` refuses an argument it does not know (built by `tests/compile_errors.rs`).
-
-fixtures_core::main!(threads = 4);

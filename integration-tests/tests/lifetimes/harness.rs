@@ -1,6 +1,0 @@
-//! `suite.rs` under the library's harness.
-
-#[path = "suite.rs"]
-mod suite;
-
-fixtures_core::main!();

@@ -1,0 +1,178 @@
+//! Nothing leaks: the chaos suite (`tests/chaos/suite.rs`: 200 tests, function, module and
+//! session fixtures, 20% panicking, 10% timing out) run as a subprocess under cargo test
+//! (threads) and cargo-nextest (a process per test), then interrupted with SIGINT and
+//! killed with SIGKILL mid-run. After each: nothing of the run is left on the engine. All of
+//! it under the library's harness (`chaos_harness`), and but for nextest under libtest's.
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use fixtures::runtime::{EventAction, EventObject};
+use fixtures::spec::LabelFilter;
+
+fn cargo() -> Command {
+    let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned()));
+    cmd.current_dir(env!("CARGO_MANIFEST_DIR"));
+    cmd
+}
+
+fn run_id(what: &str) -> String {
+    let nanos =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
+    format!("chaos{what}{}x{nanos:x}", std::process::id())
+}
+
+/// Containers, networks and volumes of `run` on the engine.
+async fn left(run: &str) -> (usize, usize, usize) {
+    let rt = test_support::runtime().await;
+    let f = LabelFilter::eq("fixtures.run", run);
+    let c = rt.list_containers(&f).await.expect("list").len();
+    let n = rt.list_networks(&f).await.expect("list").len();
+    let v = rt.list_volumes(&f).await.expect("list").len();
+    (c, n, v)
+}
+
+async fn nothing_left_within(run: &str, limit: Duration) {
+    let start = Instant::now();
+    loop {
+        let now = left(run).await;
+        if now == (0, 0, 0) {
+            return;
+        }
+        assert!(
+            start.elapsed() < limit,
+            "after {limit:?}, still left of run {run}: {now:?} (containers, networks, volumes)"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+async fn wait_for_containers(run: &str, n: usize) {
+    let start = Instant::now();
+    while left(run).await.0 < n {
+        assert!(start.elapsed() < Duration::from_secs(60), "the suite never got going");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn counts(output: &str) -> (u32, u32) {
+    // libtest: "test result: FAILED. 140 passed; 60 failed; ..."; nextest: "200 tests run: 140 passed, 60 failed".
+    let line = output.lines().rev().find(|l| l.contains("passed") && l.contains("failed")).unwrap_or_default();
+    let num = |word: &str| {
+        line.split([';', ',', ':'])
+            .find(|p| p.trim().ends_with(word))
+            .and_then(|p| p.split_whitespace().rev().nth(1)?.parse().ok())
+            .unwrap_or(0)
+    };
+    (num("passed"), num("failed"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chaos_leaves_nothing_behind() {
+    // Under the library's harness: all four.
+    chaos("chaos_harness", true).await;
+    // Under libtest's: threads, SIGINT and SIGKILL (cargo-nextest runs a process per test the
+    // same way under either harness, and takes the longest: once is enough).
+    chaos("chaos_suite", false).await;
+}
+
+/// The suite `target` under cargo test's threads, cargo-nextest (`nextest`), SIGINT and SIGKILL.
+async fn chaos(target: &str, nextest: bool) {
+    let binary = test_support::test_binary(target);
+
+    // 1. cargo test: threads in one process.
+    let run = run_id("threads");
+    let out =
+        Command::new(&binary).args(["--test-threads=4"]).env("FIXTURE_RUN_ID", &run).output().expect("suite runs");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(counts(&text), (140, 60), "the designed failures and no others:\n{}", test_support::quoted(&text));
+    nothing_left_within(&run, Duration::from_secs(10)).await;
+
+    if nextest {
+        chaos_under_nextest(target).await;
+    }
+
+    // 3. SIGINT mid-run: the process removes everything before it exits.
+    let run = run_id("sigint");
+    let mut child = started_mid_run(&binary, &run).await;
+    let sent = Command::new("kill").args(["-INT", &child.id().to_string()]).status().expect("kill runs");
+    assert!(sent.success());
+    let status = child.wait().expect("it exits");
+    assert!(!status.success());
+    nothing_left_within(&run, Duration::from_secs(1)).await;
+
+    // 4. SIGKILL mid-run: the watcher removes everything within 10 s.
+    let run = run_id("sigkill");
+    let mut child = started_mid_run(&binary, &run).await;
+    child.kill().expect("SIGKILL");
+    let _ = child.wait();
+    nothing_left_within(&run, Duration::from_secs(10)).await;
+}
+
+/// The suite started as run `run`, once it has made its first containers.
+async fn started_mid_run(binary: &std::path::Path, run: &str) -> std::process::Child {
+    let child = Command::new(binary)
+        .args(["--test-threads=4"])
+        .env("FIXTURE_RUN_ID", run)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("suite runs");
+    wait_for_containers(run, 3).await;
+    child
+}
+
+/// 2. cargo-nextest: a process per test, one session container for the whole run.
+async fn chaos_under_nextest(target: &str) {
+    let run = run_id("nextest");
+    let target = target.to_owned();
+    let session_log = std::env::temp_dir().join(format!("{run}-session-ids"));
+    // The engine's events through the whole run: Podman rotates its event log several times
+    // meanwhile, and ends event streams when it does; the backends ask again.
+    let rt = test_support::runtime().await;
+    let mut events = test_support::EventLog::start(rt.clone(), &[("fixtures.run", run.as_str())]);
+    let (nextest_run, nextest_log) = (run.clone(), session_log.clone());
+    // Off the async threads: the run takes minutes.
+    let out = tokio::task::spawn_blocking(move || {
+        cargo()
+            .args(["nextest", "run", "-p", "fixtures", "--test", &target, "--no-fail-fast", "-j", "4"])
+            .env("FIXTURE_RUN_ID", &nextest_run)
+            .env("CHAOS_SESSION_LOG", &nextest_log)
+            .output()
+            .expect("cargo nextest runs")
+    })
+    .await
+    .expect("joined");
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert_eq!(counts(&text), (140, 60), "the designed failures and no others:\n{}", test_support::quoted(&text));
+    // Each of the 180 tests with the session fixture (the 20 that time out have none) wrote
+    // down the session container it had: one container for 200 processes.
+    let ids = std::fs::read_to_string(&session_log).expect("the tests wrote the session ids");
+    std::fs::remove_file(&session_log).expect("remove the id log");
+    let mut by_container = std::collections::BTreeMap::<&str, Vec<&str>>::new();
+    for line in ids.lines() {
+        let (container, test) = line.rsplit_once(' ').unwrap_or((line, "?"));
+        by_container.entry(container).or_default().push(test);
+    }
+    let distinct: Vec<&str> =
+        by_container.keys().map(|container| container.split_once(' ').map_or(*container, |(id, _)| id)).collect();
+    assert_eq!(
+        (ids.lines().count(), distinct.len()),
+        (180, 1),
+        "200 processes, one session container (container: the tests that had it): {by_container:#?}"
+    );
+    // The event stream saw it start, once (a container whose engine-chosen host port was taken
+    // before it started is made again on Podman: created twice, started once).
+    let starts: Vec<String> = events
+        .until_now()
+        .await
+        .into_iter()
+        .filter(|e| e.object == EventObject::Container && e.action == EventAction::Start)
+        .filter(|e| e.attributes.get("name").is_some_and(|name| name.starts_with("fx-session_svc-")))
+        .map(|e| e.id)
+        .collect();
+    drop(events);
+    let session: Vec<String> = distinct.iter().map(|id| (*id).to_owned()).collect();
+    assert_eq!(starts, session, "the session container started once");
+    nothing_left_within(&run, Duration::from_secs(10)).await;
+}

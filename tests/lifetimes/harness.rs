@@ -1,0 +1,6 @@
+//! `suite.rs` under the library's harness.
+
+#[path = "suite.rs"]
+mod suite;
+
+fixtures::main!();
