@@ -10,6 +10,9 @@
 //! - `demo`: run the resolver-service example suite against the default engine, showing what it did.
 //! - `bench [--runtime docker|podman] [--reps N] [--only S1,S3]`: the benchmarks side by side.
 //! - `clean [--engine ...]`: remove what this library left on an engine (by label), nothing else.
+//! - `build-times`: a cold debug build of a minimal user test crate, for each feature set of
+//!   `fixtures` and for testcontainers-rs 0.28, one after another in one run (a fresh target
+//!   folder each; crates fetched beforehand, so only compiling is timed).
 //!
 //! The tools it needs (cargo, docker, podman) come from the machine; it installs nothing.
 
@@ -34,7 +37,8 @@ fn main() -> ExitCode {
         Some("demo") => demo(),
         Some("bench") => bench(&args[1..]),
         Some("clean") => engines(&args[1..]).and_then(|e| e.iter().try_for_each(|e| clean(e))),
-        _ => Err("usage: cargo xtask <images|demo|clean> [--engine docker|podman|all] | integration [--runtime docker|podman|podman-docker-api|all] | bench [--runtime docker|podman] [--reps N] [--only S1,S3]".to_owned()),
+        Some("build-times") => build_times(),
+        _ => Err("usage: cargo xtask <images|demo|clean> [--engine docker|podman|all] | integration [--runtime docker|podman|podman-docker-api|all] | bench [--runtime docker|podman] [--reps N] [--only S1,S3] | build-times".to_owned()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -610,6 +614,109 @@ fn clean(engine: &str) -> Result {
             n.len(),
             v.len()
         ));
+    }
+    Ok(())
+}
+
+/// The user crates `build-times` compiles: a name, the dev-dependency lines, the test file.
+fn build_time_crates() -> Vec<(&'static str, String, &'static str)> {
+    let root = root();
+    let fixtures = |features: &str| {
+        format!(
+            "fixtures = {{ path = {:?}{features} }}\ntokio = {{ version = \"1\", features = [\"net\"] }}\n",
+            root.display()
+        )
+    };
+    const FIXTURES_TEST: &str = r#"
+use fixtures::{Container, Env, Result, container, image};
+
+fn env() -> Env {
+    Env::new()
+        .with("services", image("fixtures-test/services:latest"))
+        .with("web", container().image("{services.id}").command(["http"]).port("8080/tcp"))
+}
+
+#[fixtures::test(env = env())]
+async fn web_answers(web: &Container) -> Result<()> {
+    tokio::net::TcpStream::connect(web.addr("8080/tcp")?).await?;
+    Ok(())
+}
+"#;
+    const TESTCONTAINERS_TEST: &str = r#"
+use testcontainers::core::{ContainerPort, WaitFor};
+use testcontainers::runners::AsyncRunner;
+use testcontainers::{GenericImage, ImageExt};
+
+#[tokio::test]
+async fn web_answers() {
+    let web = GenericImage::new("fixtures-test/services", "latest")
+        .with_exposed_port(ContainerPort::Tcp(8080))
+        .with_wait_for(WaitFor::message_on_stdout("listening"))
+        .with_cmd(["http"])
+        .start()
+        .await
+        .expect("started");
+    let port = web.get_host_port_ipv4(ContainerPort::Tcp(8080)).await.expect("port");
+    tokio::net::TcpStream::connect(("127.0.0.1", port)).await.expect("connects");
+}
+"#;
+    vec![
+        ("fixtures (default: docker, buildkit, harness)", fixtures(""), FIXTURES_TEST),
+        ("fixtures docker + harness (no BuildKit)", fixtures(", default-features = false, features = [\"docker\", \"harness\"]"), FIXTURES_TEST),
+        ("fixtures docker alone (lean)", fixtures(", default-features = false, features = [\"docker\"]"), FIXTURES_TEST),
+        ("fixtures podman + harness", fixtures(", default-features = false, features = [\"podman\", \"harness\"]"), FIXTURES_TEST),
+        (
+            "testcontainers-rs 0.28 (default features)",
+            "testcontainers = \"0.28\"\ntokio = { version = \"1\", features = [\"macros\", \"rt-multi-thread\", \"net\"] }\n".to_owned(),
+            TESTCONTAINERS_TEST,
+        ),
+    ]
+}
+
+/// Cold debug builds of a minimal user test crate per feature set, side by side.
+fn build_times() -> Result {
+    let base = std::env::temp_dir().join("fixtures-build-times");
+    let _ = std::fs::remove_dir_all(&base);
+    let mut rows = Vec::new();
+    for (i, (name, deps, test)) in build_time_crates().into_iter().enumerate() {
+        let dir = base.join(format!("crate-{i}"));
+        let write = |path: &Path, text: &str| -> Result {
+            std::fs::create_dir_all(path.parent().expect("a folder")).map_err(|e| e.to_string())?;
+            std::fs::write(path, text).map_err(|e| format!("write {}: {e}", path.display()))
+        };
+        let manifest = format!(
+            "[package]\nname = \"user-crate-{i}\"\nversion = \"0.1.0\"\nedition = \"2024\"\npublish = false\n\n[dev-dependencies]\n{deps}\n[workspace]\n"
+        );
+        write(&dir.join("Cargo.toml"), &manifest)?;
+        write(&dir.join("src/lib.rs"), "")?;
+        write(&dir.join("tests/smoke.rs"), test)?;
+        // The versions this repository builds with, where the crates are the same.
+        std::fs::copy(root().join("Cargo.lock"), dir.join("Cargo.lock")).map_err(|e| e.to_string())?;
+        run(cargo().current_dir(&dir).args(["fetch", "--quiet"]))?;
+        let target = dir.join("target");
+        let started = std::time::Instant::now();
+        run(cargo().current_dir(&dir).env("CARGO_TARGET_DIR", &target).args([
+            "build",
+            "--tests",
+            "--offline",
+            "--quiet",
+        ]))?;
+        let seconds = started.elapsed().as_secs_f64();
+        let crates = std::fs::read_dir(target.join("debug/deps"))
+            .map(|d| {
+                d.filter_map(|e| e.ok())
+                    .filter(|e| e.path().extension().is_some_and(|x| x == "rlib" || x == "so"))
+                    .count()
+            })
+            .unwrap_or(0);
+        println!("xtask: {name}: {seconds:.1} s, {crates} crates");
+        rows.push((name, seconds, crates));
+        let _ = std::fs::remove_dir_all(&target);
+    }
+    let reference = rows.last().map_or(1.0, |r| r.1);
+    println!("\n| user crate | cold debug build | crates | vs testcontainers-rs |\n|---|---|---|---|");
+    for (name, seconds, crates) in &rows {
+        println!("| {name} | {seconds:.1} s | {crates} | {:.2}x |", seconds / reference);
     }
     Ok(())
 }

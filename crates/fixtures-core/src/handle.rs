@@ -165,6 +165,7 @@ impl Container {
     ///
     /// # Errors
     /// When the container cannot be inspected.
+    #[doc(hidden)]
     pub async fn attach(
         runtime: Arc<dyn Runtime>,
         fixture: impl Into<String>,

@@ -50,8 +50,8 @@ pub mod spec;
 
 pub use backend::Backend;
 pub use env::{
-    BlockingTestEnv, Case, Env, Fixture, FixtureNode, Resolved, Scope, TestEnv, TestId, Wrapper, alternatives, build,
-    container, fetch, fixture, image, image_or_build, network, value, value_fn, volume,
+    BlockingTestEnv, Case, Env, FixtureNode, Resolved, Scope, TestEnv, TestId, Wrapper, alternatives, build, container,
+    fetch, fixture, image, image_or_build, network, value, value_fn, volume,
 };
 pub use error::{BoxError, Error, ErrorKind, Result};
 pub use fixtures_macros::{main, test};

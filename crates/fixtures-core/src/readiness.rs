@@ -42,7 +42,7 @@ pub fn default_timeout() -> Duration {
 }
 
 /// A user's readiness check: called until it returns `Ok(true)`.
-pub type ReadyFn = Arc<dyn Fn(Container) -> Pin<Box<dyn Future<Output = Result<bool>> + Send>> + Send + Sync>;
+pub(crate) type ReadyFn = Arc<dyn Fn(Container) -> Pin<Box<dyn Future<Output = Result<bool>> + Send>> + Send + Sync>;
 
 /// Which output a log strategy reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -167,7 +167,9 @@ impl std::fmt::Debug for WaitFor {
     }
 }
 
-/// How a container is judged ready.
+/// How a container is judged ready: made by the container builder's `timeout`, `ready_when`,
+/// `wait_for`, ... (plumbing for [`Container::attach`](crate::Container), hidden).
+#[doc(hidden)]
 #[derive(Clone, Debug)]
 #[non_exhaustive]
 pub struct Readiness {

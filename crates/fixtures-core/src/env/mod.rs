@@ -14,7 +14,7 @@ pub(crate) mod node;
 mod resolve;
 mod reuse;
 mod teardown;
-pub mod template;
+pub(crate) mod template;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -25,7 +25,7 @@ pub use node::{
     FixtureNode, ImageNode, NetworkNode, Node, Scope, ValueNode, VolumeNode, Wrapper, alternatives, build, container,
     fetch, fixture, image, image_or_build, network, value, value_fn, volume,
 };
-pub use resolve::{Fixture, RUNTIME_FIXTURE, Resolved, TestEnv, TestId};
+pub use resolve::{RUNTIME_FIXTURE, Resolved, TestEnv, TestId};
 
 use crate::backend::Backend;
 use crate::error::{Error, ErrorKind, Result};

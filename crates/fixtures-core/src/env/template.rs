@@ -9,7 +9,7 @@ use std::fmt;
 
 /// One step of a reference's path.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub enum Segment {
+pub(crate) enum Segment {
     /// `.name`
     Attr(String),
     /// `[key]`
@@ -27,7 +27,7 @@ impl fmt::Display for Segment {
 
 /// A reference to a fixture and a path into it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct Reference {
+pub(crate) struct Reference {
     /// The fixture's name.
     pub node: String,
     /// The path into it.
@@ -43,7 +43,7 @@ impl fmt::Display for Reference {
 
 /// A piece of a template.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Part {
+pub(crate) enum Part {
     /// Text as it is.
     Literal(String),
     /// `{reference}`
@@ -52,14 +52,14 @@ pub enum Part {
 
 /// A parsed template.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Template {
+pub(crate) struct Template {
     /// Its pieces, in order.
     pub parts: Vec<Part>,
 }
 
 /// A syntax error in a template, with the byte position it was found at.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SyntaxError {
+pub(crate) struct SyntaxError {
     /// The template's text.
     pub text: String,
     /// Byte offset of the error.
@@ -85,7 +85,7 @@ impl Template {
     /// # Errors
     /// A [`SyntaxError`] naming the position: an unclosed `{`, a lone `}`, an empty
     /// reference, a bad name or an unclosed `[`.
-    pub fn parse(text: &str) -> Result<Template, SyntaxError> {
+    pub(crate) fn parse(text: &str) -> Result<Template, SyntaxError> {
         let err = |at: usize, message: &str| SyntaxError { text: text.to_owned(), at, message: message.to_owned() };
         let mut parts = Vec::new();
         let mut literal = String::new();
@@ -126,19 +126,11 @@ impl Template {
     }
 
     /// The references in this template.
-    pub fn references(&self) -> impl Iterator<Item = &Reference> {
+    pub(crate) fn references(&self) -> impl Iterator<Item = &Reference> {
         self.parts.iter().filter_map(|p| match p {
             Part::Ref(r) => Some(r),
             Part::Literal(_) => None,
         })
-    }
-
-    /// The template is one reference and nothing else.
-    pub fn single_reference(&self) -> Option<&Reference> {
-        match self.parts.as_slice() {
-            [Part::Ref(r)] => Some(r),
-            _ => None,
-        }
     }
 }
 
