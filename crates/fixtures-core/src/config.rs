@@ -18,24 +18,17 @@
 use std::path::{Path, PathBuf};
 use std::sync::LazyLock;
 
-use figment::Figment;
-use figment::providers::{Env, Format, Serialized, Toml};
-use serde::{Deserialize, Serialize};
-
 use crate::error::{Error, ErrorKind, Result};
 
 /// The settings in force.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct Config {
     /// Backend to use by name; `None`: the first that answers.
     pub runtime: Option<String>,
     /// Seconds a container has to become ready.
-    #[serde(deserialize_with = "seconds")]
     pub timeout: f64,
     /// Keep named fixtures between runs and reuse them when unchanged.
-    #[serde(deserialize_with = "flag")]
     pub reuse: bool,
     /// Log lines printed per container when a test fails.
     pub log_tail: usize,
@@ -51,65 +44,173 @@ impl Default for Config {
     }
 }
 
-/// A yes/no setting: `true`/`false`, `1`/`0`, `yes`/`no`, `on`/`off`.
-fn flag<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<bool, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum Flag {
-        Bool(bool),
-        Int(i64),
-        Text(String),
-    }
-    match Flag::deserialize(d)? {
-        Flag::Bool(b) => Ok(b),
-        Flag::Int(0) => Ok(false),
-        Flag::Int(1) => Ok(true),
-        Flag::Text(t) => match t.trim().to_ascii_lowercase().as_str() {
-            "1" | "true" | "yes" | "on" => Ok(true),
-            "0" | "false" | "no" | "off" | "" => Ok(false),
-            other => Err(serde::de::Error::custom(format!("`{other}` is not yes or no (use true/false, 1/0)"))),
-        },
-        Flag::Int(n) => Err(serde::de::Error::custom(format!("`{n}` is not yes or no (use true/false, 1/0)"))),
-    }
+/// The keys, in the order the file's documentation gives them.
+const KEYS: [&str; 6] = ["runtime", "timeout", "reuse", "log_tail", "docker_host", "podman_host"];
+
+/// A value as written: in `fixtures.toml` a TOML string, integer, float or boolean; in a
+/// `FIXTURE_*` variable always text, read by what its key takes.
+#[derive(Debug, Clone, PartialEq)]
+enum Value {
+    Text(String),
+    Int(i64),
+    Float(f64),
+    Bool(bool),
 }
 
-/// A number of seconds: `30`, `2.5`, or the same as text (`"30"`, `"30s"`).
-fn seconds<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<f64, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum Seconds {
-        Number(f64),
-        Text(String),
-    }
-    match Seconds::deserialize(d)? {
-        Seconds::Number(n) => Ok(n),
-        Seconds::Text(t) => {
-            let trimmed = t.trim();
-            trimmed.strip_suffix('s').unwrap_or(trimmed).trim().parse().map_err(|_| {
-                serde::de::Error::custom(format!("`{t}` is not a number of seconds (write it as 30 or 2.5)"))
-            })
+impl Value {
+    /// What it is, for a message: "signed int `3`".
+    fn describe(&self) -> String {
+        match self {
+            Value::Text(t) => format!("string {t:?}"),
+            Value::Int(i) => format!("signed int `{i}`"),
+            Value::Float(f) => format!("floating point `{f}`"),
+            Value::Bool(b) => format!("boolean `{b}`"),
         }
     }
 }
 
-/// A configuration error as its reader needs it: the key, where it was set (the file, or the
-/// `FIXTURE_*` variable), and what is wrong with it; one line per error.
-fn describe(error: figment::Error) -> String {
-    let lines: Vec<String> = error
-        .into_iter()
-        .map(|e| {
-            let key = e.path.join(".");
-            let place = match e.metadata.as_ref().map(|m| (&m.source, m.name.contains("environment"))) {
-                Some((_, true)) => format!("FIXTURE_{}", key.to_ascii_uppercase()),
-                Some((Some(figment::Source::File(file)), false)) if key.is_empty() => file.display().to_string(),
-                Some((Some(figment::Source::File(file)), false)) => format!("`{key}` in {}", file.display()),
-                _ if key.is_empty() => "the configuration".to_owned(),
-                _ => format!("`{key}`"),
-            };
-            format!("{place}: {}", e.kind)
-        })
-        .collect();
-    format!("invalid configuration: {}", lines.join("; "))
+fn invalid_type(value: &Value, expected: &str) -> String {
+    format!("invalid type: found {}, expected {expected}", value.describe())
+}
+
+/// A yes/no setting: `true`/`false`, `1`/`0`, `yes`/`no`, `on`/`off`.
+fn flag(value: &Value) -> std::result::Result<bool, String> {
+    match value {
+        Value::Bool(b) => Ok(*b),
+        Value::Int(0) => Ok(false),
+        Value::Int(1) => Ok(true),
+        Value::Text(t) => match t.trim().to_ascii_lowercase().as_str() {
+            "1" | "true" | "yes" | "on" => Ok(true),
+            "0" | "false" | "no" | "off" | "" => Ok(false),
+            other => Err(format!("`{other}` is not yes or no (use true/false, 1/0)")),
+        },
+        Value::Int(n) => Err(format!("`{n}` is not yes or no (use true/false, 1/0)")),
+        Value::Float(_) => Err(invalid_type(value, "yes or no")),
+    }
+}
+
+/// A number of seconds: `30`, `2.5`, or the same as text (`"30"`, `"30s"`).
+fn seconds(value: &Value) -> std::result::Result<f64, String> {
+    match value {
+        Value::Int(i) => Ok(*i as f64),
+        Value::Float(f) => Ok(*f),
+        Value::Text(t) => {
+            let trimmed = t.trim();
+            trimmed
+                .strip_suffix('s')
+                .unwrap_or(trimmed)
+                .trim()
+                .parse()
+                .map_err(|_| format!("`{t}` is not a number of seconds (write it as 30 or 2.5)"))
+        }
+        Value::Bool(_) => Err(invalid_type(value, "a number of seconds")),
+    }
+}
+
+fn count(value: &Value) -> std::result::Result<usize, String> {
+    match value {
+        Value::Int(i) => usize::try_from(*i).map_err(|_| format!("`{i}` is not a number of lines (0 or more)")),
+        Value::Text(t) => t.trim().parse().map_err(|_| format!("`{t}` is not a number of lines (0 or more)")),
+        _ => Err(invalid_type(value, "a number of lines")),
+    }
+}
+
+fn text(value: &Value) -> std::result::Result<Option<String>, String> {
+    match value {
+        Value::Text(t) => Ok(Some(t.clone())),
+        _ => Err(invalid_type(value, "a string")),
+    }
+}
+
+impl Config {
+    /// Sets `key` to `value`; the error says what is wrong with the value.
+    fn set(&mut self, key: &str, value: &Value) -> std::result::Result<(), String> {
+        match key {
+            "runtime" => self.runtime = text(value)?,
+            "timeout" => self.timeout = seconds(value)?,
+            "reuse" => self.reuse = flag(value)?,
+            "log_tail" => self.log_tail = count(value)?,
+            "docker_host" => self.docker_host = text(value)?,
+            "podman_host" => self.podman_host = text(value)?,
+            other => {
+                let expected: Vec<String> = KEYS.iter().map(|k| format!("`{k}`")).collect();
+                return Err(format!("unknown field `{other}`, expected one of {}", expected.join(", ")));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The `key = value` lines of a `fixtures.toml`: a flat file of the keys above (TOML strings,
+/// numbers and booleans; comments and blank lines skipped). A line of another shape (a
+/// table, an array) is an error that names it.
+fn read_file(text: &str) -> Vec<(String, std::result::Result<Value, String>)> {
+    let mut out = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let Some((key, raw)) = line.split_once('=') else {
+            let what = if line.starts_with('[') { "a table" } else { "a line without `=`" };
+            out.push((format!("line {}", n + 1), Err(format!("{what} is not a setting: write `key = value`"))));
+            continue;
+        };
+        let key = key.trim().trim_matches('"').to_owned();
+        out.push((key, toml_value(raw.trim())));
+    }
+    out
+}
+
+/// A TOML string, integer, float or boolean, with any comment after it.
+fn toml_value(raw: &str) -> std::result::Result<Value, String> {
+    if let Some(rest) = raw.strip_prefix('"') {
+        let mut text = String::new();
+        let mut chars = rest.chars();
+        while let Some(c) = chars.next() {
+            match c {
+                '"' => {
+                    let after = chars.as_str().trim();
+                    return if after.is_empty() || after.starts_with('#') {
+                        Ok(Value::Text(text))
+                    } else {
+                        Err(format!("`{after}` after the string cannot be read"))
+                    };
+                }
+                '\\' => match chars.next() {
+                    Some('n') => text.push('\n'),
+                    Some('t') => text.push('\t'),
+                    Some(other) => text.push(other),
+                    None => break,
+                },
+                c => text.push(c),
+            }
+        }
+        return Err("a string that does not end with `\"`".to_owned());
+    }
+    if let Some(rest) = raw.strip_prefix('\'') {
+        return match rest.split_once('\'') {
+            Some((text, after)) if after.trim().is_empty() || after.trim().starts_with('#') => {
+                Ok(Value::Text(text.to_owned()))
+            }
+            _ => Err("a string that does not end with `'`".to_owned()),
+        };
+    }
+    let word = raw.split('#').next().unwrap_or_default().trim();
+    match word {
+        "true" => Ok(Value::Bool(true)),
+        "false" => Ok(Value::Bool(false)),
+        _ => {
+            let digits = word.replace('_', "");
+            if let Ok(i) = digits.parse::<i64>() {
+                Ok(Value::Int(i))
+            } else if let Ok(f) = digits.parse::<f64>() {
+                Ok(Value::Float(f))
+            } else {
+                Err(format!("`{word}` is not a value: write a string in quotes, a number, true or false"))
+            }
+        }
+    }
 }
 
 /// The nearest `fixtures.toml` at or above `dir`.
@@ -118,25 +219,44 @@ fn find_file(dir: &Path) -> Option<PathBuf> {
 }
 
 impl Config {
-    /// Loads the configuration for a crate in `dir`, with environment variables from `env`.
+    /// Loads the configuration for a crate in `dir`, with the `FIXTURE_*` environment
+    /// variables of this process.
     ///
     /// # Errors
     /// [`ErrorKind::Config`] naming the file or variable that is wrong and how.
     pub fn load_from(dir: &Path) -> Result<Config> {
-        let env =
-            Env::prefixed("FIXTURE_").only(&["runtime", "timeout", "reuse", "log_tail", "docker_host", "podman_host"]);
-        Config::layered(dir, env)
+        let env: Vec<(String, String)> = KEYS
+            .iter()
+            .filter_map(|k| {
+                std::env::var(format!("FIXTURE_{}", k.to_ascii_uppercase())).ok().map(|v| ((*k).to_owned(), v))
+            })
+            .collect();
+        Config::layered(dir, &env)
     }
 
-    /// Defaults, then the file found from `dir`, then `env`.
-    fn layered(dir: &Path, env: impl figment::Provider) -> Result<Config> {
-        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+    /// Defaults, then the file found from `dir`, then `env` (key, text).
+    fn layered(dir: &Path, env: &[(String, String)]) -> Result<Config> {
+        let mut config = Config::default();
+        let mut errors = Vec::new();
         let file = find_file(dir);
         if let Some(file) = &file {
-            figment = figment.merge(Toml::file_exact(file));
+            let text = std::fs::read_to_string(file).map_err(|e| {
+                Error::new(ErrorKind::Config, format!("invalid configuration: {} cannot be read: {e}", file.display()))
+            })?;
+            for (key, value) in read_file(&text) {
+                if let Err(why) = value.and_then(|v| config.set(&key, &v)) {
+                    errors.push(format!("`{key}` in {}: {why}", file.display()));
+                }
+            }
         }
-        figment = figment.merge(env);
-        let config: Config = figment.extract().map_err(|e| Error::new(ErrorKind::Config, describe(e)))?;
+        for (key, text) in env {
+            if let Err(why) = config.set(key, &Value::Text(text.clone())) {
+                errors.push(format!("FIXTURE_{}: {why}", key.to_ascii_uppercase()));
+            }
+        }
+        if !errors.is_empty() {
+            return Err(Error::new(ErrorKind::Config, format!("invalid configuration: {}", errors.join("; "))));
+        }
         if !(config.timeout > 0.0 && config.timeout.is_finite()) {
             let whence = match &file {
                 Some(f) => format!("`timeout` in {} or FIXTURE_TIMEOUT", f.display()),
@@ -195,28 +315,29 @@ mod tests {
         std::fs::create_dir_all(&root).expect("dir");
         std::fs::write(root.join("fixtures.toml"), "runtime = \"podman\"\ntimeout = 60\nreuse = true\n")
             .expect("write");
-        let none = Serialized::globals(serde_json::json!({}));
-        let from_file = Config::layered(&root, none).expect("valid");
+        let env = |pairs: &[(&str, &str)]| -> Vec<(String, String)> {
+            pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+        };
+        let from_file = Config::layered(&root, &[]).expect("valid");
         assert_eq!(
             (from_file.runtime.as_deref(), from_file.timeout, from_file.reuse, from_file.log_tail),
             (Some("podman"), 60.0, true, 100)
         );
-        let env = Serialized::globals(serde_json::json!({"runtime": "docker", "log_tail": 5, "reuse": 0}));
-        let from_env = Config::layered(&root, env).expect("valid");
+        let from_env =
+            Config::layered(&root, &env(&[("runtime", "docker"), ("log_tail", "5"), ("reuse", "0")])).expect("valid");
         assert_eq!(
             (from_env.runtime.as_deref(), from_env.timeout, from_env.log_tail, from_env.reuse),
             (Some("docker"), 60.0, 5, false)
         );
-        let yes = Config::layered(&root, Serialized::globals(serde_json::json!({"reuse": "yes"}))).expect("valid");
+        let yes = Config::layered(&root, &env(&[("reuse", "yes")])).expect("valid");
         assert!(yes.reuse);
-        let text = Config::layered(&root, Serialized::globals(serde_json::json!({"timeout": "2.5s"}))).expect("valid");
+        let text = Config::layered(&root, &env(&[("timeout", "2.5s")])).expect("valid");
         assert_eq!(text.timeout, 2.5);
-        let soon =
-            Config::layered(&root, Serialized::globals(serde_json::json!({"timeout": "soon"}))).expect_err("text");
+        let soon = Config::layered(&root, &env(&[("timeout", "soon")])).expect_err("text");
         assert!(soon.to_string().ends_with("`soon` is not a number of seconds (write it as 30 or 2.5)"), "{soon}");
 
         std::fs::write(root.join("fixtures.toml"), "timeout = -1\n").expect("write");
-        let err = Config::layered(&root, Serialized::globals(serde_json::json!({}))).expect_err("negative");
+        let err = Config::layered(&root, &[]).expect_err("negative");
         assert_eq!(
             err.to_string(),
             format!(
@@ -225,7 +346,7 @@ mod tests {
             )
         );
         std::fs::write(root.join("fixtures.toml"), "runtime = 3\n").expect("write");
-        let err = Config::layered(&root, Serialized::globals(serde_json::json!({}))).expect_err("a number");
+        let err = Config::layered(&root, &[]).expect_err("a number");
         assert_eq!(
             err.to_string(),
             format!(
@@ -234,8 +355,26 @@ mod tests {
             )
         );
         std::fs::write(root.join("fixtures.toml"), "retries = 3\n").expect("write");
-        let err = Config::layered(&root, Serialized::globals(serde_json::json!({}))).expect_err("unknown key");
+        let err = Config::layered(&root, &[]).expect_err("unknown key");
         assert!(err.to_string().contains("unknown field") && err.to_string().contains("retries"), "{err}");
+        std::fs::write(
+            root.join("fixtures.toml"),
+            "# ours\ndocker_host = \"unix:///d.sock\" # local\nlog_tail = 2_000\n[extra]\n",
+        )
+        .expect("write");
+        let err = Config::layered(&root, &env(&[("log_tail", "many")])).expect_err("a table, a bad count");
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "invalid configuration: `line 4` in {}: a table is not a setting: write `key = value`; \
+                 FIXTURE_LOG_TAIL: `many` is not a number of lines (0 or more)",
+                root.join("fixtures.toml").display()
+            )
+        );
+        std::fs::write(root.join("fixtures.toml"), "docker_host = 'unix:///d.sock'\nlog_tail = 2_000\n")
+            .expect("write");
+        let read = Config::layered(&root, &[]).expect("valid");
+        assert_eq!((read.docker_host.as_deref(), read.log_tail), (Some("unix:///d.sock"), 2000));
         std::fs::remove_dir_all(&root).expect("clean");
     }
 

@@ -1,0 +1,66 @@
+//! The watcher: this test binary started again, holding a pipe to the test process, that
+//! removes what the process owned when the pipe closes (SIGKILL, a crash).
+
+use super::*;
+
+pub(super) fn start_watcher(runtime_name: &str) {
+    if std::env::var_os("FIXTURE_NO_WATCHER").is_some() {
+        return;
+    }
+    let Ok(exe) = std::env::current_exe() else { return };
+    let mut cmd = std::process::Command::new(exe);
+    // If the hook is missing, these arguments make a libtest binary list nothing and exit.
+    cmd.args(["--list", "--exact", "__fixtures_watcher__"])
+        .env(WATCHER_VAR, runtime_name)
+        .env("FIXTURES_WATCH_OWNER", OWNER.as_str())
+        .env("FIXTURES_WATCH_RUN", RUN.as_str())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    // Its own process group: Ctrl-C in a terminal must not kill it with the tests.
+    std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
+    match cmd.spawn() {
+        Ok(mut child) => {
+            if let Some(stdin) = child.stdin.take() {
+                WATCHER_PIPES.lock().unwrap_or_else(|p| p.into_inner()).push(stdin);
+            }
+            // Reap it in the background whenever it ends.
+            std::thread::spawn(move || child.wait());
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot start the watcher; a killed test process may leave objects until the next run")
+        }
+    }
+}
+
+/// The watcher's life, called by a backend's pre-`main` hook when [`WATCHER_VAR`] is set:
+/// wait until the test process is gone (its pipe closes), remove what it owned, and leave
+/// the run. Never returns.
+pub fn watch(runtime: Arc<dyn Runtime>) -> ! {
+    let owner = std::env::var("FIXTURES_WATCH_OWNER").unwrap_or_default();
+    let run = std::env::var("FIXTURES_WATCH_RUN").unwrap_or_default();
+    let mut stdin = std::io::stdin();
+    let mut buf = [0u8; 64];
+    while matches!(stdin.read(&mut buf), Ok(n) if n > 0) {}
+    if let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        rt.block_on(async {
+            if !owner.is_empty() {
+                remove_owned_until_quiet(std::slice::from_ref(&runtime), &owner).await;
+            }
+            if !run.is_empty() {
+                if shared_run() && !run_ends(&run).await {
+                    // Another process holds it: its watcher takes over.
+                    return;
+                }
+                remove_run_if_last(runtime.as_ref(), &run).await;
+            }
+        });
+    }
+    // SAFETY: leave at once, running none of the test binary's exit hooks.
+    unsafe { libc::_exit(0) }
+}
+
+/// The watcher hook's test: is this process meant to be a watcher for `runtime_name`?
+pub fn watcher_requested(runtime_name: &str) -> bool {
+    std::env::var(WATCHER_VAR).is_ok_and(|v| v == runtime_name)
+}
