@@ -8,6 +8,7 @@
 
 mod attributes;
 mod blocking;
+mod fixture;
 mod ledger;
 pub(crate) mod lifetime;
 pub(crate) mod node;

@@ -22,7 +22,7 @@ use crate::spec::{
     PortBinding, PullSpec, VolumeSpec,
 };
 
-use super::resolve::Resolved;
+use super::fixture::Resolved;
 
 /// How long a fixture lives and who shares it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]

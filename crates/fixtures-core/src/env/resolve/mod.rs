@@ -9,22 +9,21 @@
 
 mod container;
 mod custom;
-mod fixture;
 mod image;
 mod naming;
 mod network;
 mod test_env;
 mod volume;
 
-pub(crate) use fixture::Fixture;
-pub use fixture::Resolved;
-use fixture::render;
+pub(crate) use super::fixture::Fixture;
+pub use super::fixture::Resolved;
+use super::fixture::render;
 use naming::{our_labels, reuse_mode, shared_name, signature, unique_name};
 use test_env::TestInner;
 pub use test_env::{RUNTIME_FIXTURE, TestEnv, TestId};
 
 use std::any::Any;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock, Mutex};
@@ -37,7 +36,6 @@ use super::ledger::{Ledger, Owned};
 use super::lifetime::{self, GroupId};
 use super::node::{self, ImageSource, Node, Scope};
 use super::teardown::Teardown;
-use super::template::{Part, Reference, Segment, Template};
 use super::{Case, Env};
 use crate::archive;
 use crate::error::{Error, ErrorKind, Result};

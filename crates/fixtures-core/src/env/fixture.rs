@@ -1,6 +1,14 @@
 //! Made fixtures and reading them: `Fixture`, `Resolved`, and templates rendered with them.
 
-use super::*;
+use std::any::Any;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use serde_json::Value;
+
+use super::template::{Part, Reference, Segment, Template};
+use crate::error::{Error, ErrorKind, Result};
+use crate::handle::{Container, Image, Network, Volume};
 
 /// A fixture, made.
 #[derive(Clone)]
@@ -34,7 +42,7 @@ impl std::fmt::Debug for Fixture {
 }
 
 impl Fixture {
-    pub(super) fn kind(&self) -> &'static str {
+    pub(crate) fn kind(&self) -> &'static str {
         match self {
             Fixture::Image(_) => "an image",
             Fixture::Container(..) => "a container",
@@ -48,7 +56,7 @@ impl Fixture {
     /// The fixture as `T`: a handle type (`Container`, `Image`, `Network`, `Volume`), a
     /// container's wrapper type, a custom fixture's type, or for values `serde_json::Value`,
     /// `String` or any type that deserialises from it.
-    pub(super) fn downcast<T: Any + Clone>(&self) -> Option<T> {
+    pub(crate) fn downcast<T: Any + Clone>(&self) -> Option<T> {
         let any: &dyn Any = match self {
             Fixture::Image(i) => i,
             Fixture::Container(c, wrapper) => {
@@ -77,7 +85,7 @@ impl Fixture {
 
 impl Fixture {
     /// The fixture as a shared `T`, for types that need not be `Clone` (taken as `&T`).
-    pub(super) fn shared<T: Any + Send + Sync>(&self) -> Option<Arc<T>> {
+    pub(crate) fn shared<T: Any + Send + Sync>(&self) -> Option<Arc<T>> {
         let any: Arc<dyn Any + Send + Sync> = match self {
             Fixture::Custom(c) => c.clone(),
             Fixture::Container(c, wrapper) => match wrapper.clone().map(Arc::downcast::<T>) {
@@ -104,7 +112,7 @@ impl Fixture {
 /// The fixtures a closure asked for, made.
 #[derive(Debug, Clone, Default)]
 pub struct Resolved {
-    pub(super) fixtures: BTreeMap<String, Fixture>,
+    pub(crate) fixtures: BTreeMap<String, Fixture>,
 }
 
 impl Resolved {
@@ -113,7 +121,7 @@ impl Resolved {
         self.fixtures.get(name)
     }
 
-    pub(super) fn get(&self, name: &str) -> Result<&Fixture> {
+    pub(crate) fn get(&self, name: &str) -> Result<&Fixture> {
         self.fixtures.get(name).ok_or_else(|| {
             Error::graph(name, format!("`{name}` was not declared as needed; add it to the closure's list of needs"))
         })
@@ -187,7 +195,7 @@ impl Resolved {
 }
 
 /// The text a reference stands for.
-pub(super) fn lookup(fixture: &Fixture, reference: &Reference, all: &Resolved) -> std::result::Result<String, String> {
+pub(crate) fn lookup(fixture: &Fixture, reference: &Reference, all: &Resolved) -> std::result::Result<String, String> {
     let path = reference.path.as_slice();
     let table = match fixture {
         Fixture::Image(_) => crate::env::attributes::IMAGE,
@@ -221,7 +229,7 @@ pub(super) fn lookup(fixture: &Fixture, reference: &Reference, all: &Resolved) -
 }
 
 /// Renders `text` with `resolved` fixtures.
-pub(super) fn render(text: &str, resolved: &Resolved) -> Result<String> {
+pub(crate) fn render(text: &str, resolved: &Resolved) -> Result<String> {
     let template = Template::parse(text).map_err(|e| Error::new(ErrorKind::Graph, format!("template {e}")))?;
     let mut out = String::new();
     for part in &template.parts {
