@@ -1,5 +1,10 @@
 //! `cargo xtask`: the project's automation.
 //!
+//! - `test`: the README's test command and CI's: installs and starts what the tests need when
+//!   it is missing (`xtask/setup.sh`: Docker, Podman and its API service, docker-registry,
+//!   static busybox), then `checks`, then `integration`.
+//! - `checks`: rustfmt, clippy on every feature set of every published crate, `cargo doc`
+//!   with warnings denied.
 //! - `images [--engine docker|podman|all]`: build the test images (only when their inputs changed).
 //! - `integration [--runtime docker|podman|podman-docker-api|all]`: run the whole test suite once
 //!   per runtime (default all three: `podman-docker-api` is the Docker backend against Podman's
@@ -7,14 +12,16 @@
 //!   matrix (passed, failed, ignored, seconds); a runtime that ran fewer tests than another
 //!   fails. Starts the Podman API service if Podman is installed but its socket does not
 //!   answer. A runtime whose engine is not installed is skipped, or fails under `CI=true`.
-//! - `demo`: run the resolver-service example suite against the default engine, showing what it did.
+//! - `demo`: the README's first command: Docker installed and started if missing, the services
+//!   image built, the resolver-service example suite run against it, showing what it did.
 //! - `bench [--runtime docker|podman] [--reps N] [--only S1,S3]`: the benchmarks side by side.
 //! - `clean [--engine ...]`: remove what this library left on an engine (by label), nothing else.
 //! - `build-times`: a cold debug build of a minimal user test crate, for each feature set of
 //!   `fixtures` and for testcontainers-rs 0.28, one after another in one run (a fresh target
 //!   folder each; crates fetched beforehand, so only compiling is timed).
 //!
-//! The tools it needs (cargo, docker, podman) come from the machine; it installs nothing.
+//! Only `test` and `demo` install anything (Debian's packages, through `xtask/setup.sh`); the
+//! rest use the machine's tools as they are.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -38,7 +45,9 @@ fn main() -> ExitCode {
         Some("bench") => bench(&args[1..]),
         Some("clean") => engines(&args[1..]).and_then(|e| e.iter().try_for_each(|e| clean(e))),
         Some("build-times") => build_times(),
-        _ => Err("usage: cargo xtask <images|demo|clean> [--engine docker|podman|all] | integration [--runtime docker|podman|podman-docker-api|all] | bench [--runtime docker|podman] [--reps N] [--only S1,S3] | build-times".to_owned()),
+        Some("test") => test_all(),
+        Some("checks") => checks(),
+        _ => Err("usage: cargo xtask test | checks | <images|demo|clean> [--engine docker|podman|all] | integration [--runtime docker|podman|podman-docker-api|all] | bench [--runtime docker|podman] [--reps N] [--only S1,S3] | build-times".to_owned()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -172,13 +181,7 @@ fn busybox_binary() -> Result<Vec<u8>> {
 }
 
 fn images(engine: &str) -> Result {
-    let services = services_binary()?;
-    build_image(
-        engine,
-        SERVICES_IMAGE,
-        "FROM scratch\nCOPY test-services /test-services\nENTRYPOINT [\"/test-services\"]\nCMD [\"sleep\"]\n",
-        &[("test-services", services)],
-    )?;
+    services_image(engine)?;
     build_image(
         engine,
         BUSYBOX_IMAGE,
@@ -522,8 +525,27 @@ fn integration(args: &[String]) -> Result {
     if bad.is_empty() { Ok(()) } else { Err(format!("the test suite failed on: {}", bad.join(", "))) }
 }
 
+/// The machine's part of what the tests need (`xtask/setup.sh`): `docker` for the demo, `all`
+/// for the tests. It installs or starts only what is missing, and says what it does.
+fn setup(mode: &str) -> Result {
+    run(Command::new("bash").arg(root().join("xtask/setup.sh")).arg(mode))
+}
+
+/// The services image alone: all the demonstration needs.
+fn services_image(engine: &str) -> Result {
+    build_image(
+        engine,
+        SERVICES_IMAGE,
+        "FROM scratch\nCOPY test-services /test-services\nENTRYPOINT [\"/test-services\"]\nCMD [\"sleep\"]\n",
+        &[("test-services", services_binary()?)],
+    )
+}
+
+/// The README's first command: on a machine with Docker (installed and started if missing),
+/// the resolver-service example suite, printing what the library does.
 fn demo() -> Result {
-    images("docker")?;
+    setup("docker")?;
+    services_image("docker")?;
     run(cargo().env("FIXTURE_LOG", "info").args([
         "test",
         "-p",
@@ -719,4 +741,65 @@ fn build_times() -> Result {
         println!("| {name} | {seconds:.1} s | {crates} | {:.2}x |", seconds / reference);
     }
     Ok(())
+}
+
+/// Every published crate alone, with no default features and with each feature alone: a crate
+/// must not lean on a feature that only the workspace's unification turns on.
+const FEATURE_SETS: &[&str] = &[
+    "-p fixtures --no-default-features",
+    "-p fixtures --no-default-features --features docker",
+    "-p fixtures --no-default-features --features buildkit",
+    "-p fixtures --no-default-features --features podman",
+    "-p fixtures --no-default-features --features harness",
+    "-p fixtures-core --no-default-features",
+    "-p fixtures-core",
+    "-p fixtures-docker --no-default-features",
+    "-p fixtures-docker",
+    "-p fixtures-podman",
+    "-p fixtures-engine-api",
+    "-p fixtures-macros",
+];
+
+/// The published crates, for the docs.
+const PUBLISHED: &[&str] =
+    &["fixtures", "fixtures-core", "fixtures-docker", "fixtures-podman", "fixtures-engine-api", "fixtures-macros"];
+
+/// What users build: formatted, clippy-clean with every feature set, and the docs without a
+/// warning (missing docs, broken links).
+fn checks() -> Result {
+    println!("xtask: checks: rustfmt");
+    run(cargo().args(["fmt", "--all", "--check"]))?;
+    println!("xtask: checks: clippy on the workspace");
+    run(cargo().args(["clippy", "--workspace", "--all-targets", "--quiet", "--", "-D", "warnings"]))?;
+    for set in FEATURE_SETS {
+        println!("xtask: checks: clippy {set}");
+        run(cargo().arg("clippy").args(set.split(" ")).args(["--lib", "--quiet", "--", "-D", "warnings"]))?;
+    }
+    println!("xtask: checks: clippy of fixtures-core's unit tests without the harness");
+    run(cargo().args([
+        "clippy",
+        "-p",
+        "fixtures-core",
+        "--no-default-features",
+        "--all-targets",
+        "--quiet",
+        "--",
+        "-D",
+        "warnings",
+    ]))?;
+    println!("xtask: checks: cargo doc");
+    let mut doc = cargo();
+    doc.env("RUSTDOCFLAGS", "-D warnings").args(["doc", "--no-deps", "--quiet"]);
+    for p in PUBLISHED {
+        doc.args(["-p", p]);
+    }
+    run(&mut doc)
+}
+
+/// The README's test command: the machine set up (`xtask/setup.sh all`), the checks, then the
+/// whole suite, doc examples included, on every runtime.
+fn test_all() -> Result {
+    setup("all")?;
+    checks()?;
+    integration(&[])
 }

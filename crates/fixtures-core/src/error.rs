@@ -90,6 +90,15 @@ struct Context {
 ///
 /// Match on [`Error::kind`]; print it with `{}` for one line or `{:?}` for the
 /// full report with its cause chain and the container's last log lines.
+///
+/// ```
+/// # use fixtures_core as fixtures;
+/// use fixtures::{Error, ErrorKind};
+///
+/// let e = Error::new(ErrorKind::Timeout, "`api` was not ready within 30 s").with_fixture("api");
+/// assert_eq!(e.kind(), ErrorKind::Timeout);
+/// assert_eq!(e.fixture(), Some("api"));
+/// ```
 pub struct Error {
     kind: ErrorKind,
     ctx: Box<Context>,

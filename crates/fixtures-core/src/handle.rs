@@ -93,7 +93,7 @@ impl Ports {
     /// The first host port of `port`.
     ///
     /// # Errors
-    /// [`ErrorKind::InvalidInput`] when the port is malformed or not published, naming the ones that are.
+    /// [`ErrorKind::InvalidInput`](crate::ErrorKind::InvalidInput) when the port is malformed or not published, naming the ones that are.
     pub fn host_port(&self, port: &str) -> Result<u16> {
         let parsed = Port::parse(port)?;
         self.map.get(&parsed).and_then(|p| p.first().copied()).ok_or_else(|| {
@@ -154,6 +154,18 @@ struct ContainerInner {
 
 /// A running container of a fixture.
 #[derive(Debug, Clone)]
+///
+/// ```no_run
+/// # use fixtures_core as fixtures;
+/// # async fn demo(db: &fixtures::Container) -> fixtures::Result<()> {
+/// let addr = db.addr("5432/tcp")?;                    // from the host: 127.0.0.1:<port>
+/// let ip = db.ips().primary();                        // on its first network
+/// let out = db.exec(["psql", "-c", "select 1"]).await?;
+/// assert_eq!(out.exit_code, 0);
+/// println!("{addr} {ip:?}\n{}", db.logs().await?);
+/// db.restart().await?;                                // and ready again
+/// # Ok(()) }
+/// ```
 pub struct Container {
     inner: Arc<ContainerInner>,
 }
@@ -190,7 +202,7 @@ impl Container {
     /// Waits until the container is ready by its readiness rules.
     ///
     /// # Errors
-    /// [`ErrorKind::Exited`] when it stops first, [`ErrorKind::Timeout`] when time runs out.
+    /// [`ErrorKind::Exited`](crate::ErrorKind::Exited) when it stops first, [`ErrorKind::Timeout`](crate::ErrorKind::Timeout) when time runs out.
     pub async fn wait_ready(&self) -> Result<()> {
         let info = readiness::wait_ready(self, &self.inner.readiness).await.map_err(|e| self.context(e))?;
         self.store(info);
@@ -279,7 +291,7 @@ impl Container {
     /// to decide yourself).
     ///
     /// # Errors
-    /// [`ErrorKind::InvalidInput`] when the port is not published or the container has no address.
+    /// [`ErrorKind::InvalidInput`](crate::ErrorKind::InvalidInput) when the port is not published or the container has no address.
     pub fn addr(&self, port: &str) -> Result<SocketAddr> {
         let parsed = Port::parse(port)?;
         let info = self.info_read();
@@ -353,7 +365,7 @@ impl Container {
     /// (`get_files("/data")` gives `data/bucket/file.txt`); folders map to `None`.
     ///
     /// # Errors
-    /// [`ErrorKind::NotFound`] when `path` does not exist.
+    /// [`ErrorKind::NotFound`](crate::ErrorKind::NotFound) when `path` does not exist.
     pub async fn get_files(&self, path: &str) -> Result<Files> {
         let tar = self.inner.runtime.get_archive(&self.inner.id, path).await.map_err(|e| self.context(e))?;
         archive::read_tar(&tar).map_err(|e| self.context(e))
@@ -362,7 +374,7 @@ impl Container {
     /// The content of the file at `path` as text.
     ///
     /// # Errors
-    /// [`ErrorKind::NotFound`] when it does not exist, [`ErrorKind::InvalidInput`] when it is a folder.
+    /// [`ErrorKind::NotFound`](crate::ErrorKind::NotFound) when it does not exist, [`ErrorKind::InvalidInput`](crate::ErrorKind::InvalidInput) when it is a folder.
     pub async fn get_text(&self, path: &str) -> Result<String> {
         let files = self.get_files(path).await?;
         let name = path.trim_end_matches('/').rsplit('/').next().unwrap_or(path);
@@ -375,7 +387,7 @@ impl Container {
     /// Writes `files` (relative paths; `None` for a folder) under the folder `path`, which must exist.
     ///
     /// # Errors
-    /// [`ErrorKind::InvalidInput`] for an absolute path or one with `..`; [`ErrorKind::NotFound`]
+    /// [`ErrorKind::InvalidInput`](crate::ErrorKind::InvalidInput) for an absolute path or one with `..`; [`ErrorKind::NotFound`](crate::ErrorKind::NotFound)
     /// when `path` does not exist.
     pub async fn put_files(&self, path: &str, files: &Files) -> Result<()> {
         let tar = archive::build_tar(files).map_err(|e| self.context(e))?;
@@ -385,7 +397,7 @@ impl Container {
     /// Extracts a ready tar archive under the folder `path`.
     ///
     /// # Errors
-    /// [`ErrorKind::NotFound`] when `path` does not exist.
+    /// [`ErrorKind::NotFound`](crate::ErrorKind::NotFound) when `path` does not exist.
     pub async fn put_archive(&self, path: &str, tar: Bytes) -> Result<()> {
         self.inner.runtime.put_archive(&self.inner.id, path, tar).await.map_err(|e| self.context(e))
     }

@@ -25,6 +25,8 @@
 //! A shared client or pool therefore answers in every test that uses it. A task spawned by a
 //! `#[tokio::test]` body is that test's, and ends with its runtime.
 
+#![warn(missing_docs)]
+
 pub mod archive;
 pub mod backend;
 #[doc(hidden)]

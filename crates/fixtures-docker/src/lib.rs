@@ -16,6 +16,8 @@
 //!
 //! [bollard]: https://docs.rs/bollard
 
+#![warn(missing_docs)]
+
 mod raw;
 mod request;
 

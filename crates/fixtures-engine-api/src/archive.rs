@@ -12,7 +12,7 @@ use fixtures_core::{Error, Result};
 /// leading `!` is not supported (such lines are skipped).
 ///
 /// # Errors
-/// [`ErrorKind::Io`] when the folder cannot be read.
+/// `ErrorKind::Io` when the folder cannot be read.
 pub fn context_tar(dir: &Path) -> Result<Bytes> {
     let ignore: Vec<String> = std::fs::read_to_string(dir.join(".dockerignore"))
         .unwrap_or_default()

@@ -13,6 +13,8 @@
 //! - [`backend!`]: a backend crate's entry points (its [`Backend`](fixtures_core::Backend),
 //!   offered to every `Env` of a binary that links it, and its watcher hook).
 
+#![warn(missing_docs)]
+
 pub mod archive;
 pub mod document;
 pub mod events;

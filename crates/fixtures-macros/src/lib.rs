@@ -5,6 +5,8 @@
 //! environment as functions, registers them (for `fixtures::main!()`'s harness and for
 //! planning), and a plain `#[test]` that calls `fixtures::__private::run_test`.
 
+#![warn(missing_docs)]
+
 mod krate;
 
 use proc_macro::TokenStream;

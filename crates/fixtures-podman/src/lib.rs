@@ -26,6 +26,8 @@
 //!
 //! [podman-api]: https://docs.rs/podman-api
 
+#![warn(missing_docs)]
+
 mod libpod;
 mod request;
 

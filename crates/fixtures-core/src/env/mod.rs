@@ -35,6 +35,24 @@ use template::{Reference, Template};
 
 /// A declared test environment.
 #[derive(Clone, Default)]
+///
+/// Nodes are added by name with [`Env::with`]; `Env::new()` uses every engine backend the
+/// binary links (see the `fixtures` crate's features).
+///
+/// ```no_run
+/// # use fixtures_core as fixtures;
+/// use fixtures::{Env, container, image};
+///
+/// # async fn demo() -> fixtures::Result<()> {
+/// let env = Env::new()
+///     .with("busybox", image("busybox:latest"))
+///     .with("web", container().image("{busybox.id}").command(["httpd", "-f", "-p", "8080"]).port("8080/tcp"));
+/// let t = env.start("my_test").await?;          // what `#[fixtures::test]` does for you
+/// let web = t.container("web").await?;          // made, started and ready
+/// println!("{}", web.addr("8080/tcp")?);
+/// t.finish().await?;                            // removed
+/// # Ok(()) }
+/// ```
 pub struct Env {
     nodes: BTreeMap<String, Node>,
     backends: Vec<Backend>,

@@ -353,6 +353,20 @@ impl std::fmt::Debug for ContainerNode {
 
 /// A container. Set its image with [`ContainerNode::image`], usually a template like
 /// `"{my_image.id}"`.
+///
+/// ```
+/// # use fixtures_core as fixtures;
+/// use std::time::Duration;
+/// use fixtures::container;
+///
+/// let api = container()
+///     .image("{api_image.id}")
+///     .env("LOG_LEVEL", "debug")
+///     .port("8080/tcp")                  // published on an ephemeral host port
+///     .network("{backend.name}")
+///     .wait_for_http("8080/tcp", "/health", 200)
+///     .timeout(Duration::from_secs(60));
+/// ```
 pub fn container() -> ContainerNode {
     ContainerNode {
         spec: ContainerSpec::default(),
@@ -976,6 +990,18 @@ where
 /// library's runtime (see [`crate::executor`]), so what it spawns (a client's connection
 /// task) lives as long as the fixture's scope and beyond, until it ends by itself.
 /// Give it a teardown with [`FixtureNode::teardown`].
+///
+/// ```
+/// # use fixtures_core as fixtures;
+/// use fixtures::{Scope, fixture};
+///
+/// struct Client { addr: std::net::SocketAddr }
+///
+/// let client = fixture(["api"], |r| async move {
+///     Ok(Client { addr: r.container("api")?.addr("8080/tcp")? })
+/// })
+/// .scope(Scope::Module);
+/// ```
 pub fn fixture<I, S, T, F, Fut>(needs: I, make: F) -> FixtureNode<T>
 where
     I: IntoIterator<Item = S>,

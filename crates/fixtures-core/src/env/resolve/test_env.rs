@@ -118,6 +118,9 @@ impl TestInner {
 
     /// Lets go of the shared fixtures' groups; returns those whose last test this was.
     pub(super) fn leave_groups(&self) -> lifetime::Ending {
+        // The test lets go of every fixture it was given first: a group whose last test this
+        // is ends now, and its teardowns get their values back only once nobody holds them.
+        self.memo.lock().unwrap_or_else(|p| p.into_inner()).clear();
         let held: Vec<GroupId> =
             std::mem::take(&mut *self.held.lock().unwrap_or_else(|p| p.into_inner())).into_iter().collect();
         let planned = std::mem::take(&mut *self.planned.lock().unwrap_or_else(|p| p.into_inner()));
