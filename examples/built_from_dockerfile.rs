@@ -27,3 +27,6 @@ async fn the_built_service_answers(api: &Container) -> Result<()> {
     assert!(raw.contains(r#"{"result": "10.1.2.3"}"#), "{raw}");
     Ok(())
 }
+
+// The harness: each test above is a test of its own (`harness = false` in Cargo.toml).
+fixtures::main!();

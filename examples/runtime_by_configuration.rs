@@ -31,3 +31,6 @@ async fn the_configured_engine_runs_the_test(web: &Container, runtime: &Arc<dyn 
     tokio::net::TcpStream::connect(web.addr("8080/tcp")?).await?;
     Ok(())
 }
+
+// The harness: each test above is a test of its own (`harness = false` in Cargo.toml).
+fixtures::main!();

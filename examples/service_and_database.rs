@@ -84,3 +84,6 @@ async fn what_is_written_is_read_back(db_client: &Db) -> Result<()> {
     assert_eq!(db_client.get("missing").await?, None);
     Ok(())
 }
+
+// The harness: each test above is a test of its own (`harness = false` in Cargo.toml).
+fixtures::main!();

@@ -31,3 +31,6 @@ async fn the_client_reaches_the_server_by_its_alias(client: &Container, server: 
     assert!(server.ips().primary().is_some());
     Ok(())
 }
+
+// The harness: each test above is a test of its own (`harness = false` in Cargo.toml).
+fixtures::main!();

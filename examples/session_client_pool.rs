@@ -65,3 +65,6 @@ async fn another_test_uses_the_same_pool(pool: &Pool) -> Result<()> {
     }
     Ok(())
 }
+
+// The harness: each test above is a test of its own (`harness = false` in Cargo.toml).
+fixtures::main!();
