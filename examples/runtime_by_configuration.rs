@@ -1,7 +1,7 @@
 //! The engine chosen by configuration, not by code: `Env::new()` offers every backend the
 //! crate was built with (here Docker and Podman), and the configuration picks one.
 //!
-//! Run on Podman: `FIXTURE_RUNTIME=podman cargo test --example runtime_by_configuration`
+//! Run on Podman: `FIXTURE_RUNTIME=podman cargo test --features podman --example runtime_by_configuration`
 //! (images: `cargo xtask images --engine podman`), or put the choice in a `fixtures.toml`
 //! beside your Cargo.toml (or in any folder above it):
 //!

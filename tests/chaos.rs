@@ -135,7 +135,19 @@ async fn chaos_under_nextest(target: &str) {
     // Off the async threads: the run takes minutes.
     let out = tokio::task::spawn_blocking(move || {
         cargo()
-            .args(["nextest", "run", "-p", "fixtures", "--test", &target, "--no-fail-fast", "-j", "4"])
+            .args([
+                "nextest",
+                "run",
+                "-p",
+                "fixtures",
+                "--features",
+                "fixtures/podman",
+                "--test",
+                &target,
+                "--no-fail-fast",
+                "-j",
+                "4",
+            ])
             .env("FIXTURE_RUN_ID", &nextest_run)
             .env("CHAOS_SESSION_LOG", &nextest_log)
             .output()

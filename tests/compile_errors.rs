@@ -14,7 +14,7 @@ fn build(name: &str, as_test: bool) -> String {
         cmd.arg("build");
     }
     let out = cmd
-        .args(["-p", "fixtures", "--features", "compile-fail", "--example", name, "--color", "never"])
+        .args(["-p", "fixtures", "--features", "compile-fail,podman", "--example", name, "--color", "never"])
         .output()
         .expect("cargo runs");
     let text = String::from_utf8_lossy(&out.stderr).into_owned();

@@ -148,7 +148,18 @@ fn nextest_lists_and_runs_each_case() {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
     let out = Command::new(&cargo)
         .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .args(["nextest", "list", "-p", "fixtures", "--test", "harness_suite", "--run-ignored", "all"])
+        .args([
+            "nextest",
+            "list",
+            "-p",
+            "fixtures",
+            "--features",
+            "fixtures/podman",
+            "--test",
+            "harness_suite",
+            "--run-ignored",
+            "all",
+        ])
         .output()
         .expect("cargo nextest runs");
     let text = String::from_utf8_lossy(&out.stdout);
@@ -159,7 +170,18 @@ fn nextest_lists_and_runs_each_case() {
     // One case, by its name, in a process of its own.
     let out = Command::new(&cargo)
         .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .args(["nextest", "run", "-p", "fixtures", "--test", "harness_suite", "-E", "test(=cases::sized[size=small])"])
+        .args([
+            "nextest",
+            "run",
+            "-p",
+            "fixtures",
+            "--features",
+            "fixtures/podman",
+            "--test",
+            "harness_suite",
+            "-E",
+            "test(=cases::sized[size=small])",
+        ])
         .env_remove("NEXTEST_RUN_ID")
         .output()
         .expect("cargo nextest runs");

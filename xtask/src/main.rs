@@ -30,6 +30,8 @@ type Result<T = ()> = std::result::Result<T, String>;
 
 const SERVICES_IMAGE: &str = "fixtures-test/services:latest";
 const BUSYBOX_IMAGE: &str = "fixtures-test/busybox:latest";
+/// The features the suite is built with (`test_support::test_binary` builds with the same).
+const TEST_FEATURES: &str = "fixtures/podman";
 const INPUTS_LABEL: &str = "fixtures.test-image.inputs";
 /// The local registry `fetch` is tested against.
 const REGISTRY: &str = "127.0.0.1:5000";
@@ -456,11 +458,15 @@ fn integration(args: &[String]) -> Result {
         println!("xtask: running the test suite against {}", runtime.name);
         let mut cmd = cargo();
         // The bench package is left out: its testcontainers dependency is for `xtask bench` only.
+        // `fixtures` with both backends, as a user who runs on both builds it: the examples
+        // reach an engine through `Env::new()` alone.
         cmd.env("FIXTURE_RUNTIME", runtime.backend).args([
             "test",
             "--workspace",
             "--exclude",
             "fixtures-bench",
+            "--features",
+            TEST_FEATURES,
             "--no-fail-fast",
         ]);
         if runtime.docker_api_on_podman {

@@ -187,7 +187,8 @@ pub async fn logs_come_to_contain(c: &fixtures_core::Container, text: &str) -> R
 pub fn test_binary(target: &str) -> std::path::PathBuf {
     let out = std::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned()))
         .current_dir(workspace_root())
-        .args(["test", "-p", "fixtures", "--test", target, "--no-run"])
+        // The features `cargo xtask integration` builds the suite with, so nothing is built twice.
+        .args(["test", "-p", "fixtures", "--features", "fixtures/podman", "--test", target, "--no-run"])
         .output()
         .expect("cargo runs");
     let text = String::from_utf8_lossy(&out.stderr);
