@@ -33,7 +33,7 @@ fn an_unknown_main_argument_is_named() {
     assert_eq!(
         errors(&out),
         [
-            "error: unknown argument `threads` to `fixtures::main!`; it takes none, or `setup = <path to a fn()>` to run once before the tests"
+            "error: unknown argument `threads` to `fixtures::main!`; it takes none, or `setup = <path to a fn()>` to run once before the tests (and `crate = <path>` for a library reached by another path)"
         ],
         "{out}"
     );

@@ -180,7 +180,18 @@ fn toml_value(raw: &str) -> std::result::Result<Value, String> {
                 '\\' => match chars.next() {
                     Some('n') => text.push('\n'),
                     Some('t') => text.push('\t'),
-                    Some(other) => text.push(other),
+                    Some('r') => text.push('\r'),
+                    Some('b') => text.push('\u{8}'),
+                    Some('f') => text.push('\u{c}'),
+                    Some(c @ ('"' | '\\')) => text.push(c),
+                    Some(u @ ('u' | 'U')) => {
+                        let digits: String = chars.by_ref().take(if u == 'u' { 4 } else { 8 }).collect();
+                        match u32::from_str_radix(&digits, 16).ok().and_then(char::from_u32) {
+                            Some(c) => text.push(c),
+                            None => return Err(format!("`\\{u}{digits}` is not a character")),
+                        }
+                    }
+                    Some(other) => return Err(format!("`\\{other}` is not an escape TOML knows")),
                     None => break,
                 },
                 c => text.push(c),
@@ -202,6 +213,13 @@ fn toml_value(raw: &str) -> std::result::Result<Value, String> {
         "false" => Ok(Value::Bool(false)),
         _ => {
             let digits = word.replace('_', "");
+            let radix =
+                [("0x", 16), ("0o", 8), ("0b", 2)].into_iter().find_map(|(p, r)| Some((digits.strip_prefix(p)?, r)));
+            if let Some((rest, radix)) = radix {
+                return i64::from_str_radix(rest, radix)
+                    .map(Value::Int)
+                    .map_err(|_| format!("`{word}` is not a number"));
+            }
             if let Ok(i) = digits.parse::<i64>() {
                 Ok(Value::Int(i))
             } else if let Ok(f) = digits.parse::<f64>() {
@@ -243,7 +261,13 @@ impl Config {
             let text = std::fs::read_to_string(file).map_err(|e| {
                 Error::new(ErrorKind::Config, format!("invalid configuration: {} cannot be read: {e}", file.display()))
             })?;
+            let mut seen = std::collections::BTreeSet::new();
             for (key, value) in read_file(&text) {
+                // A variable overrides the file's value, a wrong one too.
+                if env.iter().any(|(k, _)| *k == key) {
+                    continue;
+                }
+                let value = if seen.insert(key.clone()) { value } else { Err("it is set twice".to_owned()) };
                 if let Err(why) = value.and_then(|v| config.set(&key, &v)) {
                     errors.push(format!("`{key}` in {}: {why}", file.display()));
                 }
@@ -375,6 +399,26 @@ mod tests {
             .expect("write");
         let read = Config::layered(&root, &[]).expect("valid");
         assert_eq!((read.docker_host.as_deref(), read.log_tail), (Some("unix:///d.sock"), 2000));
+        std::fs::write(
+            root.join("fixtures.toml"),
+            "timeout = \"soon\"\npodman_host = \"unix:///\\u0070.sock\"\nlog_tail = 0x10\n",
+        )
+        .expect("write");
+        let overridden = Config::layered(&root, &env(&[("timeout", "5")])).expect("the variable wins over a bad value");
+        assert_eq!(
+            (overridden.timeout, overridden.podman_host.as_deref(), overridden.log_tail),
+            (5.0, Some("unix:///p.sock"), 16)
+        );
+        std::fs::write(root.join("fixtures.toml"), "reuse = true\nreuse = false\ndocker_host = \"\\q\"\n")
+            .expect("write");
+        let err = Config::layered(&root, &[]).expect_err("twice, a bad escape");
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "invalid configuration: `reuse` in {0}: it is set twice; `docker_host` in {0}: `\\q` is not an escape TOML knows",
+                root.join("fixtures.toml").display()
+            )
+        );
         std::fs::remove_dir_all(&root).expect("clean");
     }
 

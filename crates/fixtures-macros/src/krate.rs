@@ -36,7 +36,12 @@ fn crate_name(dir: &Path) -> Option<String> {
         }
         (None, false) => dep.key.clone(),
     };
-    let find = |package: &str| deps.iter().find(|d| package_of(d) == package).map(|d| d.key.replace('-', "_"));
+    // A test sees `[dependencies]` and `[dev-dependencies]`; a build script's are a last resort.
+    let find = |package: &str| {
+        let mut matching: Vec<&Dep> = deps.iter().filter(|d| package_of(d) == package).collect();
+        matching.sort_by_key(|d| d.build);
+        matching.first().map(|d| d.key.replace('-', "_"))
+    };
     find("fixtures").or_else(|| find("fixtures-core"))
 }
 
@@ -45,15 +50,17 @@ struct Dep {
     key: String,
     package: Option<String>,
     workspace: bool,
+    /// From `[build-dependencies]`.
+    build: bool,
 }
 
 fn package_name(text: &str) -> Option<String> {
     let mut in_package = false;
     for line in lines(text) {
-        if let Some(header) = header(line) {
+        if let Some(header) = header(&line) {
             in_package = header == "package";
         } else if in_package {
-            if let Some(("name", value)) = key_value(line) {
+            if let Some(("name", value)) = key_value(&line) {
                 return string(value);
             }
         }
@@ -61,108 +68,244 @@ fn package_name(text: &str) -> Option<String> {
     None
 }
 
+const TABLES: [&str; 3] = ["dependencies", "dev-dependencies", "build-dependencies"];
+
+/// Which dependency table a header opens: `Some((None, build))` for a table of dependencies
+/// (`[dev-dependencies]`, `[target.'cfg(unix)'.dependencies]`), `Some((Some(name), build))` for
+/// one dependency's own table (`[dependencies.name]`).
+fn dependency_table(header: &str) -> Option<(Option<String>, bool)> {
+    let parts = segments(header);
+    let parts: Vec<&str> = parts.iter().map(String::as_str).collect();
+    let (table, name) = match parts.as_slice() {
+        [t] => (*t, None),
+        [t, name] if TABLES.contains(t) => (*t, Some((*name).to_owned())),
+        ["target", _, t] => (*t, None),
+        ["target", _, t, name] => (*t, Some((*name).to_owned())),
+        _ => return None,
+    };
+    TABLES.contains(&table).then(|| (name, table == "build-dependencies"))
+}
+
 /// The dependencies of a manifest, from every dependency table.
 fn dependencies(text: &str) -> Vec<Dep> {
-    read_tables(text, |header| {
-        let last = header.rsplit('.').next().unwrap_or(header);
-        let table = ["dependencies", "dev-dependencies", "build-dependencies"];
-        if table.contains(&last) && !header.starts_with("workspace") {
-            return Some(None);
-        }
-        // `[dependencies.name]`, `[target.'cfg(..)'.dev-dependencies.name]`
-        let (rest, name) = header.rsplit_once('.')?;
-        let parent = rest.rsplit('.').next().unwrap_or(rest);
-        (table.contains(&parent) && !header.starts_with("workspace")).then(|| Some(unquote(name)))
-    })
+    read_tables(text, dependency_table)
 }
 
 /// `[workspace.dependencies]` of the workspace root's manifest.
 fn workspace_dependencies(text: &str) -> Vec<Dep> {
-    read_tables(text, |header| match header.strip_prefix("workspace.dependencies") {
-        Some("") => Some(None),
-        Some(rest) => rest.strip_prefix('.').map(|name| Some(unquote(name))),
-        None => None,
+    read_tables(text, |header| {
+        let parts = segments(header);
+        match parts.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
+            ["workspace", "dependencies"] => Some((None, false)),
+            ["workspace", "dependencies", name] => Some((Some((*name).to_owned()), false)),
+            _ => None,
+        }
     })
 }
 
-/// Reads `name = ..` lines of the tables `kind` calls dependency tables (`Some(None)`) and the
-/// `package` and `workspace` keys of one dependency's own table (`Some(Some(name))`).
-fn read_tables(text: &str, kind: impl Fn(&str) -> Option<Option<String>>) -> Vec<Dep> {
+/// Reads `name = ..` lines (and `name.package = ..`, `name.workspace = ..`) of the tables
+/// `kind` calls dependency tables, and the `package` and `workspace` keys of one dependency's
+/// own table.
+fn read_tables(text: &str, kind: impl Fn(&str) -> Option<(Option<String>, bool)>) -> Vec<Dep> {
     let mut deps: Vec<Dep> = Vec::new();
-    let mut table: Option<Option<String>> = None;
+    let mut table: Option<(Option<String>, bool)> = None;
     for line in lines(text) {
-        if let Some(header) = header(line) {
+        if let Some(header) = header(&line) {
             table = kind(header);
-            if let Some(Some(name)) = &table {
-                deps.push(Dep { key: name.clone(), package: None, workspace: false });
+            if let Some((Some(name), build)) = &table {
+                deps.push(Dep { key: name.clone(), package: None, workspace: false, build: *build });
             }
             continue;
         }
-        let Some((key, value)) = key_value(line) else { continue };
-        match &table {
-            Some(None) => {
-                let (key, dotted) = match key.split_once('.') {
-                    Some((k, rest)) => (unquote(k), Some(rest.trim())),
-                    None => (unquote(key), None),
-                };
-                let workspace = dotted == Some("workspace") && value.trim() == "true"
-                    || inline(value, "workspace").as_deref() == Some("true");
-                let package = inline(value, "package").and_then(|v| string(&v));
-                deps.push(Dep { key, package, workspace });
-            }
-            Some(Some(_)) => {
-                let dep = deps.last_mut().expect("pushed at its header");
-                match key {
-                    "package" => dep.package = string(value),
-                    "workspace" => dep.workspace = value.trim() == "true",
-                    _ => {}
+        let Some((key, value)) = key_value(&line) else { continue };
+        let Some((own, build)) = &table else { continue };
+        let (name, sub) = match own {
+            Some(name) => (name.clone(), Some(key.to_owned())),
+            None => {
+                let parts = segments(key);
+                match parts.as_slice() {
+                    [name] => (name.clone(), None),
+                    [name, sub] => (name.clone(), Some(sub.clone())),
+                    _ => continue,
                 }
             }
-            None => {}
+        };
+        let at = match deps.iter().position(|d| d.key == name && d.build == *build) {
+            Some(at) => at,
+            None => {
+                deps.push(Dep { key: name, package: None, workspace: false, build: *build });
+                deps.len() - 1
+            }
+        };
+        let dep = &mut deps[at];
+        match sub.as_deref() {
+            None => {
+                if let Some(package) = inline(value, "package").and_then(|v| string(&v)) {
+                    dep.package = Some(package);
+                }
+                if inline(value, "workspace").as_deref() == Some("true") {
+                    dep.workspace = true;
+                }
+            }
+            Some("package") => dep.package = string(value),
+            Some("workspace") => dep.workspace = value == "true",
+            Some(_) => {}
         }
     }
     deps
 }
 
-/// The manifest of the workspace `dir` is in: the nearest one above with `[workspace]`.
+/// The manifest of the workspace `dir` is in: the nearest one at or above it with
+/// `[workspace]` (a crate may be its own workspace's root).
 fn workspace_manifest(dir: &Path) -> Option<String> {
-    dir.ancestors().skip(1).map(|d| d.join("Cargo.toml")).find_map(|p| {
+    dir.ancestors().map(|d| d.join("Cargo.toml")).find_map(|p| {
         let text = std::fs::read_to_string(p).ok()?;
-        let is_root = lines(&text).any(|l| header(l) == Some("workspace"));
+        let is_root = lines(&text).any(|l| header(&l) == Some("workspace"));
         is_root.then_some(text)
     })
 }
 
-fn lines(text: &str) -> impl Iterator<Item = &str> {
-    text.lines().map(|l| l.trim()).filter(|l| !l.is_empty() && !l.starts_with('#'))
+/// The manifest's logical lines: comments cut off (outside strings), blank lines left out, and
+/// a value whose brackets or braces span several lines joined into one.
+fn lines(text: &str) -> impl Iterator<Item = String> + '_ {
+    let mut pending = String::new();
+    let mut depth = 0i32;
+    let mut out = Vec::new();
+    for raw in text.lines() {
+        let mut quote: Option<char> = None;
+        let mut kept = String::new();
+        let mut escaped = false;
+        for c in raw.chars() {
+            match quote {
+                Some(q) => {
+                    kept.push(c);
+                    if escaped {
+                        escaped = false;
+                    } else if c == '\\' && q == '"' {
+                        escaped = true;
+                    } else if c == q {
+                        quote = None;
+                    }
+                }
+                None => match c {
+                    '#' => break,
+                    '"' | '\'' => {
+                        quote = Some(c);
+                        kept.push(c);
+                    }
+                    '[' | '{' => {
+                        depth += 1;
+                        kept.push(c);
+                    }
+                    ']' | '}' => {
+                        depth -= 1;
+                        kept.push(c);
+                    }
+                    c => kept.push(c),
+                },
+            }
+        }
+        if !pending.is_empty() {
+            pending.push(' ');
+        }
+        pending.push_str(kept.trim());
+        // A header `[x]` or `[[x]]` is balanced on its own line; a value may not be.
+        if depth <= 0 {
+            depth = 0;
+            let line = std::mem::take(&mut pending);
+            if !line.trim().is_empty() {
+                out.push(line.trim().to_owned());
+            }
+        }
+    }
+    if !pending.trim().is_empty() {
+        out.push(pending.trim().to_owned());
+    }
+    out.into_iter()
 }
 
 fn header(line: &str) -> Option<&str> {
     let inner = line.strip_prefix('[')?;
     let inner = inner.strip_prefix('[').unwrap_or(inner);
-    let end = inner.find(']')?;
-    Some(inner[..end].trim())
+    let end = inner.rfind(']')?;
+    Some(inner[..end].trim_end_matches(']').trim())
 }
 
 fn key_value(line: &str) -> Option<(&str, &str)> {
-    let (key, value) = line.split_once('=')?;
-    Some((key.trim(), value.trim()))
+    if line.starts_with('[') {
+        return None;
+    }
+    let at = top_level(line, '=').into_iter().next()?;
+    Some((line[..at].trim(), line[at + 1..].trim()))
+}
+
+/// Where `sep` stands outside strings, brackets and braces.
+fn top_level(text: &str, sep: char) -> Vec<usize> {
+    let mut at = Vec::new();
+    let (mut depth, mut quote, mut escaped) = (0i32, None::<char>, false);
+    for (i, c) in text.char_indices() {
+        match quote {
+            Some(q) => {
+                if escaped {
+                    escaped = false;
+                } else if c == '\\' && q == '"' {
+                    escaped = true;
+                } else if c == q {
+                    quote = None;
+                }
+            }
+            None => match c {
+                '"' | '\'' => quote = Some(c),
+                '[' | '{' => depth += 1,
+                ']' | '}' => depth -= 1,
+                c if c == sep && depth == 0 => at.push(i),
+                _ => {}
+            },
+        }
+    }
+    at
+}
+
+/// A dotted key's or header's parts, quotes taken off: `target.'cfg(unix)'.dependencies`.
+fn segments(text: &str) -> Vec<String> {
+    let mut cuts = top_level(text, '.');
+    cuts.push(text.len());
+    let mut start = 0;
+    cuts.into_iter()
+        .map(|end| {
+            let part = unquote(&text[start..end]);
+            start = end + 1;
+            part
+        })
+        .collect()
 }
 
 /// The value of `key` in an inline table `{ key = value, .. }`.
 fn inline(value: &str, key: &str) -> Option<String> {
-    let body = value.trim().strip_prefix('{')?.rsplit_once('}')?.0;
-    body.split(',').filter_map(key_value).find(|(k, _)| *k == key).map(|(_, v)| v.to_owned())
+    let body = value.trim().strip_prefix('{')?.strip_suffix('}')?;
+    let mut start = 0;
+    let mut cuts = top_level(body, ',');
+    cuts.push(body.len());
+    cuts.into_iter().find_map(|end| {
+        let item = &body[start..end];
+        start = (end + 1).min(body.len());
+        let (k, v) = key_value(item.trim())?;
+        (unquote(k) == key).then(|| v.to_owned())
+    })
 }
 
+/// A TOML string's text: `"basic"` or `'literal'`.
 fn string(value: &str) -> Option<String> {
     let v = value.trim();
-    let v = v.split_once('#').map_or(v, |(before, _)| before).trim();
-    v.strip_prefix('"').and_then(|v| v.strip_suffix('"')).map(str::to_owned)
+    v.strip_prefix('"')
+        .and_then(|v| v.strip_suffix('"'))
+        .or_else(|| v.strip_prefix('\'').and_then(|v| v.strip_suffix('\'')))
+        .map(str::to_owned)
 }
 
 fn unquote(name: &str) -> String {
-    name.trim().trim_matches('"').trim_matches('\'').to_owned()
+    let name = name.trim();
+    string(name).unwrap_or_else(|| name.to_owned())
 }
 
 #[cfg(test)]
@@ -201,6 +344,28 @@ mod tests {
         assert_eq!(crate_name(&dir_with(own, None)).as_deref(), Some("fixtures"));
         let none = "[package]\nname = \"app\"\n[dependencies]\nserde = \"1\"\n";
         assert_eq!(crate_name(&dir_with(none, None)), None);
+    }
+
+    #[test]
+    fn manifests_as_people_write_them() {
+        let commented =
+            "[package]\nname = \"app\" # the app\n[dev-dependencies]\nfx.workspace = true  # from the root\n";
+        let root = "[workspace]\n[workspace.dependencies]\nfx = { package = \"fixtures\" } # renamed\n";
+        assert_eq!(crate_name(&dir_with(commented, Some(root))).as_deref(), Some("fx"));
+        let single =
+            "[package]\nname = \"app\"\n[dev-dependencies]\nfx = { package = 'fixtures', version = \"0.1\" }\n";
+        assert_eq!(crate_name(&dir_with(single, None)).as_deref(), Some("fx"));
+        let dotted = "[package]\nname = \"app\"\n[dev-dependencies]\nfx.package = \"fixtures\"\nfx.version = \"0.1\"\n";
+        assert_eq!(crate_name(&dir_with(dotted, None)).as_deref(), Some("fx"));
+        let multiline = "[package]\nname = \"app\"\n[dev-dependencies]\nfx = { package = \"fixtures\", features = [\n    \"podman\", # both\n] }\nserde = \"1\"\n";
+        assert_eq!(crate_name(&dir_with(multiline, None)).as_deref(), Some("fx"));
+        let build_first = "[package]\nname = \"app\"\n[build-dependencies]\nfxb = { package = \"fixtures\" }\n[dev-dependencies]\nfx = { package = \"fixtures\" }\n";
+        assert_eq!(crate_name(&dir_with(build_first, None)).as_deref(), Some("fx"));
+        let metadata =
+            "[package]\nname = \"app\"\n[package.metadata.x.dependencies]\nfx = { package = \"fixtures\" }\n";
+        assert_eq!(crate_name(&dir_with(metadata, None)), None);
+        let own_root = "[package]\nname = \"app\"\n[workspace]\n[workspace.dependencies]\nfx = { package = \"fixtures\" }\n[dev-dependencies]\nfx.workspace = true\n";
+        assert_eq!(crate_name(&dir_with(own_root, None)).as_deref(), Some("fx"));
     }
 
     #[test]

@@ -261,16 +261,17 @@ fn should_panic_message(attr: &syn::Attribute) -> syn::Result<Option<syn::LitStr
 /// fixtures::main!();
 /// ```
 ///
-/// `main!(setup = path::to::function)` runs that `fn()` once before the first test.
+/// `main!(setup = path::to::function)` runs that `fn()` once before the first test;
+/// `main!(crate = path)` names the library where the crate's Cargo.toml cannot say.
 #[proc_macro]
 pub fn main(input: TokenStream) -> TokenStream {
     match main_args(input.into()) {
-        Ok(setup) => {
+        Ok(MainArgs { setup, krate }) => {
             let setup = match setup {
                 Some(f) => quote! { ::core::option::Option::Some(#f as fn()) },
                 None => quote! { ::core::option::Option::None },
             };
-            let krate = krate::path();
+            let krate = krate.map_or_else(krate::path, |p| quote! { #p });
             quote! { #krate::__harness_main!(#setup); }.into()
         }
         // The error alone: no second one about a missing `main`.
@@ -281,38 +282,56 @@ pub fn main(input: TokenStream) -> TokenStream {
     }
 }
 
-/// The arguments of `main!`: an optional `setup = <path>`.
-fn main_args(input: proc_macro2::TokenStream) -> syn::Result<Option<syn::Path>> {
-    struct MainArgs(Option<syn::Path>);
-    impl Parse for MainArgs {
-        fn parse(input: ParseStream<'_>) -> syn::Result<Self> {
-            let mut setup = None;
-            while !input.is_empty() {
-                let key: Ident = input.parse()?;
-                match key.to_string().as_str() {
-                    "setup" if setup.is_some() => return Err(syn::Error::new(key.span(), "`setup` is given twice")),
-                    "setup" => {
-                        input.parse::<Token![=]>()?;
-                        setup = Some(input.parse::<syn::Path>()?);
-                    }
-                    other => {
-                        return Err(syn::Error::new(
-                            key.span(),
-                            format!(
-                                "unknown argument `{other}` to `fixtures::main!`; it takes none, or \
-                                 `setup = <path to a fn()>` to run once before the tests"
-                            ),
-                        ));
-                    }
+/// The arguments of `main!`: an optional `setup = <path>` and `crate = <path>`.
+struct MainArgs {
+    setup: Option<syn::Path>,
+    krate: Option<syn::Path>,
+}
+
+impl Parse for MainArgs {
+    fn parse(input: ParseStream<'_>) -> syn::Result<Self> {
+        let mut setup = None;
+        let mut krate = None;
+        while !input.is_empty() {
+            if input.peek(Token![crate]) {
+                let key: Token![crate] = input.parse()?;
+                input.parse::<Token![=]>()?;
+                if krate.replace(input.parse::<syn::Path>()?).is_some() {
+                    return Err(syn::Error::new(key.span, "`crate` is given twice"));
                 }
                 if !input.is_empty() {
                     input.parse::<Token![,]>()?;
                 }
+                continue;
             }
-            Ok(MainArgs(setup))
+            let key: Ident = input.parse()?;
+            match key.to_string().as_str() {
+                "setup" if setup.is_some() => return Err(syn::Error::new(key.span(), "`setup` is given twice")),
+                "setup" => {
+                    input.parse::<Token![=]>()?;
+                    setup = Some(input.parse::<syn::Path>()?);
+                }
+                other => {
+                    return Err(syn::Error::new(
+                        key.span(),
+                        format!(
+                            "unknown argument `{other}` to `fixtures::main!`; it takes none, or \
+                             `setup = <path to a fn()>` to run once before the tests (and `crate = <path>` \
+                             for a library reached by another path)"
+                        ),
+                    ));
+                }
+            }
+            if !input.is_empty() {
+                input.parse::<Token![,]>()?;
+            }
         }
+        Ok(MainArgs { setup, krate })
     }
-    syn::parse2::<MainArgs>(input).map(|a| a.0)
+}
+
+fn main_args(input: proc_macro2::TokenStream) -> syn::Result<MainArgs> {
+    syn::parse2::<MainArgs>(input)
 }
 
 #[cfg(test)]
@@ -321,12 +340,14 @@ mod tests {
 
     #[::core::prelude::v1::test]
     fn main_takes_setup_or_nothing() {
-        assert!(main_args(quote! {}).expect("empty").is_none());
-        assert!(main_args(quote! { setup = crate::init_tracing }).expect("setup").is_some());
+        assert!(main_args(quote! {}).expect("empty").setup.is_none());
+        assert!(main_args(quote! { setup = crate::init_tracing }).expect("setup").setup.is_some());
+        let both = main_args(quote! { setup = init, crate = fx }).expect("both");
+        assert!(both.setup.is_some() && both.krate.is_some());
         let Err(e) = main_args(quote! { threads = 4 }) else { panic!("unknown") };
         assert_eq!(
             e.to_string(),
-            "unknown argument `threads` to `fixtures::main!`; it takes none, or `setup = <path to a fn()>` to run once before the tests"
+            "unknown argument `threads` to `fixtures::main!`; it takes none, or `setup = <path to a fn()>` to run once before the tests (and `crate = <path>` for a library reached by another path)"
         );
         let Err(e) = main_args(quote! { setup = a, setup = b }) else { panic!("twice") };
         assert_eq!(e.to_string(), "`setup` is given twice");
