@@ -144,7 +144,15 @@ fn image_id_in(text: &str) -> Option<String> {
 fn map_error(op: &str, e: BollardError) -> Error {
     let (kind, message) = match &e {
         BollardError::DockerResponseServerError { status_code, message } => {
-            let kind = compat::status::kind(*status_code, message);
+            let lower = message.to_ascii_lowercase();
+            let race = compat::podman::exit_race(&lower) || compat::podman::network_race(&lower);
+            let kind = match *status_code {
+                // Podman's Docker-compatible API answers these with 500; a race stays an
+                // engine error (asked again), any other missing thing is not found.
+                500 if !race && lower.contains("already in use") => ErrorKind::Conflict,
+                500 if !race && (lower.contains("no such") || lower.contains("not known")) => ErrorKind::NotFound,
+                status => compat::status::kind(status, message),
+            };
             (kind, format!("the engine answered {status_code}: {}", message.trim()))
         }
         BollardError::SocketNotFoundError(path) => (

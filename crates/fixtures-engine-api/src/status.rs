@@ -8,7 +8,8 @@ use crate::podman;
 /// conflict, 400 invalid input. Podman answers many failures with 500, told apart by their
 /// text: a race with an exiting process or a changing host stays an engine error (asked
 /// again by the `podman::*_retrying_*` helpers), libpod's not-found and conflict texts are
-/// what they say, and so (on a 500) is any other "no such" or "not known".
+/// what they say. (A build's "no such file or directory" is no missing object: the Docker
+/// backend's wider reading of 500s stays its own.)
 pub fn kind(status: u16, text: &str) -> ErrorKind {
     match status {
         404 => ErrorKind::NotFound,
@@ -20,11 +21,8 @@ pub fn kind(status: u16, text: &str) -> ErrorKind {
                 ErrorKind::Engine
             } else if podman::NOT_FOUND_CAUSES.iter().any(|c| lower.contains(c)) {
                 ErrorKind::NotFound
-            } else if podman::CONFLICT_CAUSES.iter().any(|c| lower.contains(c)) || lower.contains("already in use") {
+            } else if podman::CONFLICT_CAUSES.iter().any(|c| lower.contains(c)) {
                 ErrorKind::Conflict
-            } else if status == 500 && (lower.contains("no such") || lower.contains("not known")) {
-                // What Podman's Docker-compatible API says of other missing things.
-                ErrorKind::NotFound
             } else {
                 ErrorKind::Engine
             }
@@ -45,7 +43,6 @@ mod tests {
         assert_eq!(kind(500, "read /proc/42/cgroup: no such process"), ErrorKind::Engine);
         assert_eq!(kind(500, "route ip+net: no such network interface"), ErrorKind::Engine);
         assert_eq!(kind(500, "something broke"), ErrorKind::Engine);
-        assert_eq!(kind(500, "layer not known"), ErrorKind::NotFound);
-        assert_eq!(kind(500, "listen tcp 0.0.0.0:80: bind: address already in use"), ErrorKind::Conflict);
+        assert_eq!(kind(500, "COPY missing.txt: stat: no such file or directory"), ErrorKind::Engine);
     }
 }
