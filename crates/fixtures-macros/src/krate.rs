@@ -172,38 +172,15 @@ fn lines(text: &str) -> impl Iterator<Item = String> + '_ {
     let mut depth = 0i32;
     let mut out = Vec::new();
     for raw in text.lines() {
-        let mut quote: Option<char> = None;
         let mut kept = String::new();
-        let mut escaped = false;
-        for c in raw.chars() {
-            match quote {
-                Some(q) => {
-                    kept.push(c);
-                    if escaped {
-                        escaped = false;
-                    } else if c == '\\' && q == '"' {
-                        escaped = true;
-                    } else if c == q {
-                        quote = None;
-                    }
-                }
-                None => match c {
-                    '#' => break,
-                    '"' | '\'' => {
-                        quote = Some(c);
-                        kept.push(c);
-                    }
-                    '[' | '{' => {
-                        depth += 1;
-                        kept.push(c);
-                    }
-                    ']' | '}' => {
-                        depth -= 1;
-                        kept.push(c);
-                    }
-                    c => kept.push(c),
-                },
+        for (_, c, inside) in scan(raw) {
+            match c {
+                '#' if !inside => break,
+                '[' | '{' if !inside => depth += 1,
+                ']' | '}' if !inside => depth -= 1,
+                _ => {}
             }
+            kept.push(c);
         }
         if !pending.is_empty() {
             pending.push(' ');
@@ -224,6 +201,32 @@ fn lines(text: &str) -> impl Iterator<Item = String> + '_ {
     out.into_iter()
 }
 
+/// Each character of a line with its index and whether it stands in a string (its quotes
+/// included): `"basic"` with `\` escapes, or `'literal'`.
+fn scan(text: &str) -> impl Iterator<Item = (usize, char, bool)> + '_ {
+    let (mut quote, mut escaped) = (None::<char>, false);
+    text.char_indices().map(move |(i, c)| {
+        let inside = match quote {
+            Some(q) => {
+                if escaped {
+                    escaped = false;
+                } else if c == '\\' && q == '"' {
+                    escaped = true;
+                } else if c == q {
+                    quote = None;
+                }
+                true
+            }
+            None if c == '"' || c == '\'' => {
+                quote = Some(c);
+                true
+            }
+            None => false,
+        };
+        (i, c, inside)
+    })
+}
+
 fn header(line: &str) -> Option<&str> {
     let inner = line.strip_prefix('[')?;
     let inner = inner.strip_prefix('[').unwrap_or(inner);
@@ -241,26 +244,15 @@ fn key_value(line: &str) -> Option<(&str, &str)> {
 
 /// Where `sep` stands outside strings, brackets and braces.
 fn top_level(text: &str, sep: char) -> Vec<usize> {
+    let mut depth = 0i32;
     let mut at = Vec::new();
-    let (mut depth, mut quote, mut escaped) = (0i32, None::<char>, false);
-    for (i, c) in text.char_indices() {
-        match quote {
-            Some(q) => {
-                if escaped {
-                    escaped = false;
-                } else if c == '\\' && q == '"' {
-                    escaped = true;
-                } else if c == q {
-                    quote = None;
-                }
-            }
-            None => match c {
-                '"' | '\'' => quote = Some(c),
-                '[' | '{' => depth += 1,
-                ']' | '}' => depth -= 1,
-                c if c == sep && depth == 0 => at.push(i),
-                _ => {}
-            },
+    for (i, c, inside) in scan(text) {
+        match c {
+            _ if inside => {}
+            '[' | '{' => depth += 1,
+            ']' | '}' => depth -= 1,
+            c if c == sep && depth == 0 => at.push(i),
+            _ => {}
         }
     }
     at
