@@ -188,6 +188,10 @@ pub struct Readiness {
     /// ([`DEFAULT_MIN_UPTIME`]): a process that exits within milliseconds of its start is
     /// seen as exited, not handed over as ready.
     pub min_uptime: Duration,
+    /// The container runs to completion (a migration, a seed job): it is ready once its main
+    /// process has exited 0, and fails with its exit code and logs if it exits otherwise. The
+    /// other checks do not apply.
+    pub completes: bool,
 }
 
 /// How long a container's main process must have run before it counts as ready. A check that
@@ -203,6 +207,7 @@ impl Default for Readiness {
             expose: Vec::new(),
             wait_for: Vec::new(),
             min_uptime: DEFAULT_MIN_UPTIME,
+            completes: false,
         }
     }
 }
@@ -898,6 +903,9 @@ async fn died(container: &Container) -> Error {
 ///
 /// Returns the container as it is when ready.
 pub(crate) async fn wait_ready(container: &Container, readiness: &Readiness) -> Result<ContainerInfo> {
+    if readiness.completes {
+        return wait_completed(container, readiness).await;
+    }
     let runtime = container.runtime().as_ref();
     let id = container.id();
     let start = Instant::now();
@@ -941,6 +949,46 @@ pub(crate) async fn wait_ready(container: &Container, readiness: &Readiness) -> 
             let waiting = pending.describe();
             Err(if e.kind() == ErrorKind::Exited { e.with_wait(waiting, start.elapsed()) } else { e })
         }
+    }
+}
+
+/// Waits until a container that runs to completion has exited 0.
+async fn wait_completed(container: &Container, readiness: &Readiness) -> Result<ContainerInfo> {
+    let runtime = container.runtime().as_ref();
+    let id = container.id();
+    let start = Instant::now();
+    let waiting_for = "its main process to exit 0 (it runs to completion)";
+    tokio::select! {
+        e = died(container) => {
+            if e.kind() == ErrorKind::Exited && e.exit_code() == Some(0) && !e.oom_killed() {
+                tracing::debug!(container_id = id, elapsed_ms = start.elapsed().as_millis() as u64, "container completed");
+                return runtime.inspect_container(id).await;
+            }
+            let how = match (e.exit_code(), e.oom_killed()) {
+                (_, true) => "was killed for lack of memory (OOM)".to_owned(),
+                (Some(code), false) => format!("exited with code {code}"),
+                (None, false) => return Err(e),
+            };
+            let mut err = Error::new(
+                ErrorKind::Exited,
+                format!("container `{}` {how}; it must complete successfully (exit 0)", container.name()),
+            )
+            .with_container(id.to_owned())
+            .with_wait(waiting_for, start.elapsed())
+            .with_exit(e.exit_code(), e.oom_killed());
+            if let Some(logs) = e.logs_tail() {
+                err = err.with_logs_tail(logs.to_owned());
+            }
+            Err(err)
+        }
+        () = tokio::time::sleep(readiness.timeout) => Err(Error::new(
+            ErrorKind::Timeout,
+            format!("container `{}` did not complete within {:.0}s", container.name(), readiness.timeout.as_secs_f64()),
+        )
+        .with_container(id.to_owned())
+        .with_wait(waiting_for, start.elapsed())
+        .with_logs_tail(logs_tail(runtime, id, 20).await)
+        .with_hint("raise the fixture's `.timeout(...)` (or FIXTURE_TIMEOUT) if the job is slow, or check its logs")),
     }
 }
 

@@ -178,6 +178,19 @@ pub struct Resources {
     pub pids_limit: Option<i64>,
     /// Size of /dev/shm in bytes.
     pub shm_size: Option<i64>,
+    /// Process limits (`nofile`, `nproc`, ...).
+    pub ulimits: Vec<Ulimit>,
+}
+
+/// A process limit of a container (`ulimit`): `nofile` with its soft and hard values.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ulimit {
+    /// The limit's name without `RLIMIT_`, lower case: `nofile`, `nproc`, `core`, ...
+    pub name: String,
+    /// Soft limit.
+    pub soft: i64,
+    /// Hard limit.
+    pub hard: i64,
 }
 
 /// A container to create: every field resolved, nothing left to look up.
@@ -233,6 +246,8 @@ pub struct ContainerSpec {
     pub resources: Resources,
     /// Network mode (`bridge`, `host`, `none`, `container:<id>`), when not set by `networks`.
     pub network_mode: Option<String>,
+    /// Kernel parameters set in the container's namespaces (`net.core.somaxconn`).
+    pub sysctls: BTreeMap<String, String>,
     /// Extra fields merged into the engine's create request as JSON, for what the typed fields
     /// do not cover (`{"HostConfig": {"Sysctls": {...}}}`). Backends apply it as a deep merge.
     pub raw: Option<serde_json::Value>,

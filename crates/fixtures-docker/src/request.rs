@@ -115,6 +115,10 @@ pub(crate) fn container_create(spec: &ContainerSpec) -> Value {
             host.insert(key.into(), json!(v));
         }
     }
+    let ulimits: Vec<Value> =
+        r.ulimits.iter().map(|u| json!({"Name": u.name, "Soft": u.soft, "Hard": u.hard})).collect();
+    put(&mut host, "Ulimits", Value::Array(ulimits));
+    put(&mut host, "Sysctls", json!(spec.sysctls));
     match (spec.networks.first(), &spec.network_mode) {
         (Some(first), _) => {
             host.insert("NetworkMode".into(), json!(first.network));
@@ -173,7 +177,7 @@ mod tests {
     use bollard::models::ContainerCreateBody;
     use std::time::Duration;
 
-    use fixtures_core::spec::{NetworkAttachment, Port, PortBinding, Resources};
+    use fixtures_core::spec::{NetworkAttachment, Port, PortBinding, Resources, Ulimit};
 
     use super::*;
 
@@ -235,7 +239,12 @@ mod tests {
                 retries: Some(3),
                 start_period: None,
             }),
-            resources: Resources { memory: Some(64 << 20), ..Resources::default() },
+            resources: Resources {
+                memory: Some(64 << 20),
+                ulimits: vec![Ulimit { name: "nofile".into(), soft: 1024, hard: 4096 }],
+                ..Resources::default()
+            },
+            sysctls: [("net.core.somaxconn".to_owned(), "1024".to_owned())].into(),
             ..ContainerSpec::default()
         };
         spec.raw = Some(json!({"HostConfig": {"Sysctls": {"net.ipv4.ip_forward": "1"}}}));

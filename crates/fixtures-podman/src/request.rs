@@ -211,6 +211,9 @@ pub(crate) fn container_create(spec: &ContainerSpec) -> Result<Value> {
         limits.insert("pids".into(), json!({"limit": v}));
     }
     put(&mut body, "resource_limits", Value::Object(limits));
+    let rlimits: Vec<Value> = r.ulimits.iter().map(|u| json!({"type": u.name, "soft": u.soft, "hard": u.hard})).collect();
+    put(&mut body, "r_limits", Value::Array(rlimits));
+    put(&mut body, "sysctl", json!(spec.sysctls));
     if let Some(v) = r.shm_size {
         body.insert("shm_size".into(), json!(v));
     }
@@ -316,7 +319,7 @@ pub(crate) fn volume_create(spec: &VolumeSpec) -> VolumeCreateOpts {
 mod tests {
     use std::collections::BTreeMap;
 
-    use fixtures_core::spec::{NetworkAttachment, Port, PortBinding, Resources};
+    use fixtures_core::spec::{NetworkAttachment, Port, PortBinding, Resources, Ulimit};
     use podman_api::models::{ContainerMount, SpecGenerator};
 
     use super::*;
@@ -418,8 +421,9 @@ mod tests {
                 nano_cpus: Some(500_000_000),
                 pids_limit: Some(100),
                 shm_size: Some(1 << 20),
-                ..Resources::default()
+                ulimits: vec![Ulimit { name: "nofile".into(), soft: 1024, hard: 4096 }],
             },
+            sysctls: [("net.core.somaxconn".to_owned(), "1024".to_owned())].into(),
             ..ContainerSpec::default()
         };
         insta::assert_json_snapshot!(checked(container_create(&spec).expect("body")));

@@ -56,11 +56,18 @@ use template::{Reference, Template};
 pub struct Env {
     nodes: BTreeMap<String, Node>,
     backends: Vec<Backend>,
+    /// What was found wrong while the environment was declared (a compose file that does not
+    /// load, an edit of an unknown fixture): reported by validation, before anything is made.
+    problems: Vec<String>,
 }
 
 impl std::fmt::Debug for Env {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Env").field("nodes", &self.nodes).field("backends", &self.backends).finish()
+        f.debug_struct("Env")
+            .field("nodes", &self.nodes)
+            .field("backends", &self.backends)
+            .field("problems", &self.problems)
+            .finish()
     }
 }
 
@@ -105,6 +112,50 @@ impl Env {
     pub fn with(mut self, name: impl Into<String>, node: impl Into<Node>) -> Self {
         self.nodes.insert(name.into(), node.into());
         self
+    }
+
+    /// Changes the container fixture `name` in place, keeping what it was declared with:
+    /// `env.edit_container("db", |db| db.scope(Scope::Module).env("LOG_LEVEL", "debug"))`.
+    /// For a fixture declared elsewhere (a shared `env()`, a compose file) that a test module
+    /// wants a little different; [`Env::with`] replaces a fixture whole.
+    ///
+    /// When `name` is not a container fixture, validation reports it (with the nearest name)
+    /// before anything is created.
+    pub fn edit_container(mut self, name: &str, edit: impl FnOnce(ContainerNode) -> ContainerNode) -> Self {
+        match self.nodes.remove(name) {
+            Some(Node::Container(c)) => {
+                self.nodes.insert(name.to_owned(), Node::Container(Box::new(edit(*c))));
+            }
+            Some(other) => {
+                self.problems.push(format!(
+                    "`edit_container(\"{name}\", ..)`: `{name}` is a {}, not a container",
+                    other.kind()
+                ));
+                self.nodes.insert(name.to_owned(), other);
+            }
+            None => {
+                let suggestion = self.nearest(name).map(|n| format!("; did you mean `{n}`?")).unwrap_or_default();
+                self.problems.push(format!("`edit_container(\"{name}\", ..)`: no fixture `{name}`{suggestion}"));
+            }
+        }
+        self
+    }
+
+    /// Marks the environment as wrongly declared: validation reports `problem` (with any
+    /// others) before anything is created. For code that builds an `Env` from a description
+    /// that can be wrong, such as a compose file, and must still return an `Env`.
+    pub fn invalid(mut self, problem: impl Into<String>) -> Self {
+        self.problems.push(problem.into());
+        self
+    }
+
+    /// The declared name nearest to `name`, if one is near enough to suggest.
+    fn nearest(&self, name: &str) -> Option<&str> {
+        self.nodes
+            .keys()
+            .min_by_key(|k| distance(k, name))
+            .filter(|k| distance(k, name) <= 3.max(name.len() / 3))
+            .map(String::as_str)
     }
 
     /// Lets this environment use `backend` only (with any others listed so), instead of every
@@ -177,7 +228,7 @@ impl Env {
                         );
                     }
                 }
-                ImageSource::Fetch(p) => {
+                ImageSource::Fetch { spec: p, .. } => {
                     from_template(&p.repository, &mut deps);
                     if p.repository.trim().is_empty() {
                         errors.push("has no repository to pull: `fetch(\"registry/name:tag\")`".to_owned());
@@ -209,18 +260,14 @@ impl Env {
     /// # Errors
     /// [`ErrorKind::Graph`] listing every problem found.
     pub fn validate(&self) -> Result<()> {
-        let mut problems: Vec<String> = Vec::new();
+        let mut problems: Vec<String> = self.problems.clone();
         for name in self.nodes.keys() {
             let (deps, errors) = self.dependencies_and_problems(name);
             problems.extend(errors.into_iter().map(|e| format!("fixture `{name}`: {e}")));
             let node = &self.nodes[name];
             for (dep, reference) in &deps {
                 let Some(target) = self.nodes.get(dep) else {
-                    let near = self
-                        .nodes
-                        .keys()
-                        .min_by_key(|k| distance(k, dep))
-                        .filter(|k| distance(k, dep) <= 3.max(dep.len() / 3));
+                    let near = self.nearest(dep);
                     let suggestion = near.map(|n| format!("; did you mean `{n}`?")).unwrap_or_default();
                     let known: Vec<&str> = self.nodes.keys().map(String::as_str).collect();
                     problems.push(format!(

@@ -19,7 +19,7 @@ use crate::handle::Container;
 use crate::readiness::{LogSource, WaitFor};
 use crate::spec::{
     BuildContext, BuildSpec, ContainerSpec, Credentials, Healthcheck, Mount, NetworkAttachment, NetworkSpec, Port,
-    PortBinding, PullSpec, VolumeSpec,
+    PortBinding, PullSpec, Ulimit, VolumeSpec,
 };
 
 use super::fixture::Resolved;
@@ -139,8 +139,8 @@ impl Node {
 pub(crate) enum ImageSource {
     /// Build it.
     Build { spec: BuildSpec, stages: Vec<String> },
-    /// Pull it.
-    Fetch(PullSpec),
+    /// Pull it (only when the engine lacks it, with `if_missing`).
+    Fetch { spec: PullSpec, if_missing: bool },
     /// It exists on the engine already.
     Existing(String),
     /// The image named by an environment variable if set, else build.
@@ -162,7 +162,7 @@ pub fn build() -> BuildNode {
 
 /// An image pulled from a registry: `fetch("127.0.0.1:5000/app:1")`.
 pub fn fetch(repository: impl Into<String>) -> FetchNode {
-    FetchNode { spec: PullSpec::new(repository), scope: None }
+    FetchNode { spec: PullSpec::new(repository), if_missing: false, scope: None }
 }
 
 /// An image that already exists on the engine, by id or reference. Nothing is pulled.
@@ -263,10 +263,18 @@ impl BuildNode {
 #[derive(Debug, Clone)]
 pub struct FetchNode {
     spec: PullSpec,
+    if_missing: bool,
     scope: Option<Scope>,
 }
 
 impl FetchNode {
+    /// Pulls only when the engine has no image by that reference (Compose's default pull
+    /// policy); otherwise the image is pulled every run, so a moved tag is seen.
+    pub fn if_missing(mut self) -> Self {
+        self.if_missing = true;
+        self
+    }
+
     /// The platform to pull (`linux/amd64`).
     pub fn platform(mut self, platform: impl Into<String>) -> Self {
         self.spec.platform = Some(platform.into());
@@ -314,7 +322,7 @@ impl From<BuildNode> for ImageNode {
 
 impl From<FetchNode> for ImageNode {
     fn from(f: FetchNode) -> ImageNode {
-        ImageNode { source: ImageSource::Fetch(f.spec), scope: f.scope }
+        ImageNode { source: ImageSource::Fetch { spec: f.spec, if_missing: f.if_missing }, scope: f.scope }
     }
 }
 
@@ -334,6 +342,7 @@ pub struct ContainerNode {
     pub(crate) timeout: Option<Duration>,
     pub(crate) ports_ready: bool,
     pub(crate) min_uptime: Duration,
+    pub(crate) completes: bool,
     pub(crate) wait_for: Vec<WaitFor>,
     pub(crate) configure: Vec<(Vec<String>, ConfigureFn)>,
     pub(crate) wrapper: Option<(&'static str, WrapFn)>,
@@ -374,6 +383,7 @@ pub fn container() -> ContainerNode {
         timeout: None,
         ports_ready: true,
         min_uptime: crate::readiness::DEFAULT_MIN_UPTIME,
+        completes: false,
         wait_for: Vec::new(),
         configure: Vec::new(),
         wrapper: None,
@@ -624,6 +634,18 @@ impl ContainerNode {
         self
     }
 
+    /// A process limit (`ulimit`): `.ulimit("nofile", 1024, 4096)`.
+    pub fn ulimit(mut self, name: impl Into<String>, soft: i64, hard: i64) -> Self {
+        self.spec.resources.ulimits.push(Ulimit { name: name.into(), soft, hard });
+        self
+    }
+
+    /// A kernel parameter in the container's namespaces: `.sysctl("net.core.somaxconn", "1024")`.
+    pub fn sysctl(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.spec.sysctls.insert(key.into(), value.into());
+        self
+    }
+
     /// Extra fields for the engine's create request, merged into it as JSON, for what
     /// the typed methods do not cover: `.raw(json!({"HostConfig": {"Sysctls": {...}}}))`.
     /// Strings in it are not templates.
@@ -664,6 +686,14 @@ impl ContainerNode {
     /// containers whose checks pass sooner than this wait; `Duration::ZERO` turns it off.
     pub fn min_uptime(mut self, min_uptime: Duration) -> Self {
         self.min_uptime = min_uptime;
+        self
+    }
+
+    /// A container that runs to completion (a migration, a seed job): ready once its main
+    /// process has exited 0; exiting with another code fails the fixture with that code and
+    /// the last lines of its output. Ports and `wait_for` strategies are not awaited.
+    pub fn runs_to_completion(mut self) -> Self {
+        self.completes = true;
         self
     }
 
@@ -1174,6 +1204,7 @@ pub(crate) fn container_strings(spec: &mut ContainerSpec, f: &mut dyn FnMut(&mut
         healthcheck,
         resources: _,
         network_mode,
+        sysctls,
         // Raw engine JSON is passed as given.
         raw: _,
     } = spec;
@@ -1205,7 +1236,7 @@ pub(crate) fn container_strings(spec: &mut ContainerSpec, f: &mut dyn FnMut(&mut
     if let Some(Healthcheck { test, interval: _, timeout: _, retries: _, start_period: _ }) = healthcheck {
         test.iter_mut().try_for_each(&mut *f)?;
     }
-    for map in [env, labels] {
+    for map in [env, labels, sysctls] {
         render_map(map, f)?;
     }
     Ok(())

@@ -22,6 +22,7 @@ pub(super) async fn make(c: &ContainerNode, m: Making<'_>) -> Result<Fixture> {
         expose: spec.expose.clone(),
         wait_for: c.wait_for.clone(),
         min_uptime: c.min_uptime,
+        completes: c.completes,
     };
     let runtime = m.t.runtime.clone();
     let wrapper = c.wrapper.clone();

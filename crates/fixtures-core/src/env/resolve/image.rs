@@ -29,10 +29,10 @@ pub(super) fn render_image(source: &ImageSource, resolved: &Resolved) -> Result<
         ImageSource::FromEnvOrBuild { key, spec, stages } => {
             ImageSource::FromEnvOrBuild { key: key.clone(), spec: render_build(spec)?, stages: stages.clone() }
         }
-        ImageSource::Fetch(p) => {
-            let mut p = p.clone();
-            p.repository = render(&p.repository, resolved)?;
-            ImageSource::Fetch(p)
+        ImageSource::Fetch { spec, if_missing } => {
+            let mut spec = spec.clone();
+            spec.repository = render(&spec.repository, resolved)?;
+            ImageSource::Fetch { spec, if_missing: *if_missing }
         }
         ImageSource::Existing(r) => ImageSource::Existing(render(r, resolved)?),
     })
@@ -88,7 +88,14 @@ pub(super) async fn make_image(
             }
             None => build(&runtime, &name, spec, stages, &sig).await?,
         },
-        ImageSource::Fetch(pull) => {
+        ImageSource::Fetch { spec: pull, if_missing } => {
+            if *if_missing {
+                match runtime.inspect_image(&pull.reference()).await {
+                    Ok(found) => return Ok(Fixture::Image(Image::new(found))),
+                    Err(e) if e.kind() == ErrorKind::NotFound => {}
+                    Err(e) => return Err(e),
+                }
+            }
             tracing::info!(fixture = %name, image = %pull.reference(), "pulling image");
             let progress = |p: crate::runtime::Progress| tracing::info!(target: "fixtures::pull", fixture = %name, "{}", p.message);
             runtime.pull_image(pull, &progress).await?
