@@ -222,7 +222,7 @@ fn describe(e: &serde_saphyr::Error) -> (String, String) {
         None => text,
     };
     // A key's own place, marked by `model::at`, wins over the parser's.
-    let (location, body) = match body.strip_prefix('\u{0}').and_then(|rest| rest.split_once('\u{0}')) {
+    let (location, body) = match body.strip_prefix(model::MARK).and_then(|rest| rest.split_once(model::MARK)) {
         Some((place, message)) => {
             let mut parts = place.split(':').map(|p| p.parse::<u64>().unwrap_or(0));
             let (line, column) = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
@@ -230,9 +230,12 @@ fn describe(e: &serde_saphyr::Error) -> (String, String) {
         }
         None => (location.map(|(l, c)| (l as u64, c as u64)), body),
     };
-    let body = match body.strip_prefix("duplicate mapping key: ") {
-        Some(rest) => format!("key `{}` is given twice", rest.split(',').next().unwrap_or(rest)),
-        None => body,
+    let body = if let Some(rest) = body.strip_prefix("duplicate mapping key: ") {
+        format!("key `{}` is given twice", rest.split(',').next().unwrap_or(rest))
+    } else if let Some(rest) = body.strip_prefix("missing property ") {
+        format!("required variable {rest}")
+    } else {
+        body
     };
     let place = location.map(|(l, c)| format!("line {l} column {c}: ")).unwrap_or_default();
     (place, body)

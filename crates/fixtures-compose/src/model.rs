@@ -28,10 +28,13 @@ pub(crate) fn reset_failing_service() {
     SERVICE.with(|s| *s.borrow_mut() = None);
 }
 
+/// What brackets a key's place at the start of a custom error's message.
+pub(crate) const MARK: &str = "@@";
+
 /// Marks a custom error with the exact place of the key it is about (the parser's own place
 /// is the value read last); [`crate::error`] reads it back.
 pub(crate) fn at<E: de::Error>(key: &Spanned<String>, message: impl fmt::Display) -> E {
-    E::custom(format!("\u{0}{}:{}\u{0}{message}", key.referenced.line(), key.referenced.column()))
+    E::custom(format!("{MARK}{}:{}{MARK}{message}", key.referenced.line(), key.referenced.column()))
 }
 
 /// One compose file.

@@ -172,9 +172,9 @@ pub(crate) fn into_env(project: &Project<'_>, file: File, mut env: Env) -> Resul
             if let ServiceVolume::Named { name: volume, .. } = v {
                 if !file.volumes.contains_key(volume) {
                     return Err(format!(
-                        "{}: named volume `{volume}` is not declared under the top-level `volumes` (declared: {})",
+                        "{}: named volume `{volume}` is not declared under the top-level `volumes` ({})",
                         here(name, "volumes"),
-                        file.volumes.keys().cloned().collect::<Vec<_>>().join(", ")
+                        declared(file.volumes.keys())
                     ));
                 }
                 let scope = volume_scopes.entry(volume.clone()).or_insert(Scope::Function);
@@ -200,7 +200,7 @@ pub(crate) fn into_env(project: &Project<'_>, file: File, mut env: Env) -> Resul
             c = c.entrypoint(ep.iter().map(|s| literal(s)));
         }
         for path in &service.env_file {
-            let full = project.dir.join(path);
+            let full = under(project.dir, path);
             let text = std::fs::read_to_string(&full).map_err(|e| {
                 format!("{}: cannot read `{}`: {e}", here(name, "env_file"), full.display())
             })?;
@@ -336,11 +336,7 @@ pub(crate) fn into_env(project: &Project<'_>, file: File, mut env: Env) -> Resul
             c = c.stop_signal(literal(v));
         }
         if let Some(grace) = service.stop_grace_period {
-            let seconds = grace.as_secs() as i64;
-            c = c.configure(Vec::<String>::new(), move |spec, _| {
-                spec.stop_timeout = Some(seconds);
-                Ok(())
-            });
+            c = c.stop_timeout(grace);
         }
         if let Some(v) = service.shm_size {
             c = c.shm_size(v);
@@ -360,6 +356,12 @@ pub(crate) fn into_env(project: &Project<'_>, file: File, mut env: Env) -> Resul
         env = env.with(*name, c);
     }
     Ok(env)
+}
+
+/// `declared: a, b`, or `none is declared`.
+fn declared<'a>(names: impl Iterator<Item = &'a String>) -> String {
+    let names: Vec<&str> = names.map(String::as_str).collect();
+    if names.is_empty() { "none is declared".to_owned() } else { format!("declared: {}", names.join(", ")) }
 }
 
 fn network_fixture(def: &NetworkDef) -> fixtures_core::env::NetworkNode {
@@ -403,14 +405,26 @@ fn bind_source(dir: &Path, source: &str) -> PathBuf {
             let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_default();
             home.join(rest.trim_start_matches('/'))
         }
-        None => dir.join(source),
+        None => under(dir, source),
     }
+}
+
+/// `dir` joined with a relative path, without its `.` steps (`./context` is `dir/context`).
+pub(crate) fn under(dir: &Path, relative: &str) -> PathBuf {
+    let mut path = dir.to_owned();
+    for part in Path::new(relative).components() {
+        match part {
+            std::path::Component::CurDir => {}
+            other => path.push(other),
+        }
+    }
+    path
 }
 
 fn image_fixture(project: &Project<'_>, name: &str, service: &Service) -> Result<fixtures_core::env::ImageNode, String> {
     match (&service.build, &service.image) {
         (Some(b), tag) => {
-            let context = project.dir.join(b.context.as_deref().unwrap_or("."));
+            let context = under(project.dir, b.context.as_deref().unwrap_or("."));
             let mut node = build().path(literal(&context.to_string_lossy()));
             if let Some(dockerfile) = &b.dockerfile {
                 node = node.dockerfile(literal(dockerfile));

@@ -6,7 +6,7 @@
 //! or 500 `{"error": "<message>"}`. `GET /health` → 200 `ok`; else 404.
 //!
 //! Env: `PORT` (default 8080), `LISTEN_DELAY_MS` (default 0), `LOOKUP_NAME`,
-//! `DNS_SERVER` (`ip` or `ip:port`, overrides `/etc/resolv.conf`).
+//! `DNS_SERVER` (`ip`, `ip:port`, or a host name looked up through `/etc/resolv.conf`; overrides it).
 //! Logs `api: listening on 0.0.0.0:<port>` and one line per request.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
@@ -39,11 +39,21 @@ fn route(req: &Request) -> Response {
 fn nameserver() -> Result<SocketAddr, String> {
     if let Ok(server) = std::env::var("DNS_SERVER") {
         let server = server.trim();
-        return server
-            .parse()
-            .or_else(|_| server.parse::<IpAddr>().map(|ip| SocketAddr::new(ip, 53)))
-            .map_err(|_| format!("invalid DNS_SERVER {server:?}"));
+        if let Ok(addr) = server.parse().or_else(|_| server.parse::<IpAddr>().map(|ip| SocketAddr::new(ip, 53))) {
+            return Ok(addr);
+        }
+        // A host name (a service on the container's network), looked up by the system's server.
+        let (host, port) = match server.rsplit_once(':') {
+            Some((host, port)) => (host, port.parse::<u16>().map_err(|_| format!("invalid DNS_SERVER {server:?}"))?),
+            None => (server, 53),
+        };
+        let ip = query(system_nameserver()?, host).map_err(|e| format!("DNS_SERVER {server:?}: {e}"))?;
+        return Ok(SocketAddr::new(ip.into(), port));
     }
+    system_nameserver()
+}
+
+fn system_nameserver() -> Result<SocketAddr, String> {
     let conf = std::fs::read_to_string("/etc/resolv.conf").map_err(|e| format!("reading /etc/resolv.conf: {e}"))?;
     conf.lines()
         .filter_map(|line| line.strip_prefix("nameserver"))
@@ -59,7 +69,10 @@ fn query_id(attempt: u32) -> u16 {
 }
 
 fn resolve(name: &str) -> Result<Ipv4Addr, String> {
-    let server = nameserver()?;
+    query(nameserver()?, name)
+}
+
+fn query(server: SocketAddr, name: &str) -> Result<Ipv4Addr, String> {
     let local =
         SocketAddr::new(if server.is_ipv4() { Ipv4Addr::UNSPECIFIED.into() } else { IpAddr::from([0u16; 8]) }, 0);
     let socket = UdpSocket::bind(local).map_err(|e| format!("bind: {e}"))?;

@@ -13,6 +13,7 @@ mod exit;
 mod files;
 mod http;
 mod memcached;
+mod probe;
 mod sleep;
 
 use std::path::Path;
@@ -29,7 +30,7 @@ services:
              e.g. example.com -> DNS_EXAMPLE_COM__A; env: PORT=53 LISTEN_DELAY_MS=0
   api        HTTP server whose / resolves LOOKUP_NAME via /etc/resolv.conf
              and returns {\"result\": \"<ip>\"}
-             env: PORT=8080 LISTEN_DELAY_MS=0 LOOKUP_NAME=example.com DNS_SERVER=ip[:port]
+             env: PORT=8080 LISTEN_DELAY_MS=0 LOOKUP_NAME=example.com DNS_SERVER=ip[:port]|host[:port]
   memcached  memcached text protocol subset (set/get/delete/version/quit)
              env: PORT=11211 LISTEN_DELAY_MS=0
   exit       print lines, sleep, exit
@@ -38,6 +39,7 @@ services:
   sleep      print STDOUT_LINES/STDERR_LINES, then sleep until signalled
   alloc      allocate and touch memory until killed
              env: ALLOC_MB_PER_STEP=8 STEP_DELAY_MS=5
+  probe      probe <host:port>: exit 0 if a TCP connection opens within 1 s (health checks)
   write      write <path> <content>: write a file (creating parent dirs)
   cat        cat <path>: print a file
   ls         ls <dir>: list directory entries, one per line
@@ -45,7 +47,7 @@ services:
 SIGTERM/SIGINT exit with code 0.
 ";
 
-const SERVICES: &[&str] = &["http", "echo", "dns", "api", "memcached", "exit", "sleep", "alloc", "write", "cat", "ls"];
+const SERVICES: &[&str] = &["http", "echo", "dns", "api", "memcached", "exit", "sleep", "alloc", "probe", "write", "cat", "ls"];
 
 fn main() {
     let argv: Vec<String> = std::env::args().collect();
@@ -69,6 +71,7 @@ fn main() {
         "exit" => exit::run(args),
         "sleep" => sleep::run(),
         "alloc" => alloc::run(),
+        "probe" => probe::run(args),
         "write" | "cat" | "ls" => files::run(service, args),
         "-h" | "--help" | "help" => {
             print!("{USAGE}");

@@ -351,10 +351,15 @@ pub struct ContainerNode {
 
 impl std::fmt::Debug for ContainerNode {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let needs: Vec<&String> = self.configure.iter().flat_map(|(needs, _)| needs).collect();
         f.debug_struct("ContainerNode")
             .field("spec", &self.spec)
             .field("scope", &self.scope)
             .field("timeout", &self.timeout)
+            .field("ports_ready", &self.ports_ready)
+            .field("runs_to_completion", &self.completes)
+            .field("wait_for", &self.wait_for)
+            .field("configure_needs", &needs)
             .field("wrapper", &self.wrapper.as_ref().map(|w| w.0))
             .finish_non_exhaustive()
     }
@@ -600,6 +605,13 @@ impl ContainerNode {
     /// The signal that stops it.
     pub fn stop_signal(mut self, signal: impl Into<String>) -> Self {
         self.spec.stop_signal = Some(signal.into());
+        self
+    }
+
+    /// How long the engine waits after the stop signal before it kills the container (whole
+    /// seconds).
+    pub fn stop_timeout(mut self, timeout: Duration) -> Self {
+        self.spec.stop_timeout = Some(i64::try_from(timeout.as_secs()).unwrap_or(i64::MAX));
         self
     }
 
