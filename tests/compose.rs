@@ -1,0 +1,141 @@
+//! Compose files as environments on a real engine: many copies of one project at once, scopes
+//! per service, only what a test needs, overloading, and a job that fails.
+
+use std::collections::BTreeSet;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use fixtures::compose::Compose;
+use fixtures::spec::LabelFilter;
+use fixtures::{Container, Env, ErrorKind, Result, Scope, container, image};
+use futures_util::future::try_join_all;
+use test_support::{HttpClient, SERVICES_IMAGE};
+
+const APP: &str = "examples/compose-app/docker-compose.yml";
+
+fn app() -> Compose {
+    Compose::new(APP)
+}
+
+/// The address `app` resolves `db` to, from its `GET /`.
+async fn db_seen_by(app: &Container) -> Result<String> {
+    let (status, body) = HttpClient::new(app.addr("8080/tcp")?).get("/").await?;
+    assert_eq!(status, 200, "{body}");
+    let ip = body.split('"').nth(3).unwrap_or_default().to_owned();
+    Ok(ip)
+}
+
+fn unique(prefix: &str) -> String {
+    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+    format!("{prefix}-{}-{nanos}", std::process::id())
+}
+
+/// Eight copies of the three-service project at once, in one process: each has its own
+/// containers and network, and each app finds its own database by the same service name.
+#[tokio::test]
+async fn many_copies_of_a_project_run_at_once() -> Result<()> {
+    let env = app().load_into(test_support::base_env())?;
+    let copies = try_join_all((0..8).map(|i| {
+        let env = env.clone();
+        async move {
+            let t = env.start(format!("compose::copy_{i}")).await?;
+            let app = t.container("app").await?;
+            let db = t.container("db").await?;
+            let seen = db_seen_by(&app).await?;
+            let own = db.ips().primary().map(|ip| ip.to_string()).unwrap_or_default();
+            assert_eq!(seen, own, "copy {i}: `db` is this copy's database");
+            let names = (app.name().to_owned(), db.name().to_owned());
+            t.finish().await?;
+            Ok::<_, fixtures::Error>((names, own))
+        }
+    }))
+    .await?;
+    let names: BTreeSet<_> = copies.iter().map(|(n, _)| n.clone()).collect();
+    let ips: BTreeSet<_> = copies.iter().map(|(_, ip)| ip.clone()).collect();
+    assert_eq!((names.len(), ips.len()), (8, 8), "every copy has containers and a database of its own");
+    Ok(())
+}
+
+/// A module-scoped database is shared by the module's tests; each test's app still finds it
+/// by its service name, and the apps of two tests never share a name on a network.
+#[tokio::test]
+async fn a_service_scoped_to_the_module_is_shared() -> Result<()> {
+    let env = app().scope("db", Scope::Module).load_into(test_support::base_env())?;
+    let (a, b) = (env.start("compose::shared_a").await?, env.start("compose::shared_b").await?);
+    let (app_a, app_b) = tokio::try_join!(a.container("app"), b.container("app"))?;
+    let (db_a, db_b) = (a.container("db").await?, b.container("db").await?);
+    assert_eq!(db_a.id(), db_b.id(), "one database for the module");
+    assert_ne!(app_a.id(), app_b.id());
+    let db_ip = db_a.ips().primary().map(|ip| ip.to_string()).unwrap_or_default();
+    assert_eq!(db_seen_by(&app_a).await?, db_ip);
+    assert_eq!(db_seen_by(&app_b).await?, db_ip);
+    // Each app answers to `app` on its own test's network only.
+    let networks_a: BTreeSet<String> = app_a.ips().iter().map(|(n, _)| n.to_owned()).collect();
+    let networks_b: BTreeSet<String> = app_b.ips().iter().map(|(n, _)| n.to_owned()).collect();
+    assert_eq!(networks_a.intersection(&networks_b).count(), 1, "they share the database's network alone");
+    a.finish().await?;
+    b.finish().await?;
+    Ok(())
+}
+
+/// Asking for the database alone makes neither the seed job nor the app.
+#[tokio::test]
+async fn only_what_a_test_asks_for_is_made() -> Result<()> {
+    let mark = unique("only");
+    let env = app()
+        .load_into(test_support::base_env())?
+        .edit_container("app", |c| c.label("compose-test", &mark))
+        .edit_container("seed", |c| c.label("compose-test", &mark));
+    let t = env.start("compose::only_db").await?;
+    let db = t.container("db").await?;
+    assert!(db.ips().primary().is_some());
+    let others = t.runtime().list_containers(&LabelFilter::eq("compose-test", &mark)).await?;
+    assert!(others.is_empty(), "made without being asked for: {others:?}");
+    t.finish().await
+}
+
+/// A service is overloaded like any fixture: here the database is replaced by a plain
+/// container, which the rest of the file uses without knowing.
+#[tokio::test]
+async fn a_service_is_replaced_by_a_fixture_declared_in_code() -> Result<()> {
+    let env = app().load_into(test_support::base_env())?.with("services", image(SERVICES_IMAGE)).with(
+        "db",
+        container()
+            .image("{services.id}")
+            .command(["memcached"])
+            .port("11211/tcp")
+            .network_with_aliases("{default-network.name}", ["db"])
+            .label("replaced", "yes")
+            .wait_for_command(["/test-services", "probe", "127.0.0.1:11211"]),
+    );
+    let t = env.start("compose::replaced").await?;
+    let app = t.container("app").await?;
+    let db = t.container("db").await?;
+    assert_eq!(db.info().labels.get("replaced").map(String::as_str), Some("yes"));
+    assert_eq!(db_seen_by(&app).await?, db.ips().primary().map(|ip| ip.to_string()).unwrap_or_default());
+    t.finish().await
+}
+
+/// A job that must complete successfully and exits 3 fails the fixture that needs it, with
+/// its name, its exit code and its output.
+#[tokio::test]
+async fn a_job_that_fails_fails_what_depends_on_it() -> Result<()> {
+    let dir = std::env::temp_dir().join(unique("fixtures-compose"));
+    std::fs::create_dir_all(&dir)?;
+    let file = dir.join("docker-compose.yml");
+    std::fs::write(
+        &file,
+        format!(
+            "services:\n  migrate:\n    image: {SERVICES_IMAGE}\n    command: [exit, --code, \"3\", --stderr, \"no such table\"]\n  app:\n    image: {SERVICES_IMAGE}\n    command: [http]\n    depends_on:\n      migrate:\n        condition: service_completed_successfully\n"
+        ),
+    )?;
+    let env: Env = Compose::new(&file).load_into(test_support::base_env())?;
+    let t = env.start("compose::failing_job").await?;
+    let err = t.container("app").await.expect_err("the job exits 3");
+    std::fs::remove_dir_all(&dir)?;
+    assert_eq!(err.kind(), ErrorKind::Exited, "{err:?}");
+    assert_eq!(err.exit_code(), Some(3), "{err:?}");
+    assert!(err.message().contains("must complete successfully"), "{err:?}");
+    assert_eq!(err.fixture(), Some("migrate"), "{err:?}");
+    assert!(err.logs_tail().is_some_and(|l| l.contains("no such table")), "{err:?}");
+    t.finish().await
+}
