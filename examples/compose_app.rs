@@ -39,7 +39,16 @@ fn nanos_of_day(time: &str) -> u128 {
 #[fixtures::test(env = env())]
 async fn the_app_finds_the_database_by_its_service_name(app: &Container, db: &Container) -> Result<()> {
     let db_ip = db.ips().primary().expect("the database has an address");
-    let answer = ask(app.addr("8080/tcp")?, "GET / HTTP/1.0\r\nHost: app\r\n\r\n").await?;
+    // Asked again for up to 5 s while the lookup fails: Podman's DNS server (aardvark-dns) fails
+    // lookups for a moment while other tests' networks are made or removed.
+    let mut answer = String::new();
+    for _ in 0..25 {
+        answer = ask(app.addr("8080/tcp")?, "GET / HTTP/1.0\r\nHost: app\r\n\r\n").await?;
+        if answer.starts_with("HTTP/1.1 200") || answer.starts_with("HTTP/1.0 200") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
     assert!(answer.ends_with(&format!(r#"{{"result": "{db_ip}"}}"#)), "{answer}");
     Ok(())
 }

@@ -17,15 +17,24 @@ fn env() -> Env {
     Compose::new(FILE).env()
 }
 
-/// `GET /` on the API server: the address it resolved example.com to.
+/// `GET /` on the API server: the address it resolved example.com to. Asked again for up to
+/// 5 s while the API cannot find `fakedns`: Podman's DNS server (aardvark-dns) fails lookups
+/// for a moment while other tests' networks are made or removed.
 async fn resolved(apiserver: &Container) -> Result<String> {
     let addr: SocketAddr = apiserver.addr("8080/tcp")?;
-    let mut sock = TcpStream::connect(addr).await?;
-    sock.write_all(b"GET / HTTP/1.0\r\nHost: api\r\n\r\n").await?;
-    let mut raw = String::new();
-    sock.read_to_string(&mut raw).await?;
-    let body = raw.split_once("\r\n\r\n").map(|(_, body)| body).unwrap_or_default();
-    Ok(body.trim().to_owned())
+    let mut body = String::new();
+    for _ in 0..25 {
+        let mut sock = TcpStream::connect(addr).await?;
+        sock.write_all(b"GET / HTTP/1.0\r\nHost: api\r\n\r\n").await?;
+        let mut raw = String::new();
+        sock.read_to_string(&mut raw).await?;
+        body = raw.split_once("\r\n\r\n").map(|(_, body)| body).unwrap_or_default().trim().to_owned();
+        if !body.contains("DNS_SERVER") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    Ok(body)
 }
 
 #[fixtures::test(env = env())]

@@ -13,12 +13,12 @@
 
 pub use fixtures_core::*;
 
-/// The Docker backend (`fixtures-docker`).
-#[cfg(feature = "docker")]
-pub use fixtures_docker as docker;
 /// docker-compose files as environments (`fixtures-compose`).
 #[cfg(feature = "compose")]
 pub use fixtures_compose as compose;
+/// The Docker backend (`fixtures-docker`).
+#[cfg(feature = "docker")]
+pub use fixtures_docker as docker;
 /// The Podman backend (`fixtures-podman`).
 #[cfg(feature = "podman")]
 pub use fixtures_podman as podman;

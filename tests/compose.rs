@@ -16,12 +16,21 @@ fn app() -> Compose {
     Compose::new(APP)
 }
 
-/// The address `app` resolves `db` to, from its `GET /`.
+/// The address `app` resolves `db` to, from its `GET /` (asked again for up to 5 s while the
+/// lookup fails: Podman's DNS server, aardvark-dns, refuses or fails lookups for a moment
+/// while other networks are made or removed).
 async fn db_seen_by(app: &Container) -> Result<String> {
-    let (status, body) = HttpClient::new(app.addr("8080/tcp")?).get("/").await?;
-    assert_eq!(status, 200, "{body}");
-    let ip = body.split('"').nth(3).unwrap_or_default().to_owned();
-    Ok(ip)
+    let client = HttpClient::new(app.addr("8080/tcp")?);
+    let mut tries = 0;
+    loop {
+        let (status, body) = client.get("/").await?;
+        tries += 1;
+        if status == 200 || tries == 25 {
+            assert_eq!(status, 200, "{body}");
+            return Ok(body.split('"').nth(3).unwrap_or_default().to_owned());
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
 }
 
 fn unique(prefix: &str) -> String {
@@ -137,5 +146,40 @@ async fn a_job_that_fails_fails_what_depends_on_it() -> Result<()> {
     assert!(err.message().contains("must complete successfully"), "{err:?}");
     assert_eq!(err.fixture(), Some("migrate"), "{err:?}");
     assert!(err.logs_tail().is_some_and(|l| l.contains("no such table")), "{err:?}");
+    t.finish().await
+}
+
+/// Process limits, kernel parameters, a tmpfs and a size of /dev/shm from the file reach the
+/// container on every engine.
+#[tokio::test]
+async fn limits_and_kernel_parameters_reach_the_container() -> Result<()> {
+    let dir = std::env::temp_dir().join(unique("fixtures-compose"));
+    std::fs::create_dir_all(&dir)?;
+    let file = dir.join("docker-compose.yml");
+    std::fs::write(
+        &file,
+        format!(
+            "services:\n  box:\n    image: {}\n    command: [sleep, \"300\"]\n    stop_signal: SIGKILL\n    ulimits:\n      nofile: {{soft: 1024, hard: 2048}}\n    sysctls:\n      net.core.somaxconn: \"1234\"\n    tmpfs: /scratch:size=1m\n    shm_size: 8m\n",
+            test_support::BUSYBOX_IMAGE
+        ),
+    )?;
+    let env: Env = Compose::new(&file).load_into(test_support::base_env())?;
+    std::fs::remove_dir_all(&dir)?;
+    let t = env.start("compose::limits").await?;
+    let b = t.container("box").await?;
+    let out = b
+        // The main process's limits: Podman gives an exec'd process other ones.
+        .exec([
+            "sh",
+            "-c",
+            "grep 'open files' /proc/1/limits | tr -s ' ' | cut -d' ' -f4,5 | tr ' ' '\\n'; \
+             cat /proc/sys/net/core/somaxconn; df -k /scratch /dev/shm | tail -n 2",
+        ])
+        .await?;
+    let text = out.stdout_text();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(&lines[..3], ["1024", "2048", "1234"], "{out:?}");
+    let sizes: Vec<&str> = lines[3..].iter().filter_map(|l| l.split_whitespace().nth(1)).collect();
+    assert_eq!(sizes, ["1024", "8192"], "/scratch is 1 MiB and /dev/shm 8 MiB: {out:?}");
     t.finish().await
 }

@@ -54,7 +54,8 @@ impl Project {
             .expect("docker runs");
         let id = String::from_utf8_lossy(&ids.stdout).trim().to_owned();
         assert!(!id.is_empty() && !id.contains('\n'), "one container for `{service}`: {id:?}");
-        let out = Command::new("docker").env_remove("DOCKER_HOST").args(["inspect", &id]).output().expect("docker runs");
+        let out =
+            Command::new("docker").env_remove("DOCKER_HOST").args(["inspect", &id]).output().expect("docker runs");
         let list: Value = serde_json::from_slice(&out.stdout).expect("inspect JSON");
         list[0].clone()
     }
@@ -76,8 +77,10 @@ struct Seen {
     published: Vec<String>,
 }
 
-fn without_path(env: BTreeMap<String, String>) -> BTreeMap<String, String> {
-    env.into_iter().filter(|(k, _)| k != "PATH").collect()
+/// The variables the file sets: without those an engine adds by itself (`PATH`; Podman also
+/// adds `HOSTNAME`, `TERM` and `container`).
+fn set_by_the_file(env: BTreeMap<String, String>) -> BTreeMap<String, String> {
+    env.into_iter().filter(|(k, _)| !matches!(k.as_str(), "PATH" | "HOSTNAME" | "TERM" | "container")).collect()
 }
 
 fn theirs(inspect: &Value) -> Seen {
@@ -95,13 +98,13 @@ fn theirs(inspect: &Value) -> Seen {
         .map(|(port, _)| port.clone())
         .collect();
     published.sort();
-    Seen { env: without_path(env), published }
+    Seen { env: set_by_the_file(env), published }
 }
 
 fn ours(c: &Container) -> Seen {
     let mut published: Vec<String> = c.ports().iter().map(|(port, _)| port.to_string()).collect();
     published.sort();
-    Seen { env: without_path(c.env()), published }
+    Seen { env: set_by_the_file(c.env()), published }
 }
 
 /// Their host port for `port`.
@@ -158,7 +161,11 @@ async fn the_three_service_file_compared_with_docker_compose() -> Result<()> {
     for (service, c) in [("db", &db), ("seed", &seed), ("app", &app)] {
         let (t_seen, o_seen) = (theirs(&project.inspect(service)), ours(c));
         row(&format!("{service}: environment"), t_seen.env == o_seen.env, &format!("{:?}", o_seen.env));
-        row(&format!("{service}: published container ports"), t_seen.published == o_seen.published, &format!("{:?}", o_seen.published));
+        row(
+            &format!("{service}: published container ports"),
+            t_seen.published == o_seen.published,
+            &format!("{:?}", o_seen.published),
+        );
         same &= t_seen == o_seen;
     }
     // Reachability: the app resolves `db` to the database's address on their network.
@@ -167,8 +174,15 @@ async fn the_three_service_file_compared_with_docker_compose() -> Result<()> {
     let their_db_ip = their_answer.split('"').nth(3).unwrap_or_default().to_owned();
     let our_answer = answer(app.addr("8080/tcp")?).await;
     let our_db_ip = our_answer.split('"').nth(3).unwrap_or_default().to_owned();
-    let reach = (their_ips(&their_db).contains(&their_db_ip), Some(our_db_ip.as_str()) == db.ips().primary().map(|i| i.to_string()).as_deref());
-    row("app reaches db by its service name", reach == (true, true), &format!("theirs {their_db_ip}, ours {our_db_ip}"));
+    let reach = (
+        their_ips(&their_db).contains(&their_db_ip),
+        Some(our_db_ip.as_str()) == db.ips().primary().map(|i| i.to_string()).as_deref(),
+    );
+    row(
+        "app reaches db by its service name",
+        reach == (true, true),
+        &format!("theirs {their_db_ip}, ours {our_db_ip}"),
+    );
     same &= reach == (true, true);
     // Start order: db before seed; seed finished before app started.
     let their_seed = project.inspect("seed");
@@ -187,7 +201,11 @@ async fn the_three_service_file_compared_with_docker_compose() -> Result<()> {
             <= instant(app_info.started_at.as_deref().unwrap_or_default()),
         seed_info.exit_code == Some(0),
     );
-    row("order: db, then seed (exit 0), then app", their_order == (true, true, true) && our_order == their_order, &format!("theirs {their_order:?}, ours {our_order:?}"));
+    row(
+        "order: db, then seed (exit 0), then app",
+        their_order == (true, true, true) && our_order == their_order,
+        &format!("theirs {their_order:?}, ours {our_order:?}"),
+    );
     same &= their_order == (true, true, true) && our_order == their_order;
     t.finish().await?;
     assert!(same, "fixtures and docker-compose differ on {FILE} (see the rows marked DIFFERENT above)");
@@ -205,7 +223,11 @@ async fn the_resolver_file_compared_with_docker_compose() -> Result<()> {
     for (service, c) in [("fakedns", &dns), ("apiserver", &api)] {
         let (t_seen, o_seen) = (theirs(&project.inspect(service)), ours(c));
         row(&format!("{service}: environment"), t_seen.env == o_seen.env, &format!("{:?}", o_seen.env));
-        row(&format!("{service}: published container ports"), t_seen.published == o_seen.published, &format!("{:?}", o_seen.published));
+        row(
+            &format!("{service}: published container ports"),
+            t_seen.published == o_seen.published,
+            &format!("{:?}", o_seen.published),
+        );
         same &= t_seen == o_seen;
     }
     // Reachability: the API finds the fake DNS server by its service name and asks it.

@@ -692,6 +692,51 @@ async fn s6_child(n: usize) {
     floor_remove(&docker, "fx-bench-reused").await;
 }
 
+/// S8: the three-service compose file (a database with a health check, a seed job that must
+/// complete, an app), from nothing to the app answering: `docker-compose up -d` (which waits
+/// for the health check and the job) plus polling the app's port, against this library's
+/// `Compose` on the same file (which waits for the same, and for the app's port to listen).
+/// docker-compose runs on Docker only: on Podman without systemd its health checks never run.
+async fn s8(n: usize) -> Vec<Row> {
+    const FILE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/compose-app/docker-compose.yml");
+    let mut theirs = Vec::new();
+    if !on_podman() {
+        for i in 0..n {
+            let project = format!("fxbench{}x{i}", std::process::id());
+            let compose = |args: &[&str]| {
+                let mut cmd = tokio::process::Command::new("docker-compose");
+                cmd.args(["--no-ansi", "-p", &project, "-f", FILE]).args(args);
+                cmd
+            };
+            let t0 = Instant::now();
+            let up = compose(&["up", "-d"]).output().await.expect("docker-compose runs");
+            assert!(up.status.success(), "docker-compose up: {}", String::from_utf8_lossy(&up.stderr));
+            let port = compose(&["port", "app", "8080"]).output().await.expect("docker-compose port");
+            let addr = String::from_utf8_lossy(&port.stdout).trim().replace("0.0.0.0", "127.0.0.1");
+            let addr: std::net::SocketAddr = addr.parse().expect("the app's address");
+            while tokio::net::TcpStream::connect(addr).await.is_err() {
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+            theirs.push(ms(t0.elapsed()));
+            let down = compose(&["down", "-v", "--timeout", "1"]).output().await.expect("docker-compose down");
+            assert!(down.status.success(), "docker-compose down: {}", String::from_utf8_lossy(&down.stderr));
+        }
+    }
+    let mut ours = Vec::new();
+    for i in 0..n {
+        let t0 = Instant::now();
+        let env = fixtures_compose::Compose::new(FILE).load().expect("the file loads");
+        let t = env.start(format!("bench::compose_{i}")).await.expect("env");
+        t.container("app").await.expect("the app");
+        ours.push(ms(t0.elapsed()));
+        t.finish().await.expect("torn down");
+    }
+    vec![
+        ("S8 compose up, 3 services".into(), "docker-compose".into(), theirs),
+        ("S8 compose up, 3 services".into(), "fixtures".into(), ours),
+    ]
+}
+
 fn goal(scenario: &str, contender: &str, median: f64, floor: Option<f64>, tc: Option<f64>) -> String {
     let ratio = |base: Option<f64>| base.map(|b| median / b);
     let verdict = |ok: bool, text: String| format!("{} {text}", if ok { "met" } else { "MISSED" });
@@ -772,6 +817,9 @@ async fn main() {
     }
     if run("S6") {
         rows.extend(s6(n(20)).await);
+    }
+    if run("S8") {
+        rows.extend(s8(n(5)).await);
     }
     if run("S7") {
         let n = n(100);

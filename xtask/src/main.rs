@@ -182,14 +182,19 @@ fn busybox_binary() -> Result<Vec<u8>> {
     Ok(bytes)
 }
 
-fn images(engine: &str) -> Result {
+/// The services and busybox images on `engine`.
+fn local_images(engine: &str) -> Result {
     services_image(engine)?;
     build_image(
         engine,
         BUSYBOX_IMAGE,
         "FROM scratch\nCOPY busybox /bin/busybox\nRUN [\"/bin/busybox\", \"--install\", \"-s\", \"/bin\"]\nCMD [\"sh\"]\n",
         &[("busybox", busybox_binary()?)],
-    )?;
+    )
+}
+
+fn images(engine: &str) -> Result {
+    local_images(engine)?;
     ensure_registry()?;
     run(Command::new(engine).args(["tag", SERVICES_IMAGE, REGISTRY_IMAGE]))?;
     let mut push = Command::new(engine);
@@ -443,8 +448,11 @@ fn integration(args: &[String]) -> Result {
                 continue;
             }
         };
+        // The comparison with docker-compose runs it on Docker whatever the row: Docker needs
+        // the test images too (made first, so that the row's engine pushes the registry's tag last).
+        let docker_too = if runtime.engine != "docker" { local_images("docker") } else { Ok(()) };
         // Built and pushed right before the run: the engines share the local registry's tag.
-        if let Err(e) = images(runtime.engine) {
+        if let Err(e) = docker_too.and_then(|()| images(runtime.engine)) {
             println!("xtask: {}: the test images could not be made: {e}", runtime.name);
             rows.push(Row {
                 runtime: runtime.name,
@@ -757,6 +765,8 @@ const FEATURE_SETS: &[&str] = &[
     "-p fixtures --no-default-features --features buildkit",
     "-p fixtures --no-default-features --features podman",
     "-p fixtures --no-default-features --features harness",
+    "-p fixtures --no-default-features --features compose",
+    "-p fixtures-compose",
     "-p fixtures-core --no-default-features",
     "-p fixtures-core",
     "-p fixtures-docker --no-default-features",
@@ -767,8 +777,15 @@ const FEATURE_SETS: &[&str] = &[
 ];
 
 /// The published crates, for the docs.
-const PUBLISHED: &[&str] =
-    &["fixtures", "fixtures-core", "fixtures-docker", "fixtures-podman", "fixtures-engine-api", "fixtures-macros"];
+const PUBLISHED: &[&str] = &[
+    "fixtures",
+    "fixtures-core",
+    "fixtures-compose",
+    "fixtures-docker",
+    "fixtures-podman",
+    "fixtures-engine-api",
+    "fixtures-macros",
+];
 
 /// What users build: formatted, clippy-clean with every feature set, and the docs without a
 /// warning (missing docs, broken links).
@@ -776,7 +793,18 @@ fn checks() -> Result {
     println!("xtask: checks: rustfmt");
     run(cargo().args(["fmt", "--all", "--check"]))?;
     println!("xtask: checks: clippy on the workspace");
-    run(cargo().args(["clippy", "--workspace", "--all-targets", "--quiet", "--", "-D", "warnings"]))?;
+    // With the suite's features: targets that need `compose` are linted too.
+    run(cargo().args([
+        "clippy",
+        "--workspace",
+        "--all-targets",
+        "--features",
+        TEST_FEATURES,
+        "--quiet",
+        "--",
+        "-D",
+        "warnings",
+    ]))?;
     for set in FEATURE_SETS {
         println!("xtask: checks: clippy {set}");
         run(cargo().arg("clippy").args(set.split(" ")).args(["--lib", "--quiet", "--", "-D", "warnings"]))?;

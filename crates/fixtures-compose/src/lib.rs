@@ -228,7 +228,7 @@ fn describe(e: &serde_saphyr::Error) -> (String, String) {
             let (line, column) = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
             (Some((line, column)), message.to_owned())
         }
-        None => (location.map(|(l, c)| (l as u64, c as u64)), body),
+        None => (location, body),
     };
     let body = if let Some(rest) = body.strip_prefix("duplicate mapping key: ") {
         format!("key `{}` is given twice", rest.split(',').next().unwrap_or(rest))

@@ -8,8 +8,8 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::time::Duration;
 
-use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
+use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_saphyr::Spanned;
 
 use crate::values;
@@ -205,7 +205,8 @@ impl<'de> Deserialize<'de> for Service {
                         "environment" => s.environment = map.next_value::<KeyValues>()?.0,
                         "env_file" => s.env_file = map.next_value::<OneOrMany>()?.0,
                         "ports" => {
-                            s.ports = map.next_value::<Vec<values::PortEntries>>()?.into_iter().flat_map(|e| e.0).collect();
+                            s.ports =
+                                map.next_value::<Vec<values::PortEntries>>()?.into_iter().flat_map(|e| e.0).collect();
                         }
                         "expose" => {
                             for text in map.next_value::<Vec<String>>()? {
@@ -243,11 +244,9 @@ impl<'de> Deserialize<'de> for Service {
                         "cpus" => {
                             let text: String = map.next_value()?;
                             s.cpus = Some(
-                                text.trim()
-                                    .parse::<f64>()
-                                    .ok()
-                                    .filter(|c| c.is_finite() && *c > 0.0)
-                                    .ok_or_else(|| at::<A::Error>(&key, format!("`cpus: {text}` is not a positive number")))?,
+                                text.trim().parse::<f64>().ok().filter(|c| c.is_finite() && *c > 0.0).ok_or_else(
+                                    || at::<A::Error>(&key, format!("`cpus: {text}` is not a positive number")),
+                                )?,
                             );
                         }
                         "ulimits" => s.ulimits = map.next_value::<Ulimits>()?.0,
@@ -443,6 +442,7 @@ impl<'de> Deserialize<'de> for Attachments {
 /// What a service waits for in a dependency before it starts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[allow(clippy::enum_variant_names)] // Compose's own words: `service_started`, ...
 pub(crate) enum Condition {
     ServiceStarted,
     ServiceHealthy,

@@ -201,9 +201,8 @@ pub(crate) fn into_env(project: &Project<'_>, file: File, mut env: Env) -> Resul
         }
         for path in &service.env_file {
             let full = under(project.dir, path);
-            let text = std::fs::read_to_string(&full).map_err(|e| {
-                format!("{}: cannot read `{}`: {e}", here(name, "env_file"), full.display())
-            })?;
+            let text = std::fs::read_to_string(&full)
+                .map_err(|e| format!("{}: cannot read `{}`: {e}", here(name, "env_file"), full.display()))?;
             let vars = values::dotenv(&text).map_err(|e| format!("{}: `{path}`, {e}", here(name, "env_file")))?;
             for (k, v) in vars {
                 if let Some(v) = v.or_else(|| project.vars.get(&k).cloned()) {
@@ -287,9 +286,12 @@ pub(crate) fn into_env(project: &Project<'_>, file: File, mut env: Env) -> Resul
             let deps: Vec<String> = service.depends_on.keys().cloned().collect();
             c = c.configure(deps, |_, _| Ok(()));
         }
-        let check = service.healthcheck.as_ref().map(|h| healthcheck(h)).transpose().map_err(|e| {
-            format!("{}: {e}", here(name, "healthcheck"))
-        })?;
+        let check = service
+            .healthcheck
+            .as_ref()
+            .map(healthcheck)
+            .transpose()
+            .map_err(|e| format!("{}: {e}", here(name, "healthcheck")))?;
         let has_check = check.as_ref().is_some_and(|h| h.test.first().map(String::as_str) != Some("NONE"));
         if let Some(check) = check {
             c = c.healthcheck(check);
@@ -421,7 +423,11 @@ pub(crate) fn under(dir: &Path, relative: &str) -> PathBuf {
     path
 }
 
-fn image_fixture(project: &Project<'_>, name: &str, service: &Service) -> Result<fixtures_core::env::ImageNode, String> {
+fn image_fixture(
+    project: &Project<'_>,
+    name: &str,
+    service: &Service,
+) -> Result<fixtures_core::env::ImageNode, String> {
     match (&service.build, &service.image) {
         (Some(b), tag) => {
             let context = under(project.dir, b.context.as_deref().unwrap_or("."));

@@ -6,8 +6,8 @@ use std::fmt;
 use std::time::Duration;
 
 use fixtures_core::spec::{Port, Protocol};
-use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde::Deserialize;
+use serde::de::{self, Deserializer, MapAccess, Visitor};
 
 use crate::model::ServiceVolume;
 
@@ -48,9 +48,11 @@ fn protocol(text: &str) -> Result<Protocol, String> {
 /// `8080` or `8000-8010`: the ports of a range.
 fn port_range(text: &str, whole: &str) -> Result<Vec<u16>, String> {
     let number = |t: &str| {
-        t.trim().parse::<u16>().ok().filter(|n| *n > 0).ok_or_else(|| {
-            format!("port `{whole}`: `{t}` is not a port number (1 to 65535)")
-        })
+        t.trim()
+            .parse::<u16>()
+            .ok()
+            .filter(|n| *n > 0)
+            .ok_or_else(|| format!("port `{whole}`: `{t}` is not a port number (1 to 65535)"))
     };
     match text.split_once('-') {
         Some((a, b)) => {
@@ -95,14 +97,15 @@ pub(crate) fn short_ports(text: &str) -> Result<Vec<PortMapping>, String> {
         Some(h) => Some(port_range(h, text)?),
         None => None,
     };
-    if let Some(hosts) = &hosts {
-        if hosts.len() != containers.len() && hosts.len() != 1 {
-            return Err(format!(
-                "port `{text}`: the host range has {} ports and the container range {}",
-                hosts.len(),
-                containers.len()
-            ));
-        }
+    if let Some(hosts) = &hosts
+        && hosts.len() != containers.len()
+        && hosts.len() != 1
+    {
+        return Err(format!(
+            "port `{text}`: the host range has {} ports and the container range {}",
+            hosts.len(),
+            containers.len()
+        ));
     }
     Ok(containers
         .iter()
@@ -391,7 +394,12 @@ mod tests {
             Ok(list) => list
                 .iter()
                 .map(|p| {
-                    format!("{}@{}:{}", p.port, p.host_ip.as_deref().unwrap_or("-"), p.host_port.as_deref().unwrap_or("-"))
+                    format!(
+                        "{}@{}:{}",
+                        p.port,
+                        p.host_ip.as_deref().unwrap_or("-"),
+                        p.host_port.as_deref().unwrap_or("-")
+                    )
                 })
                 .collect::<Vec<_>>()
                 .join(" "),
@@ -411,10 +419,7 @@ mod tests {
         assert_eq!(ports("http"), "error: port `http`: `http` is not a port number (1 to 65535)");
         assert_eq!(ports("80/icmp"), "error: port `80/icmp`: protocol `icmp` is not tcp, udp or sctp");
         assert_eq!(ports("90-80"), "error: port `90-80`: the range `90-80` ends before it starts");
-        assert_eq!(
-            ports("1-3:1-2"),
-            "error: port `1-3:1-2`: the host range has 3 ports and the container range 2"
-        );
+        assert_eq!(ports("1-3:1-2"), "error: port `1-3:1-2`: the host range has 3 ports and the container range 2");
         assert!(ports("a:b:c:d").starts_with("error: port `a:b:c:d` is not"));
     }
 

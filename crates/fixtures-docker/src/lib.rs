@@ -477,6 +477,11 @@ impl Runtime for DockerRuntime {
     }
 
     async fn create_container(&self, spec: &ContainerSpec) -> Result<String> {
+        let spec = match self.podman {
+            Some(_) => compat::podman::with_default_rlimits(spec),
+            None => std::borrow::Cow::Borrowed(spec),
+        };
+        let spec = spec.as_ref();
         let body: bollard::models::ContainerCreateBody =
             from_json("create container", request::container_create(spec))?;
         let options = q::CreateContainerOptions { name: spec.name.clone(), ..q::CreateContainerOptions::default() };

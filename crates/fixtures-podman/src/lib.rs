@@ -601,6 +601,8 @@ impl Runtime for PodmanRuntime {
 
     async fn create_container(&self, spec: &ContainerSpec) -> Result<String> {
         let op = "create container";
+        let spec = fixtures_engine_api::podman::with_default_rlimits(spec);
+        let spec = spec.as_ref();
         let body = request::container_create(spec).map_err(|e| e.with_operation(op).with_runtime(RUNTIME))?;
         let answer = self
             .libpod

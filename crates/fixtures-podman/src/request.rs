@@ -211,7 +211,8 @@ pub(crate) fn container_create(spec: &ContainerSpec) -> Result<Value> {
         limits.insert("pids".into(), json!({"limit": v}));
     }
     put(&mut body, "resource_limits", Value::Object(limits));
-    let rlimits: Vec<Value> = r.ulimits.iter().map(|u| json!({"type": u.name, "soft": u.soft, "hard": u.hard})).collect();
+    let rlimits: Vec<Value> =
+        r.ulimits.iter().map(|u| json!({"type": u.name, "soft": u.soft, "hard": u.hard})).collect();
     put(&mut body, "r_limits", Value::Array(rlimits));
     put(&mut body, "sysctl", json!(spec.sysctls));
     if let Some(v) = r.shm_size {
@@ -422,6 +423,7 @@ mod tests {
                 pids_limit: Some(100),
                 shm_size: Some(1 << 20),
                 ulimits: vec![Ulimit { name: "nofile".into(), soft: 1024, hard: 4096 }],
+                ..Resources::default()
             },
             sysctls: [("net.core.somaxconn".to_owned(), "1024".to_owned())].into(),
             ..ContainerSpec::default()

@@ -47,7 +47,8 @@ services:
 SIGTERM/SIGINT exit with code 0.
 ";
 
-const SERVICES: &[&str] = &["http", "echo", "dns", "api", "memcached", "exit", "sleep", "alloc", "probe", "write", "cat", "ls"];
+const SERVICES: &[&str] =
+    &["http", "echo", "dns", "api", "memcached", "exit", "sleep", "alloc", "probe", "write", "cat", "ls"];
 
 fn main() {
     let argv: Vec<String> = std::env::args().collect();

@@ -188,7 +188,16 @@ pub fn test_binary(target: &str) -> std::path::PathBuf {
     let out = std::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned()))
         .current_dir(workspace_root())
         // The features `cargo xtask integration` builds the suite with, so nothing is built twice.
-        .args(["test", "-p", "fixtures", "--features", "fixtures/podman,fixtures/compose", "--test", target, "--no-run"])
+        .args([
+            "test",
+            "-p",
+            "fixtures",
+            "--features",
+            "fixtures/podman,fixtures/compose",
+            "--test",
+            target,
+            "--no-run",
+        ])
         .output()
         .expect("cargo runs");
     let text = String::from_utf8_lossy(&out.stderr);

@@ -127,10 +127,8 @@ impl Env {
                 self.nodes.insert(name.to_owned(), Node::Container(Box::new(edit(*c))));
             }
             Some(other) => {
-                self.problems.push(format!(
-                    "`edit_container(\"{name}\", ..)`: `{name}` is a {}, not a container",
-                    other.kind()
-                ));
+                self.problems
+                    .push(format!("`edit_container(\"{name}\", ..)`: `{name}` is a {}, not a container", other.kind()));
                 self.nodes.insert(name.to_owned(), other);
             }
             None => {

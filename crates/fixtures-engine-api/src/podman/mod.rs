@@ -12,6 +12,10 @@
 //!   them), and some are races worth asking again (`*_retrying_*`).
 //! - libpod's own API describes images, containers and networks a little differently from
 //!   the Docker-compatible one: [`libpod`].
+//! - A container given some process limits gets `nofile` and `nproc` it was not given at
+//!   1048576, not at containers.conf's `default_ulimits` (the CLI merges those, the API does
+//!   not), which hosts with lower limits refuse when the container starts:
+//!   [`with_default_rlimits`].
 
 pub mod libpod;
 
@@ -23,6 +27,78 @@ use bytes::Bytes;
 use serde_json::Value;
 
 use fixtures_core::runtime::LogChunk;
+
+/// `spec` with the limits of containers.conf's `default_ulimits` that it does not set itself,
+/// when it sets some: `podman run --ulimit` merges them so, the API does not. Unchanged when it
+/// sets no limit (Podman applies its defaults then) or no containers.conf names any.
+pub fn with_default_rlimits(
+    spec: &fixtures_core::spec::ContainerSpec,
+) -> std::borrow::Cow<'_, fixtures_core::spec::ContainerSpec> {
+    let limits = &spec.resources.ulimits;
+    if limits.is_empty() {
+        return std::borrow::Cow::Borrowed(spec);
+    }
+    let missing: Vec<fixtures_core::spec::Ulimit> = default_ulimits()
+        .into_iter()
+        .filter(|d| !limits.iter().any(|u| u.name.eq_ignore_ascii_case(&d.name)))
+        .collect();
+    if missing.is_empty() {
+        return std::borrow::Cow::Borrowed(spec);
+    }
+    let mut spec = spec.clone();
+    spec.resources.ulimits.extend(missing);
+    std::borrow::Cow::Owned(spec)
+}
+
+/// `default_ulimits` of this machine's containers.conf files (the user's over `/etc` over
+/// `/usr/share`, as Podman reads them).
+fn default_ulimits() -> Vec<fixtures_core::spec::Ulimit> {
+    let mut files = vec![
+        std::path::PathBuf::from("/usr/share/containers/containers.conf"),
+        std::path::PathBuf::from("/etc/containers/containers.conf"),
+    ];
+    let config = std::env::var_os("XDG_CONFIG_HOME")
+        .map(std::path::PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| std::path::Path::new(&h).join(".config")));
+    files.extend(config.map(|c| c.join("containers/containers.conf")));
+    let mut found = Vec::new();
+    for file in files {
+        if let Some(list) = std::fs::read_to_string(file).ok().and_then(|text| parse_default_ulimits(&text)) {
+            found = list;
+        }
+    }
+    found
+}
+
+/// The `default_ulimits = ["nofile=20000:20000", ...]` entries of a containers.conf, if set.
+pub fn parse_default_ulimits(text: &str) -> Option<Vec<fixtures_core::spec::Ulimit>> {
+    let at = text
+        .lines()
+        .scan(0, |offset, line| {
+            let start = *offset;
+            *offset += line.len() + 1;
+            Some((start, line))
+        })
+        .find(|(_, line)| line.trim_start().starts_with("default_ulimits"))?
+        .0;
+    let rest = &text[at..];
+    let list = &rest[rest.find('[')? + 1..];
+    let list = &list[..list.find(']')?];
+    let entries = list.split(['"', '\'']).skip(1).step_by(2);
+    Some(
+        entries
+            .filter_map(|entry| {
+                let (name, values) = entry.split_once('=')?;
+                let (soft, hard) = values.split_once(':').unwrap_or((values, values));
+                Some(fixtures_core::spec::Ulimit {
+                    name: name.trim().to_owned(),
+                    soft: soft.trim().parse().ok()?,
+                    hard: hard.trim().parse().ok()?,
+                })
+            })
+            .collect(),
+    )
+}
 
 /// Podman's default network (`default_network` in containers.conf).
 pub const DEFAULT_NETWORK: &str = "podman";
@@ -263,6 +339,16 @@ pub fn last_lines(chunks: Vec<LogChunk>, n: Option<usize>) -> Vec<LogChunk> {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn default_ulimits_are_read_from_containers_conf() {
+        let conf = "[containers]\n# a comment\ndefault_ulimits = [\n  \"nofile=20000:20000\",\n  'nproc=32768',\n]\n[engine]\n";
+        let limits = parse_default_ulimits(conf).expect("set");
+        let got: Vec<(String, i64, i64)> = limits.into_iter().map(|u| (u.name, u.soft, u.hard)).collect();
+        assert_eq!(got, [("nofile".to_owned(), 20000, 20000), ("nproc".to_owned(), 32768, 32768)]);
+        assert!(parse_default_ulimits("[containers]\nulimits = 1\n").is_none());
+    }
+
     use super::*;
     use fixtures_core::runtime::Stream;
     use serde_json::json;
