@@ -96,6 +96,24 @@ fn overloading_replaces_one_node() {
 }
 
 #[test]
+fn a_container_is_edited_in_place_and_a_bad_edit_is_reported() {
+    let env = resolver_env().edit_container("fakedns", |c| c.env("EXTRA", "1").scope(Scope::Module));
+    let Some(Node::Container(c)) = env.node("fakedns") else { panic!("still a container") };
+    assert_eq!(c.spec.env.get("EXTRA").map(String::as_str), Some("1"));
+    assert_eq!(c.spec.env.get("DNS_EXAMPLE_COM__A").map(String::as_str), Some("{example_com_a}"), "kept");
+    assert_eq!(c.scope, Some(Scope::Module));
+    let env = resolver_env().edit_container("fakedsn", |c| c).edit_container("example_com_a", |c| c);
+    assert_eq!(
+        problems(&env),
+        "the environment has 2 problems:\n  \
+         - `edit_container(\"fakedsn\", ..)`: no fixture `fakedsn`; did you mean `fakedns`?\n  \
+         - `edit_container(\"example_com_a\", ..)`: `example_com_a` is a value, not a container"
+    );
+    let env = resolver_env().invalid("compose file `x.yml`: line 1 column 1: bad");
+    assert_eq!(problems(&env), "compose file `x.yml`: line 1 column 1: bad");
+}
+
+#[test]
 fn scopes_default_by_kind() {
     let env = resolver_env()
         .with("net", network())
