@@ -8,7 +8,7 @@
 //! | `buildkit` | yes | image builds through BuildKit on Docker, several times faster cold; off, the classic builder and a leaner build |
 //! | `podman` | no | the Podman backend (libpod's own API) |
 //! | `harness` | yes | [`main!`], the harness for `harness = false` test targets: one test per case |
-//! | `compose` | no | [`compose`]: docker-compose files as environments (needs Rust 1.89) |
+//! | `compose` | no | `compose`: docker-compose files as environments (`fixtures-compose`; needs Rust 1.89) |
 #![warn(missing_docs)]
 
 pub use fixtures_core::*;
