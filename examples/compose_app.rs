@@ -39,15 +39,15 @@ fn nanos_of_day(time: &str) -> u128 {
 #[fixtures::test(env = env())]
 async fn the_app_finds_the_database_by_its_service_name(app: &Container, db: &Container) -> Result<()> {
     let db_ip = db.ips().primary().expect("the database has an address");
-    // Asked again for up to 5 s while the lookup fails: Podman's DNS server (aardvark-dns) fails
-    // lookups for a moment while other tests' networks are made or removed.
+    // Asked again for up to 20 s while the lookup fails: Podman 4.3's DNS server (aardvark-dns
+    // 1.4) restarts its listeners whenever any network changes, refusing lookups meanwhile.
     let mut answer = String::new();
-    for _ in 0..25 {
+    for _ in 0..80 {
         answer = ask(app.addr("8080/tcp")?, "GET / HTTP/1.0\r\nHost: app\r\n\r\n").await?;
         if answer.starts_with("HTTP/1.1 200") || answer.starts_with("HTTP/1.0 200") {
             break;
         }
-        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
     }
     assert!(answer.ends_with(&format!(r#"{{"result": "{db_ip}"}}"#)), "{answer}");
     Ok(())

@@ -18,12 +18,12 @@ fn env() -> Env {
 }
 
 /// `GET /` on the API server: the address it resolved example.com to. Asked again for up to
-/// 5 s while the API cannot find `fakedns`: Podman's DNS server (aardvark-dns) fails lookups
-/// for a moment while other tests' networks are made or removed.
+/// 20 s while the API cannot find `fakedns`: Podman 4.3's DNS server (aardvark-dns 1.4)
+/// restarts its listeners whenever any network changes, refusing lookups meanwhile.
 async fn resolved(apiserver: &Container) -> Result<String> {
     let addr: SocketAddr = apiserver.addr("8080/tcp")?;
     let mut body = String::new();
-    for _ in 0..25 {
+    for _ in 0..80 {
         let mut sock = TcpStream::connect(addr).await?;
         sock.write_all(b"GET / HTTP/1.0\r\nHost: api\r\n\r\n").await?;
         let mut raw = String::new();
@@ -32,7 +32,7 @@ async fn resolved(apiserver: &Container) -> Result<String> {
         if !body.contains("DNS_SERVER") {
             break;
         }
-        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
     }
     Ok(body)
 }

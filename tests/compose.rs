@@ -16,26 +16,38 @@ fn app() -> Compose {
     Compose::new(APP)
 }
 
-/// The address `app` resolves `db` to, from its `GET /` (asked again for up to 5 s while the
-/// lookup fails: Podman's DNS server, aardvark-dns, refuses or fails lookups for a moment
-/// while other networks are made or removed).
+/// The address `app` resolves `db` to, from its `GET /`. Asked again for up to 20 s while the
+/// lookup fails: Podman 4.3's DNS server (aardvark-dns 1.4, Debian bookworm's) stops and starts
+/// every listener on each change of any network (aardvark-dns issue 389, fixed in 1.11), so
+/// with tests making and removing networks all the time a lookup is refused now and then.
 async fn db_seen_by(app: &Container) -> Result<String> {
     let client = HttpClient::new(app.addr("8080/tcp")?);
     let mut tries = 0;
     loop {
         let (status, body) = client.get("/").await?;
         tries += 1;
-        if status == 200 || tries == 25 {
+        if status == 200 || tries == 80 {
             assert_eq!(status, 200, "{body}");
             return Ok(body.split('"').nth(3).unwrap_or_default().to_owned());
         }
-        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
     }
 }
 
 fn unique(prefix: &str) -> String {
     let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos());
     format!("{prefix}-{}-{nanos}", std::process::id())
+}
+
+/// The environment of a compose file with `text`, read from a folder of its own.
+fn from_text(text: &str) -> Result<Env> {
+    let dir = std::env::temp_dir().join(unique("fixtures-compose"));
+    std::fs::create_dir_all(&dir)?;
+    let file = dir.join("docker-compose.yml");
+    std::fs::write(&file, text)?;
+    let env = Compose::new(&file).load_into(test_support::base_env());
+    std::fs::remove_dir_all(&dir)?;
+    env
 }
 
 /// Eight copies of the three-service project at once, in one process: each has its own
@@ -128,19 +140,11 @@ async fn a_service_is_replaced_by_a_fixture_declared_in_code() -> Result<()> {
 /// its name, its exit code and its output.
 #[tokio::test]
 async fn a_job_that_fails_fails_what_depends_on_it() -> Result<()> {
-    let dir = std::env::temp_dir().join(unique("fixtures-compose"));
-    std::fs::create_dir_all(&dir)?;
-    let file = dir.join("docker-compose.yml");
-    std::fs::write(
-        &file,
-        format!(
-            "services:\n  migrate:\n    image: {SERVICES_IMAGE}\n    command: [exit, --code, \"3\", --stderr, \"no such table\"]\n  app:\n    image: {SERVICES_IMAGE}\n    command: [http]\n    depends_on:\n      migrate:\n        condition: service_completed_successfully\n"
-        ),
-    )?;
-    let env: Env = Compose::new(&file).load_into(test_support::base_env())?;
+    let env = from_text(&format!(
+        "services:\n  migrate:\n    image: {SERVICES_IMAGE}\n    command: [exit, --code, \"3\", --stderr, \"no such table\"]\n  app:\n    image: {SERVICES_IMAGE}\n    command: [http]\n    depends_on:\n      migrate:\n        condition: service_completed_successfully\n"
+    ))?;
     let t = env.start("compose::failing_job").await?;
     let err = t.container("app").await.expect_err("the job exits 3");
-    std::fs::remove_dir_all(&dir)?;
     assert_eq!(err.kind(), ErrorKind::Exited, "{err:?}");
     assert_eq!(err.exit_code(), Some(3), "{err:?}");
     assert!(err.message().contains("must complete successfully"), "{err:?}");
@@ -153,18 +157,10 @@ async fn a_job_that_fails_fails_what_depends_on_it() -> Result<()> {
 /// container on every engine.
 #[tokio::test]
 async fn limits_and_kernel_parameters_reach_the_container() -> Result<()> {
-    let dir = std::env::temp_dir().join(unique("fixtures-compose"));
-    std::fs::create_dir_all(&dir)?;
-    let file = dir.join("docker-compose.yml");
-    std::fs::write(
-        &file,
-        format!(
-            "services:\n  box:\n    image: {}\n    command: [sleep, \"300\"]\n    stop_signal: SIGKILL\n    ulimits:\n      nofile: {{soft: 1024, hard: 2048}}\n    sysctls:\n      net.core.somaxconn: \"1234\"\n    tmpfs: /scratch:size=1m\n    shm_size: 8m\n",
-            test_support::BUSYBOX_IMAGE
-        ),
-    )?;
-    let env: Env = Compose::new(&file).load_into(test_support::base_env())?;
-    std::fs::remove_dir_all(&dir)?;
+    let env = from_text(&format!(
+        "services:\n  box:\n    image: {}\n    command: [sleep, \"300\"]\n    stop_signal: SIGKILL\n    ulimits:\n      nofile: {{soft: 1024, hard: 2048}}\n    sysctls:\n      net.core.somaxconn: \"1234\"\n    tmpfs: /scratch:size=1m\n    shm_size: 8m\n",
+        test_support::BUSYBOX_IMAGE
+    ))?;
     let t = env.start("compose::limits").await?;
     let b = t.container("box").await?;
     let out = b

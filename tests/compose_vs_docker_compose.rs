@@ -146,6 +146,22 @@ async fn answer(addr: std::net::SocketAddr) -> String {
     }
 }
 
+/// Each service's environment and published ports, theirs against ours: whether all are the same.
+fn compare_services(project: &Project, services: &[(&str, &Container)]) -> bool {
+    let mut same = true;
+    for (service, c) in services {
+        let (t_seen, o_seen) = (theirs(&project.inspect(service)), ours(c));
+        row(&format!("{service}: environment"), t_seen.env == o_seen.env, &format!("{:?}", o_seen.env));
+        row(
+            &format!("{service}: published container ports"),
+            t_seen.published == o_seen.published,
+            &format!("{:?}", o_seen.published),
+        );
+        same &= t_seen == o_seen;
+    }
+    same
+}
+
 fn row(what: &str, same: bool, detail: &str) {
     println!("  {what:<48} {:<9} {detail}", if same { "same" } else { "DIFFERENT" });
 }
@@ -157,17 +173,7 @@ async fn the_three_service_file_compared_with_docker_compose() -> Result<()> {
     let t = Compose::new(FILE).load_into(test_support::base_env())?.start("compare::app").await?;
     let (app, db, seed) = (t.container("app").await?, t.container("db").await?, t.container("seed").await?);
     println!("{FILE}: docker-compose 1.29.2 on Docker vs fixtures on the engine under test");
-    let mut same = true;
-    for (service, c) in [("db", &db), ("seed", &seed), ("app", &app)] {
-        let (t_seen, o_seen) = (theirs(&project.inspect(service)), ours(c));
-        row(&format!("{service}: environment"), t_seen.env == o_seen.env, &format!("{:?}", o_seen.env));
-        row(
-            &format!("{service}: published container ports"),
-            t_seen.published == o_seen.published,
-            &format!("{:?}", o_seen.published),
-        );
-        same &= t_seen == o_seen;
-    }
+    let mut same = compare_services(&project, &[("db", &db), ("seed", &seed), ("app", &app)]);
     // Reachability: the app resolves `db` to the database's address on their network.
     let (their_app, their_db) = (project.inspect("app"), project.inspect("db"));
     let their_answer = answer(their_addr(&their_app, "8080/tcp")).await;
@@ -219,17 +225,7 @@ async fn the_resolver_file_compared_with_docker_compose() -> Result<()> {
     let t = Compose::new(FILE).load_into(test_support::base_env())?.start("compare::resolver").await?;
     let (api, dns) = (t.container("apiserver").await?, t.container("fakedns").await?);
     println!("{FILE}: docker-compose 1.29.2 on Docker vs fixtures on the engine under test");
-    let mut same = true;
-    for (service, c) in [("fakedns", &dns), ("apiserver", &api)] {
-        let (t_seen, o_seen) = (theirs(&project.inspect(service)), ours(c));
-        row(&format!("{service}: environment"), t_seen.env == o_seen.env, &format!("{:?}", o_seen.env));
-        row(
-            &format!("{service}: published container ports"),
-            t_seen.published == o_seen.published,
-            &format!("{:?}", o_seen.published),
-        );
-        same &= t_seen == o_seen;
-    }
+    let mut same = compare_services(&project, &[("fakedns", &dns), ("apiserver", &api)]);
     // Reachability: the API finds the fake DNS server by its service name and asks it.
     let their_api = project.inspect("apiserver");
     let theirs_answer = answer(their_addr(&their_api, "8080/tcp")).await;

@@ -40,6 +40,15 @@ impl Backend {
     pub fn name(&self) -> &'static str {
         self.name
     }
+
+    /// Connects to this backend's engine (as configured), whatever `FIXTURE_RUNTIME` chooses:
+    /// for tools that look at every engine, such as `cargo fixtures`.
+    ///
+    /// # Errors
+    /// [`ErrorKind::Engine`] (or the backend's own) when the engine does not answer.
+    pub async fn connect(&self) -> Result<Arc<dyn Runtime>> {
+        connect(self).await
+    }
 }
 
 inventory::collect!(Backend);

@@ -18,3 +18,5 @@ pub const OWNER: &str = "fixtures.owner";
 pub const REUSE: &str = "fixtures.reuse";
 /// The scope the object was created for.
 pub const SCOPE: &str = "fixtures.scope";
+/// When the object was made: seconds since the Unix epoch (for `cargo fixtures clean --older-than`).
+pub const CREATED: &str = "fixtures.created";

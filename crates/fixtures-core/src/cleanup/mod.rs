@@ -46,6 +46,13 @@ pub(crate) use signal::*;
 use watcher::start_watcher;
 pub use watcher::{watch, watcher_requested};
 
+/// Whether the owner an object's `fixtures.owner` label names is still there: a live process
+/// on this host, a run one of whose processes is alive, or anything this host cannot judge
+/// (another host's process, reuse mode).
+pub fn owner_is_alive(owner: &str) -> bool {
+    owner_alive(owner)
+}
+
 // The process's clean-up state, all of it: what the submodules read and write.
 
 /// This process's shared hold on its run's lock, kept until exit.

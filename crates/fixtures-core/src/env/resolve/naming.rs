@@ -54,5 +54,7 @@ pub(super) fn our_labels(node: &str, scope: Scope, sig: &str) -> Labels {
     l.insert(labels::SIGNATURE.to_owned(), sig.to_owned());
     let owner = if scope == Scope::Session { crate::cleanup::run_owner() } else { crate::cleanup::OWNER.clone() };
     l.insert(labels::OWNER.to_owned(), owner);
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    l.insert(labels::CREATED.to_owned(), now.to_string());
     l
 }
