@@ -55,24 +55,28 @@ fn from_text(text: &str) -> Result<Env> {
 #[tokio::test]
 async fn many_copies_of_a_project_run_at_once() -> Result<()> {
     let env = app().load_into(test_support::base_env())?;
+    // All eight made at once, then all alive together while each is asked, then all removed.
     let copies = try_join_all((0..8).map(|i| {
         let env = env.clone();
         async move {
             let t = env.start(format!("compose::copy_{i}")).await?;
-            let app = t.container("app").await?;
-            let db = t.container("db").await?;
-            let seen = db_seen_by(&app).await?;
-            let own = db.ips().primary().map(|ip| ip.to_string()).unwrap_or_default();
-            assert_eq!(seen, own, "copy {i}: `db` is this copy's database");
-            let names = (app.name().to_owned(), db.name().to_owned());
-            t.finish().await?;
-            Ok::<_, fixtures::Error>((names, own))
+            let (app, db) = (t.container("app").await?, t.container("db").await?);
+            Ok::<_, fixtures::Error>((t, app, db))
         }
     }))
     .await?;
-    let names: BTreeSet<_> = copies.iter().map(|(n, _)| n.clone()).collect();
-    let ips: BTreeSet<_> = copies.iter().map(|(_, ip)| ip.clone()).collect();
+    let mut names = BTreeSet::new();
+    let mut ips = BTreeSet::new();
+    for (i, (_, app, db)) in copies.iter().enumerate() {
+        let own = db.ips().primary().map(|ip| ip.to_string()).unwrap_or_default();
+        assert_eq!(db_seen_by(app).await?, own, "copy {i}: `db` is this copy's database");
+        names.insert((app.name().to_owned(), db.name().to_owned()));
+        ips.insert(own);
+    }
     assert_eq!((names.len(), ips.len()), (8, 8), "every copy has containers and a database of its own");
+    for (t, _, _) in copies {
+        t.finish().await?;
+    }
     Ok(())
 }
 
@@ -150,6 +154,21 @@ async fn a_job_that_fails_fails_what_depends_on_it() -> Result<()> {
     assert!(err.message().contains("must complete successfully"), "{err:?}");
     assert_eq!(err.fixture(), Some("migrate"), "{err:?}");
     assert!(err.logs_tail().is_some_and(|l| l.contains("no such table")), "{err:?}");
+    t.finish().await
+}
+
+/// A service that does its work and exits 0 is done, not failed, when what needs it asks only
+/// that it started (Compose's default condition).
+#[tokio::test]
+async fn a_one_shot_service_that_exits_0_is_done() -> Result<()> {
+    let env = from_text(&format!(
+        "services:\n  init:\n    image: {SERVICES_IMAGE}\n    command: [exit, --stdout, \"prepared\"]\n  app:\n    image: {SERVICES_IMAGE}\n    command: [http]\n    depends_on: [init]\n"
+    ))?;
+    let t = env.start("compose::one_shot").await?;
+    let app = t.container("app").await?;
+    let init = t.container("init").await?.refresh().await?;
+    assert_eq!((init.status, init.exit_code), (fixtures::ContainerStatus::Exited, Some(0)), "{init:?}");
+    assert_eq!(app.status().await?, "running");
     t.finish().await
 }
 

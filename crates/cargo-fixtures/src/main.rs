@@ -21,6 +21,7 @@ use fixtures::{backend, labels};
 const USAGE: &str = "\
 usage: cargo fixtures ls    [--runtime docker|podman|all] [--run ID] [--older-than AGE]
        cargo fixtures clean [--runtime docker|podman|all] [--run ID] [--older-than AGE] [--dry-run]
+                            [--include-alive]
 
 Lists or removes the containers, networks and volumes that the fixtures library made (those
 labelled fixtures.managed), on every engine that answers. Nothing else is touched.
@@ -28,7 +29,9 @@ labelled fixtures.managed), on every engine that answers. Nothing else is touche
   --runtime R       docker, podman or all (default all)
   --run ID          only what the run ID made (its fixtures.run label)
   --older-than AGE  only what was made longer ago than AGE: 90s, 30m, 1h, 2d
-  --dry-run         (clean) say what would be removed, remove nothing";
+  --dry-run         (clean) say what would be removed, remove nothing
+  --include-alive   (clean) also remove what a live owner holds: a test process still running,
+                    a run in progress, reuse-mode fixtures (left alone otherwise)";
 
 /// What to look at.
 #[derive(Debug, Default)]
@@ -38,6 +41,7 @@ struct Options {
     run: Option<String>,
     older_than: Option<Duration>,
     dry_run: bool,
+    include_alive: bool,
 }
 
 fn age(text: &str) -> Result<Duration, String> {
@@ -51,7 +55,7 @@ fn age(text: &str) -> Result<Duration, String> {
         "d" => 86_400,
         _ => return Err(bad()),
     };
-    Ok(Duration::from_secs(n * seconds))
+    n.checked_mul(seconds).map(Duration::from_secs).ok_or_else(bad)
 }
 
 fn parse(args: &[String]) -> Result<Options, String> {
@@ -76,6 +80,7 @@ fn parse(args: &[String]) -> Result<Options, String> {
             "--run" => o.run = Some(value(arg)?),
             "--older-than" => o.older_than = Some(age(&value(arg)?)?),
             "--dry-run" if o.clean => o.dry_run = true,
+            "--include-alive" if o.clean => o.include_alive = true,
             other => return Err(format!("unknown argument `{other}`")),
         }
     }
@@ -154,7 +159,14 @@ async fn main_async(o: Options) -> Result<(), String> {
             }
         };
         reached += 1;
-        let mut found = ours(&rt, &filter).await.map_err(|e| format!("{}: {e}", b.name()))?;
+        let mut found = match ours(&rt, &filter).await {
+            Ok(found) => found,
+            Err(e) => {
+                failures += 1;
+                println!("{}: cannot list: {}", b.name(), e.message());
+                continue;
+            }
+        };
         let undated = found.iter().filter(|f| f.age(now).is_none()).count();
         if let Some(min) = o.older_than {
             found.retain(|f| f.age(now).is_some_and(|a| a >= min.as_secs()));
@@ -186,6 +198,14 @@ async fn main_async(o: Options) -> Result<(), String> {
         if !o.clean || found.is_empty() {
             continue;
         }
+        let alive = |f: &Found| fixtures::cleanup::owner_is_alive(f.label(labels::OWNER));
+        if !o.include_alive {
+            let held = found.iter().filter(|f| alive(f)).count();
+            found.retain(|f| !alive(f));
+            if held > 0 {
+                println!("  {held} held by a live owner left alone (--include-alive removes them too)");
+            }
+        }
         if o.dry_run {
             println!("  dry run: nothing removed");
             continue;
@@ -216,7 +236,7 @@ async fn main_async(o: Options) -> Result<(), String> {
         return Err("no engine answered (is Docker running? is the Podman service started?)".to_owned());
     }
     if failures > 0 {
-        return Err(format!("{failures} object(s) could not be removed"));
+        return Err(format!("{failures} failure(s): see above"));
     }
     Ok(())
 }
@@ -273,5 +293,7 @@ mod tests {
         assert_eq!(parse(&args("rm")).err().as_deref(), Some("unknown command `rm`"));
         assert!(parse(&args("ls --older-than soon")).unwrap_err().contains("is not an age"));
         assert!(parse(&args("ls --runtime lxc")).is_err());
+        assert!(parse(&args("clean --older-than 213503982334602d")).unwrap_err().contains("is not an age"));
+        assert!(parse(&args("clean --include-alive")).expect("valid").include_alive);
     }
 }

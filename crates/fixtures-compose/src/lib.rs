@@ -170,7 +170,8 @@ impl Compose {
             }
             Err(_) => {}
         }
-        vars.extend(std::env::vars());
+        // Variables that are not UTF-8 cannot be interpolated into a file's text: left out.
+        vars.extend(std::env::vars_os().filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?))));
         vars.extend(self.vars.clone());
 
         let mut merged: Option<model::File> = None;

@@ -83,37 +83,40 @@ pub(crate) fn into_env(project: &Project<'_>, file: File, mut env: Env) -> Resul
         }
     }
     let scope_of = |name: &str| project.scopes.get(name).copied().unwrap_or(Scope::Function);
+    let named = file.networks.keys().map(|n| ("network", n)).chain(file.volumes.keys().map(|v| ("volume", v)));
+    for (kind, name) in named {
+        if let Some(problem) = values::bad_name(kind, name) {
+            return Err(format!("{}: {problem}", project.files));
+        }
+    }
 
     // Dependencies: each must be a service, active, and the whole free of cycles.
     let mut edges: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
     for (name, service) in &active {
-        let mut deps: Vec<&str> = Vec::new();
-        for dep in service.depends_on.keys() {
-            deps.push(dep);
-        }
+        let mut deps: Vec<(&str, &str)> = service.depends_on.keys().map(|d| (d.as_str(), "depends_on")).collect();
         if let Some(other) = service.network_mode.as_deref().and_then(|m| m.strip_prefix("service:")) {
-            deps.push(other);
+            deps.push((other, "network_mode"));
         }
-        for dep in &deps {
+        for (dep, key) in &deps {
             match file.services.get(*dep) {
                 None => {
                     return Err(format!(
-                        "{}: depends on unknown service `{dep}` (services: {})",
-                        here(name, "depends_on"),
+                        "{}: names unknown service `{dep}` (services: {})",
+                        here(name, key),
                         all.iter().copied().collect::<Vec<_>>().join(", ")
                     ));
                 }
                 Some(s) if !is_active(s, project.profiles) => {
                     return Err(format!(
-                        "{}: depends on `{dep}`, whose profiles ({}) are not active; activate one with `Compose::profile`",
-                        here(name, "depends_on"),
+                        "{}: needs `{dep}`, whose profiles ({}) are not active; activate one with `Compose::profile`",
+                        here(name, key),
                         s.profiles.clone().unwrap_or_default().join(", ")
                     ));
                 }
                 Some(_) => {}
             }
         }
-        edges.insert(name, deps);
+        edges.insert(name, deps.into_iter().map(|(d, _)| d).collect());
     }
     if let Some(cycle) = find_cycle(&edges) {
         return Err(format!("{}: services depend on each other in a cycle: {}", project.files, cycle.join(" -> ")));
@@ -161,7 +164,7 @@ pub(crate) fn into_env(project: &Project<'_>, file: File, mut env: Env) -> Resul
         let widest = scopes.iter().max().copied().unwrap_or(Scope::Function);
         for scope in scopes {
             let node = network_node(network, (*scope != widest).then_some(*scope));
-            env = env.with(node, network_fixture(def).scope(*scope));
+            env = add(project.files, env, node, network_fixture(def).scope(*scope), &format!("network `{network}`"))?;
         }
     }
 
@@ -185,13 +188,25 @@ pub(crate) fn into_env(project: &Project<'_>, file: File, mut env: Env) -> Resul
     for (name, def) in &file.volumes {
         if !def.external {
             let scope = volume_scopes.get(name).copied().unwrap_or(Scope::Function);
-            env = env.with(volume_node(name), volume_fixture(def).scope(scope));
+            env = add(
+                project.files,
+                env,
+                volume_node(name),
+                volume_fixture(def).scope(scope),
+                &format!("volume `{name}`"),
+            )?;
         }
     }
 
     for (name, service) in &active {
         let scope = scope_of(name);
-        env = env.with(image_node(name), image_fixture(project, name, service)?);
+        env = add(
+            project.files,
+            env,
+            image_node(name),
+            image_fixture(project, name, service)?,
+            &format!("the image of service `{name}`"),
+        )?;
         let mut c = container().image(format!("{{{}.id}}", image_node(name))).scope(scope);
         if let Some(cmd) = &service.command {
             c = c.command(cmd.iter().map(|s| literal(s)));
@@ -242,7 +257,13 @@ pub(crate) fn into_env(project: &Project<'_>, file: File, mut env: Env) -> Resul
                 ServiceVolume::Anonymous { target } => {
                     anonymous += 1;
                     let node = format!("{name}-anonymous-{anonymous}-volume");
-                    env = env.with(node.clone(), volume().scope(scope));
+                    env = add(
+                        project.files,
+                        env,
+                        node.clone(),
+                        volume().scope(scope),
+                        &format!("an anonymous volume of service `{name}`"),
+                    )?;
                     c.volume(format!("{{{node}.name}}"), literal(target))
                 }
                 ServiceVolume::Tmpfs(t) => c.tmpfs(literal(&t.target), t.size),
@@ -298,8 +319,13 @@ pub(crate) fn into_env(project: &Project<'_>, file: File, mut env: Env) -> Resul
         }
         if completes.contains(name) {
             c = c.runs_to_completion();
-        } else if has_check || healthy.contains(name) {
-            c = c.wait_for_healthy();
+        } else {
+            // Compose asks no more of a service than to have started: one that does its work
+            // and exits 0 (an init job) is done, not failed.
+            c = c.may_exit_successfully();
+            if has_check || healthy.contains(name) {
+                c = c.wait_for_healthy();
+            }
         }
         for (k, v) in &service.labels {
             c = c.label(literal(k), literal(v));
@@ -355,9 +381,27 @@ pub(crate) fn into_env(project: &Project<'_>, file: File, mut env: Env) -> Resul
         for (k, v) in &service.sysctls {
             c = c.sysctl(literal(k), literal(v));
         }
-        env = env.with(*name, c);
+        env = add(project.files, env, name.to_string(), c, &format!("service `{name}`"))?;
     }
     Ok(env)
+}
+
+/// `env` with the fixture `name`, which must not be declared yet: one fixture quietly replacing
+/// another (a service `data-volume` and the volume `data`) would change what the file means.
+fn add(
+    files: &str,
+    env: Env,
+    name: String,
+    node: impl Into<fixtures_core::env::Node>,
+    what: &str,
+) -> Result<Env, String> {
+    if env.node(&name).is_some() {
+        return Err(format!(
+            "{files}: the fixture `{name}` for {what} has the name of another fixture (a service is named like another \
+             service's `-image`, or a network's `-network`, or a volume's `-volume` fixture); rename one"
+        ));
+    }
+    Ok(env.with(name, node))
 }
 
 /// `declared: a, b`, or `none is declared`.

@@ -25,6 +25,17 @@ pub(crate) fn bad_service_name(name: &str) -> Option<String> {
     ))
 }
 
+/// Why a network or volume name cannot be a fixture name's stem, if it cannot.
+pub(crate) fn bad_name(kind: &str, name: &str) -> Option<String> {
+    if !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
+        return None;
+    }
+    Some(format!(
+        "{kind} name `{name}` has characters a fixture name cannot have: use letters, digits, `_` and `-` \
+         (it is the fixture `{name}-{kind}`)"
+    ))
+}
+
 /// A published port: the container's port, and the host address it is published on.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct PortMapping {
@@ -97,9 +108,11 @@ pub(crate) fn short_ports(text: &str) -> Result<Vec<PortMapping>, String> {
         Some(h) => Some(port_range(h, text)?),
         None => None,
     };
+    // A host range may give one container port a choice of host ports; otherwise the two
+    // ranges pair up one to one.
     if let Some(hosts) = &hosts
         && hosts.len() != containers.len()
-        && hosts.len() != 1
+        && containers.len() != 1
     {
         return Err(format!(
             "port `{text}`: the host range has {} ports and the container range {}",
@@ -113,7 +126,10 @@ pub(crate) fn short_ports(text: &str) -> Result<Vec<PortMapping>, String> {
         .map(|(i, n)| PortMapping {
             port: Port { number: *n, protocol: proto },
             host_ip: ip.clone().filter(|ip| !ip.is_empty()),
-            host_port: hosts.as_ref().map(|h| h.get(i).unwrap_or(&h[0]).to_string()),
+            host_port: hosts.as_ref().map(|h| match (h.len(), containers.len()) {
+                (n, 1) if n > 1 => format!("{}-{}", h[0], h[n - 1]),
+                _ => h.get(i).unwrap_or(&h[0]).to_string(),
+            }),
         })
         .collect())
 }
@@ -337,7 +353,7 @@ pub(crate) fn duration(text: &str) -> Result<Duration, String> {
         total += number * seconds;
         rest = &rest[unit_len..];
     }
-    Ok(Duration::from_secs_f64(total))
+    Duration::try_from_secs_f64(total).map_err(|_| bad())
 }
 
 /// A size: `1024`, `64m`, `1g`, `512kb`, `1.5g` (binary units, as Compose reads them).
@@ -438,6 +454,7 @@ mod tests {
         assert_eq!(duration("1.5s").unwrap(), Duration::from_millis(1500));
         assert!(duration("10").is_err());
         assert!(duration("ten seconds").is_err());
+        assert!(duration("99999999999999999999h").is_err(), "too long is an error, not a panic");
         assert_eq!(bytes("64m").unwrap(), 64 << 20);
         assert_eq!(bytes("1G").unwrap(), 1 << 30);
         assert_eq!(bytes("512kb").unwrap(), 512 << 10);

@@ -37,6 +37,9 @@ bad_file!(
     top_level_key,
     duplicate_key,
     bad_service_name,
+    name_collision,
+    bad_volume_name,
+    unknown_network_mode_service,
 );
 
 #[test]

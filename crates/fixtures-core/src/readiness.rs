@@ -192,6 +192,9 @@ pub struct Readiness {
     /// process has exited 0, and fails with its exit code and logs if it exits otherwise. The
     /// other checks do not apply.
     pub completes: bool,
+    /// An exit with code 0 while awaited counts as ready (the container did its work and
+    /// finished), not as a failure: Compose's "started" for a service that may be a one-shot job.
+    pub exit_ok: bool,
 }
 
 /// How long a container's main process must have run before it counts as ready. A check that
@@ -208,6 +211,7 @@ impl Default for Readiness {
             wait_for: Vec::new(),
             min_uptime: DEFAULT_MIN_UPTIME,
             completes: false,
+            exit_ok: false,
         }
     }
 }
@@ -944,6 +948,11 @@ pub(crate) async fn wait_ready(container: &Container, readiness: &Readiness) -> 
         Ok(info) => {
             tracing::debug!(container_id = id, elapsed_ms = start.elapsed().as_millis() as u64, "container ready");
             Ok(info)
+        }
+        // Seen exited by any of the checks or by the engine: with code 0 it did its work.
+        Err(e) if readiness.exit_ok && e.kind() == ErrorKind::Exited && e.exit_code() == Some(0) && !e.oom_killed() => {
+            tracing::debug!(container_id = id, "container finished with code 0 while awaited: done");
+            runtime.inspect_container(id).await
         }
         Err(e) => {
             let waiting = pending.describe();

@@ -343,6 +343,7 @@ pub struct ContainerNode {
     pub(crate) ports_ready: bool,
     pub(crate) min_uptime: Duration,
     pub(crate) completes: bool,
+    pub(crate) exit_ok: bool,
     pub(crate) wait_for: Vec<WaitFor>,
     pub(crate) configure: Vec<(Vec<String>, ConfigureFn)>,
     pub(crate) wrapper: Option<(&'static str, WrapFn)>,
@@ -358,6 +359,7 @@ impl std::fmt::Debug for ContainerNode {
             .field("timeout", &self.timeout)
             .field("ports_ready", &self.ports_ready)
             .field("runs_to_completion", &self.completes)
+            .field("may_exit_successfully", &self.exit_ok)
             .field("wait_for", &self.wait_for)
             .field("configure_needs", &needs)
             .field("wrapper", &self.wrapper.as_ref().map(|w| w.0))
@@ -389,6 +391,7 @@ pub fn container() -> ContainerNode {
         ports_ready: true,
         min_uptime: crate::readiness::DEFAULT_MIN_UPTIME,
         completes: false,
+        exit_ok: false,
         wait_for: Vec::new(),
         configure: Vec::new(),
         wrapper: None,
@@ -706,6 +709,14 @@ impl ContainerNode {
     /// the last lines of its output. Ports and `wait_for` strategies are not awaited.
     pub fn runs_to_completion(mut self) -> Self {
         self.completes = true;
+        self
+    }
+
+    /// Counts an exit with code 0 while it is awaited as ready instead of a failure: for a
+    /// container that may be a one-shot job or a long-running service (what Compose's
+    /// `service_started` allows). Another exit code still fails the fixture.
+    pub fn may_exit_successfully(mut self) -> Self {
+        self.exit_ok = true;
         self
     }
 

@@ -73,10 +73,10 @@ fn default_ulimits() -> Vec<fixtures_core::spec::Ulimit> {
 /// The `default_ulimits = ["nofile=20000:20000", ...]` entries of a containers.conf, if set.
 pub fn parse_default_ulimits(text: &str) -> Option<Vec<fixtures_core::spec::Ulimit>> {
     let at = text
-        .lines()
+        .split_inclusive('\n')
         .scan(0, |offset, line| {
             let start = *offset;
-            *offset += line.len() + 1;
+            *offset += line.len();
             Some((start, line))
         })
         .find(|(_, line)| line.trim_start().starts_with("default_ulimits"))?
@@ -347,6 +347,8 @@ mod tests {
         let got: Vec<(String, i64, i64)> = limits.into_iter().map(|u| (u.name, u.soft, u.hard)).collect();
         assert_eq!(got, [("nofile".to_owned(), 20000, 20000), ("nproc".to_owned(), 32768, 32768)]);
         assert!(parse_default_ulimits("[containers]\nulimits = 1\n").is_none());
+        let crlf = "[containers]\r\n# é\r\n# é\r\n# é\r\ndefault_ulimits = [\"nofile=5:6\"]\r\n";
+        assert_eq!(parse_default_ulimits(crlf).map(|l| l.len()), Some(1), "CRLF lines");
     }
 
     use super::*;

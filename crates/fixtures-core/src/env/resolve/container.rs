@@ -23,6 +23,7 @@ pub(super) async fn make(c: &ContainerNode, m: Making<'_>) -> Result<Fixture> {
         wait_for: c.wait_for.clone(),
         min_uptime: c.min_uptime,
         completes: c.completes,
+        exit_ok: c.exit_ok,
     };
     let runtime = m.t.runtime.clone();
     let wrapper = c.wrapper.clone();
