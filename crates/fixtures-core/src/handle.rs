@@ -440,7 +440,8 @@ impl Container {
     /// # Errors
     /// When it is not running.
     pub async fn pause(&self) -> Result<()> {
-        self.inner.runtime.pause_container(&self.inner.id).await.map_err(|e| self.context(e))
+        self.inner.runtime.pause_container(&self.inner.id).await.map_err(|e| self.context(e))?;
+        self.settle("paused", |s| s == ContainerStatus::Paused).await
     }
 
     /// Thaws its processes.
@@ -448,7 +449,32 @@ impl Container {
     /// # Errors
     /// When it is not paused.
     pub async fn unpause(&self) -> Result<()> {
-        self.inner.runtime.unpause_container(&self.inner.id).await.map_err(|e| self.context(e))
+        self.inner.runtime.unpause_container(&self.inner.id).await.map_err(|e| self.context(e))?;
+        self.settle("unpaused", |s| s != ContainerStatus::Paused).await
+    }
+
+    /// Waits until inspecting shows what the call just done asked for. Docker answers a pause
+    /// or unpause before its record of the state follows: the runtime's event of an earlier
+    /// pause, handled late, can mark the container paused again for a moment after unpausing.
+    async fn settle(&self, what: &str, done: impl Fn(ContainerStatus) -> bool) -> Result<()> {
+        const LIMIT: std::time::Duration = std::time::Duration::from_secs(10);
+        let start = std::time::Instant::now();
+        loop {
+            let status = self.status().await?;
+            if done(status) {
+                return Ok(());
+            }
+            if start.elapsed() > LIMIT {
+                return Err(self.context(
+                    Error::new(
+                        crate::ErrorKind::Engine,
+                        format!("the engine said the container was {what}, but after {LIMIT:?} it is still {status}"),
+                    )
+                    .with_operation(what),
+                ));
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
     }
 
     /// Attaches it to `network` (a name or id) with DNS `aliases`.
