@@ -61,6 +61,10 @@ pub fn compiled_in() -> Vec<Backend> {
     backends
 }
 
+/// How long connecting may take: a few requests (ping, version) that a working engine answers
+/// in milliseconds, even behind a slow proxy.
+const CONNECT_LIMIT: std::time::Duration = std::time::Duration::from_secs(10);
+
 static CONNECTED: LazyLock<Mutex<HashMap<&'static str, Arc<dyn Runtime>>>> = LazyLock::new(Default::default);
 
 async fn connect(backend: &Backend) -> Result<Arc<dyn Runtime>> {
@@ -70,15 +74,32 @@ async fn connect(backend: &Backend) -> Result<Arc<dyn Runtime>> {
     // Connected on the library's runtime, and every later call made there: see
     // `executor::OnLibraryRuntime`.
     let connect = backend.connect;
-    let rt: Arc<dyn Runtime> = Arc::new(crate::executor::OnLibraryRuntime(crate::executor::run(connect()).await?));
+    let name = backend.name;
+    // An engine that takes the connection and never answers is reported, not waited on.
+    let connected = crate::executor::run(async move {
+        match tokio::time::timeout(CONNECT_LIMIT, connect()).await {
+            Ok(connected) => connected,
+            Err(_) => Err(Error::new(
+                ErrorKind::Engine,
+                format!("the engine took the connection but did not answer within {}s", CONNECT_LIMIT.as_secs()),
+            )
+            .with_operation("connect")
+            .with_runtime(name)
+            .with_hint("is it hung or overloaded? Check DOCKER_HOST / CONTAINER_HOST point at the engine you mean")),
+        }
+    })
+    .await?;
+    let rt: Arc<dyn Runtime> = Arc::new(crate::executor::OnLibraryRuntime(connected));
     Ok(CONNECTED.lock().unwrap_or_else(|p| p.into_inner()).entry(backend.name).or_insert(rt).clone())
 }
 
 /// The runtime chosen by `FIXTURE_RUNTIME` among `backends`, or the first that answers.
 ///
 /// # Errors
-/// [`ErrorKind::Config`] when no backend is listed, when `FIXTURE_RUNTIME` names one that is
-/// not compiled in, or when none answers; each says what was tried and how to fix it.
+/// [`ErrorKind::Config`] when no backend is listed or `FIXTURE_RUNTIME` names one that is
+/// not compiled in; [`ErrorKind::Engine`] when the one named, or every one, does not answer
+/// (within 10 s when it takes the connection but stays silent). Each says what was tried
+/// and how to fix it.
 pub async fn select(backends: &[Backend]) -> Result<Arc<dyn Runtime>> {
     select_with(backends, crate::config::current()?).await
 }
@@ -111,10 +132,13 @@ async fn select_with(backends: &[Backend], config: &crate::config::Config) -> Re
             ))
         })?;
         return connect(backend).await.map_err(|e| {
-            Error::new(
-                ErrorKind::Config,
-                format!("runtime `{wanted}` (FIXTURE_RUNTIME or fixtures.toml) does not answer"),
-            )
+            let kind = if e.kind() == ErrorKind::Unreachable { ErrorKind::Unreachable } else { ErrorKind::Engine };
+            let wrapped =
+                Error::new(kind, format!("runtime `{wanted}` (FIXTURE_RUNTIME or fixtures.toml) does not answer"));
+            match e.hint() {
+                Some(hint) => wrapped.with_hint(hint.to_owned()),
+                None => wrapped,
+            }
             .with_source(e)
         });
     }
@@ -125,7 +149,7 @@ async fn select_with(backends: &[Backend], config: &crate::config::Config) -> Re
             Err(e) => tried.push(format!("{}: {e}", backend.name)),
         }
     }
-    Err(Error::new(ErrorKind::Config, format!("no container runtime answers; tried {}", tried.join("; ")))
+    Err(Error::new(ErrorKind::Engine, format!("no container runtime answers; tried {}", tried.join("; ")))
         .with_hint("start Docker or the Podman service, or point DOCKER_HOST / CONTAINER_HOST at one"))
 }
 

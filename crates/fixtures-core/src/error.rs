@@ -20,8 +20,11 @@ pub enum ErrorKind {
     NotFound,
     /// The object exists already or is in the wrong state (HTTP 409).
     Conflict,
-    /// The engine could not be reached, or answered with another error.
+    /// The engine answered with another error, or went away before answering.
     Engine,
+    /// Nothing answers where the engine should be (its socket is missing or refuses the
+    /// connection): it is down or restarting. The request never reached it.
+    Unreachable,
     /// A container or exec did not become ready, or an operation did not finish, in time.
     Timeout,
     /// A container exited (or was OOM-killed) before it was ready.
@@ -53,6 +56,7 @@ impl ErrorKind {
             ErrorKind::NotFound => "not found",
             ErrorKind::Conflict => "conflict",
             ErrorKind::Engine => "engine error",
+            ErrorKind::Unreachable => "engine unreachable",
             ErrorKind::Timeout => "timed out",
             ErrorKind::Exited => "container exited",
             ErrorKind::Graph => "invalid environment",
@@ -74,6 +78,7 @@ struct Context {
     message: String,
     fixture: Option<String>,
     runtime: Option<String>,
+    host: Option<String>,
     image: Option<String>,
     container: Option<String>,
     operation: Option<String>,
@@ -143,6 +148,11 @@ impl Error {
         self.ctx.oom_killed
     }
 
+    /// The advice on what to do, if any.
+    pub fn hint(&self) -> Option<&str> {
+        self.ctx.hint.as_deref()
+    }
+
     /// The last lines of the container's logs, if they were captured.
     pub fn logs_tail(&self) -> Option<&str> {
         self.ctx.logs_tail.as_deref()
@@ -166,6 +176,16 @@ impl Error {
     pub fn with_runtime(mut self, runtime: impl Into<String>) -> Self {
         if self.ctx.runtime.is_none() {
             self.ctx.runtime = Some(runtime.into());
+        }
+        self
+    }
+
+    /// Says where the engine is (`unix:///var/run/docker.sock`), unless said already; an
+    /// empty `host` is ignored.
+    pub fn with_host(mut self, host: impl Into<String>) -> Self {
+        let host = host.into();
+        if self.ctx.host.is_none() && !host.is_empty() {
+            self.ctx.host = Some(host);
         }
         self
     }
@@ -262,7 +282,13 @@ impl fmt::Debug for Error {
         writeln!(f, "{self}")?;
         writeln!(f, "  kind: {}", self.kind.describe())?;
         let fields: [(&str, Option<String>); 4] = [
-            ("runtime", c.runtime.clone()),
+            (
+                "runtime",
+                match (&c.runtime, &c.host) {
+                    (Some(runtime), Some(host)) => Some(format!("{runtime} at {host}")),
+                    (runtime, host) => runtime.clone().or_else(|| host.clone()),
+                },
+            ),
             ("image", c.image.clone()),
             ("container", c.container.clone()),
             ("waiting for", c.waiting_for.clone()),

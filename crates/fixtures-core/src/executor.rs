@@ -124,19 +124,77 @@ impl std::fmt::Debug for OnLibraryRuntime {
 /// arguments the call borrows, made before it moves to another thread.
 macro_rules! hop {
     ($self:ident, |$rt:ident $(, $owned:ident)*| $call:expr) => {{
-        if is_current() {
+        let result = if is_current() {
             let $rt = &*$self.0;
-            $call.await
+            patiently!($rt, $call)
         } else {
             let $rt = $self.0.clone();
             $(let $owned = $owned.to_owned();)*
             run(async move {
                 let $rt = &*$rt;
-                $call.await
+                patiently!($rt, $call)
             })
             .await
+        };
+        result.map_err(|e| e.with_host($self.0.host()))
+    }};
+}
+
+/// `$call`, asked again while its engine is unreachable, within [`outage`]'s patience.
+macro_rules! patiently {
+    ($rt:ident, $call:expr) => {{
+        loop {
+            match $call.await {
+                Err(e) if e.kind() == ErrorKind::Unreachable => match outage::wait($rt.host()).await {
+                    Ok(()) => continue,
+                    Err(waited) => break Err(e.with_wait("the engine to answer again", waited)),
+                },
+                answered => {
+                    outage::answered($rt.host());
+                    break answered;
+                }
+            }
         }
     }};
+}
+
+/// An engine that stops answering mid-run (restarted by an update, a crash, socket activation)
+/// is waited for: a request that could not reach it is asked again until it answers, for
+/// up to [`outage::PATIENCE`] from the first request that found it gone. The wait is shared
+/// by every request to that engine, so an engine that stays down costs a process that much
+/// once, and every later request fails at once. A request the engine had taken when it went
+/// away is never asked again: it may have been done.
+mod outage {
+    use std::collections::HashMap;
+    use std::sync::{LazyLock, Mutex};
+    use std::time::{Duration, Instant};
+
+    pub(super) const PATIENCE: Duration = Duration::from_secs(15);
+    const PAUSE: Duration = Duration::from_millis(200);
+
+    /// Since when each engine (by host) has not answered.
+    static DOWN: LazyLock<Mutex<HashMap<String, Instant>>> = LazyLock::new(Default::default);
+
+    /// After a request found `host` unreachable: pauses and says to ask again, or how long it
+    /// has been unreachable once that is past [`PATIENCE`].
+    pub(super) async fn wait(host: &str) -> Result<(), Duration> {
+        let since = *DOWN.lock().unwrap_or_else(|p| p.into_inner()).entry(host.to_owned()).or_insert_with(Instant::now);
+        let waited = since.elapsed();
+        if waited >= PATIENCE {
+            return Err(waited);
+        }
+        tracing::debug!(host, waited_ms = waited.as_millis() as u64, "the engine does not answer; asking again");
+        tokio::time::sleep(PAUSE).await;
+        Ok(())
+    }
+
+    /// `host` answered (with anything): it is up.
+    pub(super) fn answered(host: &str) {
+        let mut down = DOWN.lock().unwrap_or_else(|p| p.into_inner());
+        if !down.is_empty() {
+            down.remove(host);
+        }
+    }
 }
 
 impl OnLibraryRuntime {
@@ -192,6 +250,9 @@ impl Runtime for OnLibraryRuntime {
     }
     fn is_local(&self) -> bool {
         self.0.is_local()
+    }
+    fn host(&self) -> &str {
+        self.0.host()
     }
     async fn ping(&self) -> Result<()> {
         hop!(self, |rt| rt.ping())
@@ -268,7 +329,7 @@ impl Runtime for OnLibraryRuntime {
         hop!(self, |rt, id, spec| rt.exec(&id, &spec))
     }
     async fn put_archive(&self, id: &str, path: &str, tar: Bytes) -> Result<()> {
-        hop!(self, |rt, id, path| rt.put_archive(&id, &path, tar))
+        hop!(self, |rt, id, path| rt.put_archive(&id, &path, tar.clone()))
     }
     async fn get_archive(&self, id: &str, path: &str) -> Result<Bytes> {
         hop!(self, |rt, id, path| rt.get_archive(&id, &path))

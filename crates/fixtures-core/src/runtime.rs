@@ -427,6 +427,12 @@ pub trait Runtime: Send + Sync + std::fmt::Debug + 'static {
         false
     }
 
+    /// Where the engine is (`unix:///run/podman/podman.sock`, `tcp://10.0.0.5:2376`), named in
+    /// every error of its calls; empty when unknown.
+    fn host(&self) -> &str {
+        ""
+    }
+
     /// Checks that the engine answers.
     async fn ping(&self) -> Result<()>;
 

@@ -156,11 +156,13 @@ fn map_error(op: &str, e: BollardError) -> Error {
             (kind, format!("the engine answered {status_code}: {}", message.trim()))
         }
         BollardError::SocketNotFoundError(path) => (
-            ErrorKind::Engine,
+            ErrorKind::Unreachable,
             format!("no Docker socket at `{path}`: is the engine running? Set DOCKER_HOST to reach another one"),
         ),
         BollardError::DockerStreamError { error } => (ErrorKind::Engine, error.clone()),
-        _ => (ErrorKind::Engine, "the request to the engine failed".to_owned()),
+        other => {
+            (fixtures_engine_api::transport::kind(other), fixtures_engine_api::transport::failure(other).to_owned())
+        }
     };
     let base = Error::new(kind, message).with_operation(op.to_owned()).with_runtime("docker");
     match e {
@@ -385,6 +387,10 @@ impl Runtime for DockerRuntime {
 
     fn is_local(&self) -> bool {
         self.host.starts_with("unix://") || self.host.starts_with('/')
+    }
+
+    fn host(&self) -> &str {
+        &self.host
     }
 
     async fn ping(&self) -> Result<()> {

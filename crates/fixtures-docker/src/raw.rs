@@ -82,7 +82,8 @@ pub(crate) async fn get_json(
     path_and_query: &str,
 ) -> std::result::Result<Value, std::result::Result<Fault, Error>> {
     let (status, body) = send(endpoint, path_and_query).await.map_err(|e| {
-        Err(Error::new(ErrorKind::Engine, format!("the request to the engine failed: {e}")).with_source(e))
+        Err(Error::new(fixtures_engine_api::transport::kind(&e), fixtures_engine_api::transport::failure(&e))
+            .with_source(e))
     })?;
     if !(200..300).contains(&status) {
         let message = serde_json::from_slice::<Value>(&body)

@@ -9,6 +9,7 @@
 //! - [`podman`]: every way Podman answers differently from Docker, through either of its APIs;
 //! - [`events`]: the event stream that goes on when the engine ends it;
 //! - [`status`]: what an error status (and Podman's texts) means;
+//! - [`transport`]: what a report says when the engine gave no answer at all;
 //! - [`request`], [`archive`]: small pieces of requests, build contexts as tars;
 //! - [`backend!`]: a backend crate's entry points (its [`Backend`](fixtures_core::Backend),
 //!   offered to every `Env` of a binary that links it, and its watcher hook).
@@ -21,6 +22,7 @@ pub mod events;
 pub mod podman;
 pub mod request;
 pub mod status;
+pub mod transport;
 
 pub use document::{container_info, container_summary, event, image_info, network_info, volume_info};
 

@@ -108,10 +108,12 @@ fn map_error(op: &str, e: podman_api::Error) -> Error {
             let message = e.to_string();
             Error::new(compat::status::kind(500, &message), message).with_operation(op.to_owned()).with_runtime(RUNTIME)
         }
-        other => Error::new(ErrorKind::Engine, "the request to the engine failed")
-            .with_operation(op.to_owned())
-            .with_runtime(RUNTIME)
-            .with_source(other),
+        other => {
+            Error::new(fixtures_engine_api::transport::kind(&other), fixtures_engine_api::transport::failure(&other))
+                .with_operation(op.to_owned())
+                .with_runtime(RUNTIME)
+                .with_source(other)
+        }
     }
 }
 
@@ -131,10 +133,12 @@ fn map_request_error(op: &str, e: RequestError) -> Error {
             .with_operation(op.to_owned())
             .with_runtime(RUNTIME)
         }
-        other => Error::new(ErrorKind::Engine, "the request to the engine failed")
-            .with_operation(op.to_owned())
-            .with_runtime(RUNTIME)
-            .with_source(other),
+        other => {
+            Error::new(fixtures_engine_api::transport::kind(&other), fixtures_engine_api::transport::failure(&other))
+                .with_operation(op.to_owned())
+                .with_runtime(RUNTIME)
+                .with_source(other)
+        }
     }
 }
 
@@ -296,7 +300,7 @@ impl PodmanRuntime {
         let (client, libpod) = if let Some(path) = host.strip_prefix("unix://") {
             if !Path::new(path).exists() {
                 return Err(Error::new(
-                    ErrorKind::Engine,
+                    ErrorKind::Unreachable,
                     format!(
                         "no Podman socket at `{path}`: is the service running? Set CONTAINER_HOST to reach another one"
                     ),
@@ -464,6 +468,10 @@ impl Runtime for PodmanRuntime {
 
     fn is_local(&self) -> bool {
         self.host.starts_with("unix://")
+    }
+
+    fn host(&self) -> &str {
+        &self.host
     }
 
     async fn ping(&self) -> Result<()> {

@@ -1,0 +1,255 @@
+//! When the engine fails under a running suite. The engine is a Podman API service this test
+//! starts on a socket of its own (never the machine's dockerd nor its Podman service), driven
+//! through the backend of the row under test: Podman's own API on the `podman` row, the Docker
+//! client on the others. The machine's Podman shares its storage, so `podman` on the command
+//! line sees what the service made.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+/// A Podman API service of this test's own: killed and started again only through the
+/// process id it started, and killed when dropped.
+struct OwnEngine {
+    socket: PathBuf,
+    child: Option<Child>,
+}
+
+impl OwnEngine {
+    fn start(tag: &str) -> OwnEngine {
+        let socket = std::env::temp_dir().join(format!("fx-engine-{tag}-{}.sock", std::process::id()));
+        let mut engine = OwnEngine { socket, child: None };
+        engine.up();
+        engine
+    }
+
+    fn host(&self) -> String {
+        format!("unix://{}", self.socket.display())
+    }
+
+    /// Starts the service and waits until it answers a ping.
+    fn up(&mut self) {
+        let _ = std::fs::remove_file(&self.socket);
+        let child = Command::new("podman")
+            .args(["system", "service", "--time=0", &self.host()])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .process_group(0)
+            .spawn()
+            .expect("podman system service starts");
+        self.child = Some(child);
+        let start = Instant::now();
+        while !pings(&self.socket) {
+            assert!(start.elapsed() < Duration::from_secs(30), "the Podman service at {} never answered", self.host());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// SIGKILL to the service this test started, and only to it.
+    fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for OwnEngine {
+    fn drop(&mut self) {
+        self.kill();
+        let _ = std::fs::remove_file(&self.socket);
+    }
+}
+
+use std::os::unix::process::CommandExt;
+
+fn pings(socket: &Path) -> bool {
+    let Ok(mut stream) = UnixStream::connect(socket) else { return false };
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+    if stream.write_all(b"GET /_ping HTTP/1.0\r\nHost: d\r\n\r\n").is_err() {
+        return false;
+    }
+    let mut answer = String::new();
+    let _ = stream.read_to_string(&mut answer);
+    answer.starts_with("HTTP/1.") && answer.contains(" 200 ")
+}
+
+/// The row's client against `engine`: the environment the suite runs with.
+fn client_env(engine: &OwnEngine) -> (&'static str, Vec<(&'static str, String)>) {
+    if std::env::var("FIXTURE_RUNTIME").is_ok_and(|r| r == "podman") {
+        ("podman", vec![("FIXTURE_RUNTIME", "podman".to_owned()), ("CONTAINER_HOST", engine.host())])
+    } else {
+        ("docker", vec![("FIXTURE_RUNTIME", "docker".to_owned()), ("DOCKER_HOST", engine.host())])
+    }
+}
+
+fn run_id(what: &str) -> String {
+    let nanos =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
+    format!("faults{what}{}x{nanos:x}", std::process::id())
+}
+
+/// What `podman` lists of `kind` (`ps -a`, `network ls`, `volume ls`) labelled with run `run`.
+fn listed(kind: &[&str], run: &str) -> Vec<String> {
+    let format = if kind[0] == "ps" { "{{.Names}}" } else { "{{.Name}}" };
+    let out = Command::new("podman")
+        .args(kind)
+        .args(["--filter", &format!("label=fixtures.run={run}"), "--format", format])
+        .output()
+        .expect("podman runs");
+    assert!(out.status.success(), "podman {kind:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).lines().map(str::to_owned).collect()
+}
+
+fn left(run: &str) -> Vec<String> {
+    let mut all = listed(&["ps", "-a"], run);
+    all.extend(listed(&["network", "ls"], run));
+    all.extend(listed(&["volume", "ls"], run));
+    all
+}
+
+/// A result line of libtest (`test m0::t01 ... ok`), as read, with when it was read.
+struct Finished {
+    at: Instant,
+    test: String,
+    ok: bool,
+}
+
+/// The failure reports of libtest's output: test name to its report.
+fn reports(output: &str) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let mut current: Option<(String, String)> = None;
+    for line in output.lines() {
+        if let Some(name) = line.strip_prefix("---- ").and_then(|l| l.strip_suffix(" stdout ----")) {
+            out.extend(current.take());
+            current = Some((name.to_owned(), String::new()));
+        } else if line == "failures:" {
+            out.extend(current.take());
+        } else if let Some((_, text)) = &mut current {
+            text.push_str(line);
+            text.push('\n');
+        }
+    }
+    out.extend(current);
+    out
+}
+
+#[test]
+fn the_engine_is_killed_and_started_again_mid_run() {
+    let mut engine = OwnEngine::start("restart");
+    let (runtime, client) = client_env(&engine);
+    let binary = test_support::test_binary("faults_suite");
+    let threads = 3;
+    let run = run_id("restart");
+    let mut suite = Command::new(&binary)
+        .args([&format!("--test-threads={threads}")])
+        .env("FIXTURE_RUN_ID", &run)
+        .env("RUST_BACKTRACE", "0")
+        .envs(client.iter().map(|(k, v)| (*k, v.as_str())))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the suite runs");
+    let (tx, lines) = mpsc::channel::<(Instant, String)>();
+    let stdout = suite.stdout.take().expect("piped");
+    let reader = std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send((Instant::now(), line));
+        }
+    });
+    let mut stderr = suite.stderr.take().expect("piped");
+    let err_reader = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = stderr.read_to_string(&mut text);
+        text
+    });
+
+    let deadline = Instant::now() + Duration::from_secs(300);
+    let mut output = String::new();
+    let mut finished = Vec::<Finished>::new();
+    let mut restarted_at = None;
+    loop {
+        let Ok((at, line)) = lines.recv_timeout(deadline.saturating_duration_since(Instant::now())) else {
+            let hung = Instant::now() >= deadline;
+            if hung {
+                let _ = suite.kill();
+            }
+            assert!(!hung, "the suite hung after the engine came back:\n{}", test_support::quoted(&output));
+            break;
+        };
+        output.push_str(&line);
+        output.push('\n');
+        if let Some(rest) = line.strip_prefix("test ").filter(|_| !line.starts_with("test result")) {
+            if let Some((test, verdict)) = rest.split_once(" ... ") {
+                finished.push(Finished { at, test: test.to_owned(), ok: verdict == "ok" });
+            }
+        }
+        // Four tests done: the others hold containers and talk to them. The engine dies and
+        // comes back a second later.
+        if finished.len() == 4 && restarted_at.is_none() {
+            engine.kill();
+            std::thread::sleep(Duration::from_secs(1));
+            engine.up();
+            restarted_at = Some(Instant::now());
+        }
+    }
+    reader.join().expect("reader");
+    let errors = err_reader.join().expect("reader");
+    let status = suite.wait().expect("the suite ends");
+    let restarted_at = restarted_at.expect("the engine was restarted mid-run");
+    assert_eq!(finished.len(), 48, "every test reported:\n{}", test_support::quoted(&output));
+
+    // Tests in flight when it died fail, each with a report that names the engine and what
+    // was being done; the library itself never panics.
+    let failed: Vec<&Finished> = finished.iter().filter(|f| !f.ok).collect();
+    let reports = reports(&output);
+    assert_eq!(reports.len(), failed.len(), "{}", test_support::quoted(&output));
+    for (test, report) in &reports {
+        assert!(
+            report.contains("panicked at crates/fixtures-core/src/private.rs"),
+            "{test} failed elsewhere than in the library's report of an error:\n{report}"
+        );
+        assert!(report.contains(&format!("runtime: {runtime}")), "{test}'s report names no engine:\n{report}");
+        assert!(report.contains(&engine.host()), "{test}'s report does not say where the engine was:\n{report}");
+    }
+    // Once it is back, a test that starts gets a working engine: of the tests that ended after
+    // the restart, only those already running when it died (one per thread) may fail.
+    let after: Vec<&Finished> = finished.iter().filter(|f| f.at > restarted_at).collect();
+    let late_failures: Vec<&str> = after.iter().skip(threads).filter(|f| !f.ok).map(|f| f.test.as_str()).collect();
+    assert!(
+        late_failures.is_empty(),
+        "tests that started after the engine came back failed: {late_failures:?}\n{}",
+        test_support::quoted(&output)
+    );
+    assert!(
+        after.len() > 30,
+        "most of the run came after the restart, not {}:\n{}",
+        after.len(),
+        test_support::quoted(&output)
+    );
+    eprintln!("{} of 48 failed while the engine was down ({status}); stderr:\n{errors}", failed.len());
+
+    // The next run sweeps what the dead engine kept from being removed.
+    let next = run_id("next");
+    let out = Command::new(&binary)
+        .args(["--exact", "m3::t47"])
+        .env("FIXTURE_RUN_ID", &next)
+        .envs(client.iter().map(|(k, v)| (*k, v.as_str())))
+        .output()
+        .expect("the next run runs");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "the next run passes:\n{}", test_support::quoted(&text));
+    let start = Instant::now();
+    loop {
+        let now = [left(&run), left(&next)].concat();
+        if now.is_empty() {
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(10), "left after the next run: {now:?}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
