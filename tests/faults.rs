@@ -146,7 +146,7 @@ fn the_engine_is_killed_and_started_again_mid_run() {
     let threads = 3;
     let run = run_id("restart");
     let mut suite = Command::new(&binary)
-        .args([&format!("--test-threads={threads}")])
+        .args([&format!("--test-threads={threads}"), "--skip", "slow::"])
         .env("FIXTURE_RUN_ID", &run)
         .env("RUST_BACKTRACE", "0")
         .envs(client.iter().map(|(k, v)| (*k, v.as_str())))
@@ -252,4 +252,121 @@ fn the_engine_is_killed_and_started_again_mid_run() {
         assert!(start.elapsed() < Duration::from_secs(10), "left after the next run: {now:?}");
         std::thread::sleep(Duration::from_millis(200));
     }
+}
+
+/// A proxy on a socket of its own in front of `upstream` that holds every chunk the client
+/// sends for `delay` before passing it on: each request to the engine takes that much longer.
+fn slow_proxy(upstream: PathBuf, delay: Duration) -> PathBuf {
+    let socket = std::env::temp_dir().join(format!("fx-slow-{}.sock", std::process::id()));
+    let _ = std::fs::remove_file(&socket);
+    let listener = std::os::unix::net::UnixListener::bind(&socket).expect("bind the proxy");
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().expect("runtime");
+        rt.block_on(async move {
+            listener.set_nonblocking(true).expect("nonblocking");
+            let listener = tokio::net::UnixListener::from_std(listener).expect("listener");
+            while let Ok((client, _)) = listener.accept().await {
+                let upstream = upstream.clone();
+                tokio::spawn(async move {
+                    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+                    let Ok(engine) = tokio::net::UnixStream::connect(&upstream).await else { return };
+                    let (mut client_read, mut client_write) = client.into_split();
+                    let (mut engine_read, mut engine_write) = engine.into_split();
+                    let answers = tokio::spawn(async move {
+                        let _ = tokio::io::copy(&mut engine_read, &mut client_write).await;
+                        let _ = client_write.shutdown().await;
+                    });
+                    let mut buf = vec![0u8; 64 * 1024];
+                    while let Ok(n @ 1..) = client_read.read(&mut buf).await {
+                        tokio::time::sleep(delay).await;
+                        if engine_write.write_all(&buf[..n]).await.is_err() {
+                            break;
+                        }
+                    }
+                    let _ = engine_write.shutdown().await;
+                    let _ = answers.await;
+                });
+            }
+        });
+    });
+    socket
+}
+
+#[test]
+fn a_slow_engine_still_passes_and_timeouts_mean_what_they_say() {
+    let engine = OwnEngine::start("slow");
+    let proxy = slow_proxy(engine.socket.clone(), Duration::from_millis(200));
+    let host = format!("unix://{}", proxy.display());
+    let client: Vec<(&str, String)> = if std::env::var("FIXTURE_RUNTIME").is_ok_and(|r| r == "podman") {
+        vec![("FIXTURE_RUNTIME", "podman".to_owned()), ("CONTAINER_HOST", host.clone())]
+    } else {
+        vec![("FIXTURE_RUNTIME", "docker".to_owned()), ("DOCKER_HOST", host.clone())]
+    };
+    let binary = test_support::test_binary("faults_suite");
+    let run = run_id("slow");
+    let out = Command::new(&binary)
+        .args(["--test-threads=3", "m0::", "slow::"])
+        .env("FIXTURE_RUN_ID", &run)
+        .env("RUST_BACKTRACE", "0")
+        .envs(client.iter().map(|(k, v)| (*k, v.as_str())))
+        .output()
+        .expect("the suite runs");
+    let text = String::from_utf8_lossy(&out.stdout);
+    // Twelve tests pass; the one never ready fails, at its 2 s timeout.
+    assert!(text.contains("test result: FAILED. 12 passed; 1 failed"), "{}", test_support::quoted(&text));
+    let reports = reports(&text);
+    let (test, report) = &reports[0];
+    assert_eq!(test, "slow::never_ready");
+    assert!(report.contains("kind: timed out"), "{report}");
+    assert!(report.contains(&format!("runtime: {} at {host}", client[0].1)), "{report}");
+    let waited: f64 = report
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("waited: ")?.strip_suffix('s')?.parse().ok())
+        .unwrap_or_else(|| panic!("no wait in: {report}"));
+    // Each look at it takes 200 ms more: the deadline holds (not a count of looks).
+    assert!((2.0..4.0).contains(&waited), "a 2 s timeout waited {waited} s:\n{report}");
+    let start = Instant::now();
+    while !left(&run).is_empty() {
+        assert!(start.elapsed() < Duration::from_secs(10), "left: {:?}", left(&run));
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let _ = std::fs::remove_file(&proxy);
+}
+
+#[test]
+fn an_engine_that_is_down_at_start_is_reported_at_once() {
+    // A socket file nobody listens on (an engine that died), and no socket at all.
+    let stale = std::env::temp_dir().join(format!("fx-stale-{}.sock", std::process::id()));
+    let _ = std::fs::remove_file(&stale);
+    drop(std::os::unix::net::UnixListener::bind(&stale).expect("bind"));
+    let missing = std::env::temp_dir().join(format!("fx-missing-{}.sock", std::process::id()));
+    let binary = test_support::test_binary("faults_suite");
+    for socket in [&stale, &missing] {
+        let host = format!("unix://{}", socket.display());
+        for (runtime, var) in [("docker", "DOCKER_HOST"), ("podman", "CONTAINER_HOST")] {
+            let started = Instant::now();
+            let out = Command::new(&binary)
+                .args(["--exact", "m0::t00"])
+                .env("FIXTURE_RUNTIME", runtime)
+                .env(var, &host)
+                .env("RUST_BACKTRACE", "0")
+                .output()
+                .expect("the suite runs");
+            let took = started.elapsed();
+            let text = String::from_utf8_lossy(&out.stdout);
+            let reports = reports(&text);
+            assert_eq!(reports.len(), 1, "{}", test_support::quoted(&text));
+            let report = &reports[0].1;
+            assert!(
+                report.contains(&format!("runtime `{runtime}` (FIXTURE_RUNTIME or fixtures.toml) does not answer")),
+                "{report}"
+            );
+            assert!(report.contains("kind: engine unreachable"), "{report}");
+            assert!(report.contains(&socket.display().to_string()), "{report}");
+            // Not a readiness timeout (30 s): the first request says so.
+            assert!(took < Duration::from_secs(10), "{runtime} at {host}: {took:?}");
+            eprintln!("{runtime} at {host}: reported in {took:?}");
+        }
+    }
+    let _ = std::fs::remove_file(&stale);
 }

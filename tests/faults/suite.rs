@@ -64,3 +64,23 @@ mod m3 {
     use fixtures::{Container, Result};
     faults!(t36, t37, t38, t39, t40, t41, t42, t43, t44, t45, t46, t47);
 }
+
+/// Never ready: its readiness wait must end at its timeout, however slow the engine.
+mod slow {
+    use std::time::Duration;
+
+    use fixtures::{Container, container};
+
+    #[fixtures::test(env = super::env().with(
+        "never_ready",
+        container()
+            .image("{services.id}")
+            .command(["http"])
+            .env("LISTEN_DELAY_MS", "600000")
+            .port("8080/tcp")
+            .timeout(Duration::from_secs(2)),
+    ))]
+    async fn never_ready(never_ready: &Container) {
+        unreachable!("{} is never ready", never_ready.name())
+    }
+}

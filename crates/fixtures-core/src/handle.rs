@@ -210,7 +210,10 @@ impl Container {
     }
 
     fn context(&self, err: Error) -> Error {
-        let err = err.with_fixture(self.inner.fixture.clone()).with_runtime(self.inner.runtime.name());
+        let err = err
+            .with_fixture(self.inner.fixture.clone())
+            .with_runtime(self.inner.runtime.name())
+            .with_host(self.inner.runtime.host());
         if err.has_container() { err } else { err.with_container(self.inner.id.clone()) }
     }
 

@@ -82,7 +82,8 @@ async fn make(t: Arc<TestInner>, name: String) -> Result<Fixture> {
     let resolved = Resolved { fixtures: deps.into_iter().zip(made).collect() };
     let span = tracing::info_span!("fixture", fixture = %name, test = %t.test.name);
     let result = tracing::Instrument::instrument(make_node(&t, &name, &node, resolved), span).await;
-    let fixture = result.map_err(|e| e.with_fixture(name.clone()).with_runtime(t.runtime.name()))?;
+    let fixture =
+        result.map_err(|e| e.with_fixture(name.clone()).with_runtime(t.runtime.name()).with_host(t.runtime.host()))?;
     if let Fixture::Container(c, _) = &fixture {
         t.containers.lock().unwrap_or_else(|p| p.into_inner()).push(c.clone());
     }
