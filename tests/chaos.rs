@@ -4,6 +4,7 @@
 //! killed with SIGKILL mid-run. After each: nothing of the run is left on the engine. All of
 //! it under the library's harness (`chaos_harness`), and but for nextest under libtest's.
 
+use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -107,6 +108,74 @@ async fn chaos(target: &str, nextest: bool) {
     child.kill().expect("SIGKILL");
     let _ = child.wait();
     nothing_left_within(&run, Duration::from_secs(10)).await;
+
+    // 5. The whole tree SIGKILLed at once, as a CI runner ends a job that ran out of time: its
+    // process group and every process below it. The watcher left that tree when it started.
+    for round in 0..3 {
+        let run = run_id(&format!("tree{round}"));
+        let mut child = Command::new(&binary)
+            .args(["--test-threads=4"])
+            .env("FIXTURE_RUN_ID", &run)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .process_group(0)
+            .spawn()
+            .expect("suite runs");
+        wait_for_containers(&run, 3).await;
+        let pid = child.id() as i32;
+        let tree = descendants(pid);
+        let watchers = watchers_of(&run);
+        assert!(!watchers.is_empty(), "the suite has a watcher");
+        assert!(watchers.iter().all(|w| !tree.contains(w)), "its watchers {watchers:?} are out of its tree {tree:?}");
+        // The group this test started, and the processes it found below it.
+        let mut targets = vec![format!("-{pid}")];
+        targets.extend(tree.iter().map(i32::to_string));
+        let _ = Command::new("kill").args(["-KILL", "--"]).args(&targets).status();
+        let _ = child.wait();
+        let killed_at = Instant::now();
+        nothing_left_within(&run, Duration::from_secs(10)).await;
+        eprintln!(
+            "{target}: tree of {} processes killed; everything of the run gone {:?} later",
+            tree.len() + 1,
+            killed_at.elapsed()
+        );
+    }
+}
+
+/// The watcher processes of run `run`, found by the variable they were started with.
+fn watchers_of(run: &str) -> Vec<i32> {
+    let wanted = format!("FIXTURES_WATCH_RUN={run}");
+    std::fs::read_dir("/proc")
+        .expect("/proc")
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|p| {
+            std::fs::read(format!("/proc/{p}/environ"))
+                .is_ok_and(|env| env.split(|b| *b == 0).any(|var| var == wanted.as_bytes()))
+        })
+        .collect()
+}
+
+/// Every process below `pid`, read from `/proc`.
+fn descendants(pid: i32) -> Vec<i32> {
+    let parents: Vec<(i32, i32)> = std::fs::read_dir("/proc")
+        .expect("/proc")
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+        .filter_map(|p| {
+            let stat = std::fs::read_to_string(format!("/proc/{p}/stat")).ok()?;
+            // After the command's closing parenthesis: state, then the parent's pid.
+            let ppid = stat.rsplit_once(')')?.1.split_whitespace().nth(1)?.parse().ok()?;
+            Some((p, ppid))
+        })
+        .collect();
+    let mut found = vec![pid];
+    let mut i = 0;
+    while i < found.len() {
+        let parent = found[i];
+        found.extend(parents.iter().filter(|(_, pp)| *pp == parent).map(|(p, _)| *p));
+        i += 1;
+    }
+    found.remove(0);
+    found
 }
 
 /// The suite started as run `run`, once it has made its first containers.

@@ -60,7 +60,33 @@ pub fn watch(runtime: Arc<dyn Runtime>) -> ! {
     unsafe { libc::_exit(0) }
 }
 
-/// The watcher hook's test: is this process meant to be a watcher for `runtime_name`?
+/// The watcher hook's test: is this process meant to be a watcher for `runtime_name`? When
+/// it is, the process leaves the test process's tree first (see [`detach`]).
 pub fn watcher_requested(runtime_name: &str) -> bool {
-    std::env::var(WATCHER_VAR).is_ok_and(|v| v == runtime_name)
+    let requested = std::env::var(WATCHER_VAR).is_ok_and(|v| v == runtime_name);
+    if requested {
+        detach();
+    }
+    requested
+}
+
+/// Leaves the test process's tree before anything else runs: the process forks, the parent
+/// exits (the test process reaps it at once) and the child, the watcher, starts a session of
+/// its own. A CI runner that kills a timed-out job by its process group, its session or by
+/// walking its children from the test process then does not reach the watcher, which removes
+/// what the killed test process made. Only what kills a whole cgroup (a container or a
+/// systemd unit stopped) takes it too; the next run's sweep or `cargo fixtures clean` is left
+/// for that.
+fn detach() {
+    // SAFETY: called from the pre-`main` hook, where no other thread runs yet; the parent
+    // leaves with `_exit`, running nothing of the test binary.
+    unsafe {
+        match libc::fork() {
+            0 => {
+                libc::setsid();
+            }
+            -1 => {} // Cannot fork: watch from where it is.
+            _ => libc::_exit(0),
+        }
+    }
 }
