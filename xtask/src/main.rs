@@ -12,6 +12,9 @@
 //!   matrix (passed, failed, ignored, seconds); a runtime that ran fewer tests than another
 //!   fails. Starts the Podman API service if Podman is installed but its socket does not
 //!   answer. A runtime whose engine is not installed is skipped, or fails under `CI=true`.
+//! - `rootless`: the suite's binaries (built as for `integration`) run as an ordinary user
+//!   against that user's Podman service (`rootless.rs`). Not part of `test` yet: see the
+//!   README's Troubleshooting for what fails there today.
 //! - `demo`: the README's first command: Docker installed and started if missing, the services
 //!   image built, the resolver-service example suite run against it, showing what it did.
 //! - `bench [--runtime docker|podman] [--reps N] [--only S1,S3]`: the benchmarks side by side.
@@ -25,6 +28,8 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
+
+mod rootless;
 
 type Result<T = ()> = std::result::Result<T, String>;
 
@@ -49,7 +54,11 @@ fn main() -> ExitCode {
         Some("build-times") => build_times(),
         Some("test") => test_all(),
         Some("checks") => checks(),
-        _ => Err("usage: cargo xtask test | checks | <images|demo|clean> [--engine docker|podman|all] | integration [--runtime docker|podman|podman-docker-api|all] | bench [--runtime docker|podman] [--reps N] [--only S1,S3] | build-times".to_owned()),
+        Some("rootless") => rootless::row().and_then(|(ok, c, skipped)| {
+            println!("podman-rootless: {} passed, {} failed ({skipped} binaries not run as the user)", c.passed, c.failed);
+            if ok && c.failed == 0 { Ok(()) } else { Err("the rootless run failed".to_owned()) }
+        }),
+        _ => Err("usage: cargo xtask test | checks | <images|demo|clean> [--engine docker|podman|all] | integration [--runtime docker|podman|podman-docker-api|all] | bench [--runtime docker|podman] [--reps N] [--only S1,S3] | build-times | rootless".to_owned()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -61,7 +61,7 @@ pub fn watch(runtime: Arc<dyn Runtime>) -> ! {
 }
 
 /// The watcher hook's test: is this process meant to be a watcher for `runtime_name`? When
-/// it is, the process leaves the test process's tree first (see [`detach`]).
+/// it is, the process first leaves the test process's tree (a fork and a session of its own).
 pub fn watcher_requested(runtime_name: &str) -> bool {
     let requested = std::env::var(WATCHER_VAR).is_ok_and(|v| v == runtime_name);
     if requested {
