@@ -254,6 +254,9 @@ impl Runtime for OnLibraryRuntime {
     fn host(&self) -> &str {
         self.0.host()
     }
+    fn rootless(&self) -> bool {
+        self.0.rootless()
+    }
     async fn ping(&self) -> Result<()> {
         hop!(self, |rt| rt.ping())
     }

@@ -289,9 +289,9 @@ impl Container {
     }
 
     /// Where a test reaches `port` (`"8080/tcp"`): `127.0.0.1` and the host port when the
-    /// tests run on the engine's host; the container's address and port when the tests
-    /// themselves run in a container on another host (set `FIXTURE_ADDR_MODE=host|container`
-    /// to decide yourself).
+    /// tests run on the engine's host or the engine is rootless; the container's address and
+    /// port when the tests themselves run in a container on another host (set
+    /// `FIXTURE_ADDR_MODE=host|container` to decide yourself).
     ///
     /// # Errors
     /// [`ErrorKind::InvalidInput`](crate::ErrorKind::InvalidInput) when the port is not published or the container has no address.
@@ -300,7 +300,8 @@ impl Container {
         let info = self.info_read();
         let primary = self.inner.primary_network.as_deref();
         let endpoint = primary.and_then(|p| info.networks.get(p)).or_else(|| info.networks.values().next());
-        if tests_in_container(endpoint.and_then(|e| e.gateway)) {
+        // A rootless engine's container addresses are never reachable from outside it.
+        if !self.inner.runtime.rootless() && tests_in_container(endpoint.and_then(|e| e.gateway)) {
             let ip = endpoint
                 .and_then(|e| e.ipv4.or(e.ipv6))
                 .ok_or_else(|| Error::invalid_input(format!("container `{}` has no IP address", info.name)))?;

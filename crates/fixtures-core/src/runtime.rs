@@ -433,6 +433,13 @@ pub trait Runtime: Send + Sync + std::fmt::Debug + 'static {
         ""
     }
 
+    /// Whether the engine runs rootless (rootless Podman, rootless Docker): containers' own
+    /// addresses then live in the engine user's network namespace, which the host cannot
+    /// reach; only published ports are reachable, on the host's loopback.
+    fn rootless(&self) -> bool {
+        false
+    }
+
     /// Checks that the engine answers.
     async fn ping(&self) -> Result<()>;
 

@@ -58,6 +58,8 @@ pub struct DockerRuntime {
     name: &'static str,
     /// Set when the engine is Podman (its Docker-compatible API): see `compat::podman`.
     podman: Option<Arc<compat::podman::HealthSchedule>>,
+    /// Whether the engine runs rootless (`name=rootless` among its security options).
+    rootless: bool,
 }
 
 fn err(op: &str) -> impl Fn(BollardError) -> Error + '_ {
@@ -245,7 +247,9 @@ impl DockerRuntime {
         if podman {
             tracing::debug!(host, "the engine is Podman: its Docker-compatible API's differences are smoothed");
         }
-        Ok(DockerRuntime { client, host: host.to_owned(), endpoint, name, podman: podman.then(Arc::default) })
+        let info = client.info().await.map_err(|e| map_error("connect", e).with_hint(format!("tried {host}")))?;
+        let rootless = info.security_options.unwrap_or_default().iter().any(|o| o.split(',').any(|f| f == "name=rootless"));
+        Ok(DockerRuntime { client, host: host.to_owned(), endpoint, name, podman: podman.then(Arc::default), rootless })
     }
 
     /// Whether builds go through BuildKit: with this crate's `buildkit` feature (on by
@@ -391,6 +395,10 @@ impl Runtime for DockerRuntime {
 
     fn host(&self) -> &str {
         &self.host
+    }
+
+    fn rootless(&self) -> bool {
+        self.rootless
     }
 
     async fn ping(&self) -> Result<()> {

@@ -75,6 +75,8 @@ pub struct PodmanRuntime {
     /// When to run each container's health check: Podman runs them with systemd timers,
     /// which do not run where there is no systemd (see [`PodmanRuntime::inspect_container`]).
     health: Arc<compat::podman::HealthSchedule>,
+    /// Whether the service runs rootless (its `/info`).
+    rootless: bool,
 }
 
 // --- errors ---
@@ -321,8 +323,14 @@ impl PodmanRuntime {
         };
         // podman-api's default version is libpod 4.3.1's; `adjust_api_version` would lower
         // it to the Docker-compatible number, which libpod's network endpoints refuse.
-        let runtime = PodmanRuntime { client, libpod, host: host.to_owned(), health: Arc::default() };
+        let mut runtime =
+            PodmanRuntime { client, libpod, host: host.to_owned(), health: Arc::default(), rootless: false };
         runtime.ping().await.map_err(|e| e.with_hint(format!("tried {host}; is `podman system service` running?")))?;
+        let info = runtime.libpod.call(Method::GET, "/info", None).await.map_err(|e| map_request_error("info", e))?;
+        runtime.rootless = serde_json::from_slice::<serde_json::Value>(&info)
+            .ok()
+            .and_then(|v| v.pointer("/host/security/rootless").and_then(serde_json::Value::as_bool))
+            .unwrap_or(false);
         Ok(runtime)
     }
 
@@ -472,6 +480,10 @@ impl Runtime for PodmanRuntime {
 
     fn host(&self) -> &str {
         &self.host
+    }
+
+    fn rootless(&self) -> bool {
+        self.rootless
     }
 
     async fn ping(&self) -> Result<()> {
@@ -1060,7 +1072,7 @@ mod tests {
     #[tokio::test]
     async fn a_missing_socket_is_explained() {
         let err = PodmanRuntime::connect_to("unix:///nonexistent/podman.sock").await.expect_err("no socket");
-        assert_eq!(err.kind(), ErrorKind::Engine);
+        assert_eq!(err.kind(), ErrorKind::Unreachable);
         assert!(err.to_string().contains("/nonexistent/podman.sock"), "{err}");
         let err = PodmanRuntime::connect_to("ssh://host").await.expect_err("no ssh");
         assert_eq!(err.kind(), ErrorKind::Config);

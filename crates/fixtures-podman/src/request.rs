@@ -236,7 +236,11 @@ pub(crate) fn container_create(spec: &ContainerSpec) -> Result<Value> {
                 networks.insert(network, json!({}));
             }
         }
-        (None, true) => {}
+        // Rootless Podman would put it on slirp4netns, where it has no address and reaches no
+        // other container: the default network, as rootful Podman and Docker do.
+        (None, true) => {
+            body.insert("netns".into(), json!({"nsmode": "bridge"}));
+        }
     }
     put(&mut body, "Networks", Value::Object(networks));
 
@@ -367,7 +371,10 @@ mod tests {
         let spec = ContainerSpec { image: "sha256:abc".into(), ..ContainerSpec::default() };
         insta::assert_json_snapshot!(checked(container_create(&spec).expect("body")), @r#"
         {
-          "image": "sha256:abc"
+          "image": "sha256:abc",
+          "netns": {
+            "nsmode": "bridge"
+          }
         }
         "#);
     }
