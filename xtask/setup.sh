@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # What the tests need on this machine, installed or started only when missing; each step says
 # what it does. `docker`: Docker alone (for `cargo xtask demo`). `all`: Docker, Podman and its
-# API service, Debian's docker-registry, docker-compose and static busybox (for `cargo xtask test`).
+# API service (and what rootless Podman needs), Debian's docker-registry, docker-compose and
+# static busybox (for `cargo xtask test`).
 # Run by xtask; Debian's packages (apt-get, as root).
 set -euo pipefail
 mode="${1:-all}"
@@ -13,6 +14,9 @@ missing=()
 command -v docker >/dev/null 2>&1 || missing+=(docker.io)
 if [ "$mode" = all ]; then
   command -v podman >/dev/null 2>&1 || missing+=(podman)
+  # Rootless Podman (the podman-rootless row): subordinate id helpers and user networking.
+  command -v newuidmap >/dev/null 2>&1 || missing+=(uidmap)
+  command -v slirp4netns >/dev/null 2>&1 || missing+=(slirp4netns)
   command -v docker-registry >/dev/null 2>&1 || missing+=(docker-registry)
   # Compose files are brought up with it too, to compare with the library's reading of them.
   command -v docker-compose >/dev/null 2>&1 || missing+=(docker-compose)

@@ -12,9 +12,8 @@
 //!   matrix (passed, failed, ignored, seconds); a runtime that ran fewer tests than another
 //!   fails. Starts the Podman API service if Podman is installed but its socket does not
 //!   answer. A runtime whose engine is not installed is skipped, or fails under `CI=true`.
-//! - `rootless`: the suite's binaries (built as for `integration`) run as an ordinary user
-//!   against that user's Podman service (`rootless.rs`). Not part of `test` yet: see the
-//!   README's Troubleshooting for what fails there today.
+//!   After the `podman` row, the `podman-rootless` row runs its binaries as an ordinary user
+//!   against that user's Podman service (`rootless.rs`); `rootless` runs that row alone.
 //! - `demo`: the README's first command: Docker installed and started if missing, the services
 //!   image built, the resolver-service example suite run against it, showing what it did.
 //! - `bench [--runtime docker|podman] [--reps N] [--only S1,S3]`: the benchmarks side by side.
@@ -510,9 +509,26 @@ fn integration(args: &[String]) -> Result {
         };
         rows.push(Row { runtime: runtime.name, counts, verdict: verdict.to_owned(), bad: verdict != "ok", seconds });
     }
+    // Rootless Podman, with the binaries the rootful row built: most of the suite, as an
+    // ordinary user. Its count is its own (the binaries that need cargo are not run there).
+    if runtimes.iter().any(|r| r.name == "podman") && rows.iter().any(|r| r.runtime == "podman" && !r.bad) {
+        println!("xtask: running the test suite as an ordinary user against rootless Podman");
+        let started = std::time::Instant::now();
+        let (counts, verdict, bad) = match rootless::row() {
+            Ok((ok, counts, skipped)) if ok && counts.failed == 0 && counts.passed > 0 => {
+                (counts, format!("ok ({skipped} binaries need cargo)"), false)
+            }
+            Ok((_, counts, _)) => (counts, "FAILED".to_owned(), true),
+            Err(e) => {
+                println!("xtask: rootless: {e}");
+                (Counts::default(), format!("FAILED: {e}"), true)
+            }
+        };
+        rows.push(Row { runtime: rootless::ROW, counts, verdict, bad, seconds: started.elapsed().as_secs() });
+    }
     // Every runtime runs the same suite: a runtime that ran fewer tests lost some.
     let ran = |r: &Row| r.counts.passed + r.counts.failed + r.counts.ignored;
-    let most = rows.iter().map(ran).max().unwrap_or(0);
+    let most = rows.iter().filter(|r| r.runtime != rootless::ROW).map(ran).max().unwrap_or(0);
     for row in rows.iter_mut().filter(|r| r.verdict == "ok" && ran(r) != most) {
         row.verdict = format!("FAILED: ran {} tests, another runtime {most}", ran(row));
         row.bad = true;

@@ -1,6 +1,7 @@
-//! `cargo xtask rootless`: the suite's test binaries, built as `integration` builds them, run
-//! as an ordinary user against that user's own Podman service, which the library finds where
-//! it looks by default for a user (`$XDG_RUNTIME_DIR/podman/podman.sock`). The user is made
+//! The `podman-rootless` row (and `cargo xtask rootless`): the suite's test binaries, built as
+//! `integration` builds them, run as an ordinary user against that user's own Podman service,
+//! which the library finds where it looks by default for a user
+//! (`$XDG_RUNTIME_DIR/podman/podman.sock`). The user is made
 //! here with what rootless Podman needs from Debian's packages (subordinate ids from
 //! `useradd`, `uidmap`'s setuid helpers, slirp4netns, which needs `/dev/net/tun` open to users).
 //!
@@ -14,6 +15,8 @@ use std::process::Command;
 use crate::{Counts, Result, output, root, run, run_counting};
 
 pub(crate) const USER: &str = "fixtures-rootless";
+/// The row's name in the matrix.
+pub(crate) const ROW: &str = "podman-rootless";
 
 /// Test binaries not run as the user, and why.
 const NOT_HERE: &[(&str, &str)] = &[
@@ -49,6 +52,10 @@ impl User {
             .arg(format!("XDG_RUNTIME_DIR={}", self.runtime_dir.display()))
             .arg("FIXTURE_RUNTIME=podman")
             .arg("RUST_BACKTRACE=1")
+            // Snapshots are read from the workspace (insta cannot ask cargo where it is) and
+            // never written (the user cannot write there).
+            .arg(format!("INSTA_WORKSPACE_ROOT={}", root().display()))
+            .arg("INSTA_UPDATE=no")
             .arg(format!("CI={}", std::env::var("CI").unwrap_or_default()))
             .arg(program)
             .current_dir("/");

@@ -148,7 +148,12 @@ impl Compose {
     }
 
     fn read(&self, env: Env) -> std::result::Result<Env, String> {
-        let base = std::env::var_os("CARGO_MANIFEST_DIR").map(PathBuf::from).unwrap_or_default();
+        // Under cargo, the crate's folder; a binary run by itself, the current folder. Made
+        // absolute either way: a bind mount's source means nothing to the engine otherwise.
+        let base = std::env::var_os("CARGO_MANIFEST_DIR")
+            .map(PathBuf::from)
+            .or_else(|| std::env::current_dir().ok())
+            .unwrap_or_default();
         let full: Vec<PathBuf> = self.files.iter().map(|f| base.join(f)).collect();
         let names: Vec<String> = self.files.iter().map(|f| format!("`{}`", f.display())).collect();
         let files = format!("compose file{} {}", if names.len() > 1 { "s" } else { "" }, names.join(", "));

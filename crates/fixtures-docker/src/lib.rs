@@ -248,7 +248,8 @@ impl DockerRuntime {
             tracing::debug!(host, "the engine is Podman: its Docker-compatible API's differences are smoothed");
         }
         let info = client.info().await.map_err(|e| map_error("connect", e).with_hint(format!("tried {host}")))?;
-        let rootless = info.security_options.unwrap_or_default().iter().any(|o| o.split(',').any(|f| f == "name=rootless"));
+        let rootless =
+            info.security_options.unwrap_or_default().iter().any(|o| o.split(',').any(|f| f == "name=rootless"));
         Ok(DockerRuntime { client, host: host.to_owned(), endpoint, name, podman: podman.then(Arc::default), rootless })
     }
 

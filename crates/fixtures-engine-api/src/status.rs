@@ -19,6 +19,9 @@ pub fn kind(status: u16, text: &str) -> ErrorKind {
             let lower = text.to_ascii_lowercase();
             if podman::exit_race(&lower) || podman::network_race(&lower) {
                 ErrorKind::Engine
+            } else if lower.contains("rootless containers with cgroup v1") {
+                // "can not pause containers on rootless containers with cgroup V1"
+                ErrorKind::Unsupported
             } else if podman::NOT_FOUND_CAUSES.iter().any(|c| lower.contains(c)) {
                 ErrorKind::NotFound
             } else if podman::CONFLICT_CAUSES.iter().any(|c| lower.contains(c)) {

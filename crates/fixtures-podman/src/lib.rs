@@ -77,6 +77,8 @@ pub struct PodmanRuntime {
     health: Arc<compat::podman::HealthSchedule>,
     /// Whether the service runs rootless (its `/info`).
     rootless: bool,
+    /// Rootless on cgroups v1: the engine cannot limit resources, and drops limits silently.
+    limits_ignored: bool,
 }
 
 // --- errors ---
@@ -323,14 +325,20 @@ impl PodmanRuntime {
         };
         // podman-api's default version is libpod 4.3.1's; `adjust_api_version` would lower
         // it to the Docker-compatible number, which libpod's network endpoints refuse.
-        let mut runtime =
-            PodmanRuntime { client, libpod, host: host.to_owned(), health: Arc::default(), rootless: false };
+        let mut runtime = PodmanRuntime {
+            client,
+            libpod,
+            host: host.to_owned(),
+            health: Arc::default(),
+            rootless: false,
+            limits_ignored: false,
+        };
         runtime.ping().await.map_err(|e| e.with_hint(format!("tried {host}; is `podman system service` running?")))?;
         let info = runtime.libpod.call(Method::GET, "/info", None).await.map_err(|e| map_request_error("info", e))?;
-        runtime.rootless = serde_json::from_slice::<serde_json::Value>(&info)
-            .ok()
-            .and_then(|v| v.pointer("/host/security/rootless").and_then(serde_json::Value::as_bool))
-            .unwrap_or(false);
+        let info = serde_json::from_slice::<serde_json::Value>(&info).unwrap_or_default();
+        runtime.rootless = info.pointer("/host/security/rootless").and_then(serde_json::Value::as_bool) == Some(true);
+        runtime.limits_ignored =
+            runtime.rootless && info.pointer("/host/cgroupVersion").and_then(serde_json::Value::as_str) == Some("v1");
         Ok(runtime)
     }
 
@@ -621,6 +629,19 @@ impl Runtime for PodmanRuntime {
 
     async fn create_container(&self, spec: &ContainerSpec) -> Result<String> {
         let op = "create container";
+        let r = &spec.resources;
+        if self.limits_ignored
+            && (r.memory.is_some() || r.memory_swap.is_some() || r.nano_cpus.is_some() || r.pids_limit.is_some())
+        {
+            // Podman would create it and drop the limits with a warning no API caller sees.
+            return Err(Error::new(
+                ErrorKind::Unsupported,
+                "rootless Podman on cgroups v1 cannot limit a container's memory, CPUs or processes",
+            )
+            .with_operation(op)
+            .with_runtime(RUNTIME)
+            .with_hint("run rootless Podman on cgroups v2 (it delegates limits there), rootful Podman, or Docker; or drop the limit"));
+        }
         let spec = fixtures_engine_api::podman::with_default_rlimits(spec);
         let spec = spec.as_ref();
         let body = request::container_create(spec).map_err(|e| e.with_operation(op).with_runtime(RUNTIME))?;

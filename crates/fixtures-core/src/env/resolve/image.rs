@@ -18,7 +18,12 @@ pub(super) fn render_image(source: &ImageSource, resolved: &Resolved) -> Result<
         })?;
         if let BuildContext::Dir(path) = &mut spec.context {
             if path.is_relative() {
-                let base = std::env::var_os("CARGO_MANIFEST_DIR").map(PathBuf::from).unwrap_or_default();
+                // Under cargo, the crate's folder; a binary run by itself, the current folder. Made
+                // absolute either way: a bind mount's source means nothing to the engine otherwise.
+                let base = std::env::var_os("CARGO_MANIFEST_DIR")
+                    .map(PathBuf::from)
+                    .or_else(|| std::env::current_dir().ok())
+                    .unwrap_or_default();
                 *path = base.join(&*path);
             }
         }
