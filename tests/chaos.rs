@@ -155,6 +155,40 @@ fn watchers_of(run: &str) -> Vec<i32> {
         .collect()
 }
 
+/// cargo-nextest's own timeout ends a test that hangs holding a container: it signals the
+/// test's process group (SIGTERM, SIGKILL half a second later). Three times: each time,
+/// nothing of the run is left within 10 s.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nextest_timeouts_leave_nothing_behind() {
+    let config = format!("{}/tests/faults/nextest.toml", env!("CARGO_MANIFEST_DIR"));
+    for round in 0..3 {
+        let run = run_id(&format!("nextimeout{round}"));
+        let (nextest_run, config) = (run.clone(), config.clone());
+        let out = tokio::task::spawn_blocking(move || {
+            cargo()
+                .args(["nextest", "run", "-p", "fixtures", "--features", "fixtures/podman,fixtures/compose"])
+                .args(["--test", "faults_suite", "--config-file", &config, "--profile", "timeout-kill"])
+                .args(["-E", "test(=hang::forever)"])
+                .env("FIXTURE_RUN_ID", &nextest_run)
+                .output()
+                .expect("cargo nextest runs")
+        })
+        .await
+        .expect("joined");
+        let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        assert!(!out.status.success(), "the hanging test fails:\n{}", test_support::quoted(&text));
+        assert!(text.contains("TIMEOUT"), "nextest ended it at its timeout:\n{}", test_support::quoted(&text));
+        assert!(
+            text.contains("holding fx-fn_svc-"),
+            "it held its container when killed:\n{}",
+            test_support::quoted(&text)
+        );
+        let ended = Instant::now();
+        nothing_left_within(&run, Duration::from_secs(10)).await;
+        eprintln!("nextest timeout {round}: everything of the run gone {:?} after nextest returned", ended.elapsed());
+    }
+}
+
 /// Every process below `pid`, read from `/proc`.
 fn descendants(pid: i32) -> Vec<i32> {
     let parents: Vec<(i32, i32)> = std::fs::read_dir("/proc")

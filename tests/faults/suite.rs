@@ -84,3 +84,15 @@ mod slow {
         unreachable!("{} is never ready", never_ready.name())
     }
 }
+
+/// Holds a container and never ends: `tests/chaos.rs` runs it under cargo-nextest with a
+/// timeout, so that nextest kills its process group.
+mod hang {
+    use fixtures::Container;
+
+    #[fixtures::test(env = super::env())]
+    async fn forever(fn_svc: &Container) {
+        eprintln!("holding {}", fn_svc.name());
+        std::future::pending::<()>().await;
+    }
+}
