@@ -18,6 +18,8 @@
 //!   image built, the resolver-service example suite run against it, showing what it did.
 //! - `bench [--runtime docker|podman] [--reps N] [--only S1,S3]`: the benchmarks side by side.
 //! - `clean [--engine ...]`: remove what this library left on an engine (by label), nothing else.
+//! - `soak [--runtime podman|docker] [--seed N]`: 1000 tests breaking their own containers, the
+//!   engine (a Podman service of its own) restarted once; counts wrong errors and leftovers.
 //! - `build-times`: a cold debug build of a minimal user test crate, for each feature set of
 //!   `fixtures` and for testcontainers-rs 0.28, one after another in one run (a fresh target
 //!   folder each; crates fetched beforehand, so only compiling is timed).
@@ -29,6 +31,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
 mod rootless;
+mod soak;
 
 type Result<T = ()> = std::result::Result<T, String>;
 
@@ -53,11 +56,12 @@ fn main() -> ExitCode {
         Some("build-times") => build_times(),
         Some("test") => test_all(),
         Some("checks") => checks(),
+        Some("soak") => soak::soak(&args[1..]),
         Some("rootless") => rootless::row().and_then(|(ok, c, skipped)| {
             println!("podman-rootless: {} passed, {} failed ({skipped} binaries not run as the user)", c.passed, c.failed);
             if ok && c.failed == 0 { Ok(()) } else { Err("the rootless run failed".to_owned()) }
         }),
-        _ => Err("usage: cargo xtask test | checks | <images|demo|clean> [--engine docker|podman|all] | integration [--runtime docker|podman|podman-docker-api|all] | bench [--runtime docker|podman] [--reps N] [--only S1,S3] | build-times | rootless".to_owned()),
+        _ => Err("usage: cargo xtask test | checks | <images|demo|clean> [--engine docker|podman|all] | integration [--runtime docker|podman|podman-docker-api|all] | bench [--runtime docker|podman] [--reps N] [--only S1,S3] | build-times | rootless | soak [--runtime podman|docker] [--seed N]".to_owned()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -295,12 +295,20 @@ fn exit_error(info: &ContainerInfo, waiting_for: &str, waited: Duration, logs: S
 pub fn describe_state(info: &ContainerInfo) -> String {
     let code = info.exit_code.map_or_else(|| "unknown".to_owned(), |c| c.to_string());
     let at = info.finished_at.as_ref().map(|t| format!(" at {t}")).unwrap_or_default();
+    // Running but cut off: taken off every network (it was made on one: its mode is not
+    // `none`, `host` or another container's).
+    let mode = info.raw.pointer("/HostConfig/NetworkMode").and_then(serde_json::Value::as_str).unwrap_or("");
+    let cut_off = info.networks.is_empty()
+        && !mode.is_empty()
+        && !matches!(mode, "none" | "host" | "slirp4netns" | "pasta" | "private")
+        && !mode.starts_with("container:");
+    let running = if cut_off { "running, on no network" } else { "running" };
     match info.status {
         ContainerStatus::Running => match info.health {
-            Health::Healthy => "running, healthy".to_owned(),
-            Health::Unhealthy => "running, unhealthy".to_owned(),
-            Health::Starting => "running, health check starting".to_owned(),
-            _ => "running".to_owned(),
+            Health::Healthy => format!("{running}, healthy"),
+            Health::Unhealthy => format!("{running}, unhealthy"),
+            Health::Starting => format!("{running}, health check starting"),
+            _ => running.to_owned(),
         },
         ContainerStatus::Exited | ContainerStatus::Dead if info.oom_killed => {
             format!("OOM-killed (exit code {code}){at}")
@@ -1059,6 +1067,10 @@ mod tests {
         info.exit_code = Some(137);
         assert_eq!(describe_state(&info), "OOM-killed (exit code 137) at 2026-12-02T11:52:03.25Z");
         info.status = ContainerStatus::Running;
+        assert_eq!(describe_state(&info), "running");
+        info.raw = serde_json::json!({"HostConfig": {"NetworkMode": "fx-net-1"}});
+        assert_eq!(describe_state(&info), "running, on no network");
+        info.raw = serde_json::json!({"HostConfig": {"NetworkMode": "none"}});
         assert_eq!(describe_state(&info), "running");
         info.status = ContainerStatus::Restarting;
         assert!(describe_state(&info).starts_with("restarting"));
