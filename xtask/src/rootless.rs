@@ -81,8 +81,14 @@ fn user() -> Result<User> {
             run(Command::new("usermod").args([flag, "300000-365535", USER]))?;
         }
     }
-    // slirp4netns opens /dev/net/tun as the user; this sandbox makes it root's alone.
+    // slirp4netns opens /dev/net/tun as the user; this sandbox makes it root's alone, and a
+    // container may not have it at all.
     let tun = Path::new("/dev/net/tun");
+    if !tun.exists() {
+        println!("xtask: rootless: making /dev/net/tun (the TUN device, 10:200)");
+        std::fs::create_dir_all("/dev/net").map_err(|e| e.to_string())?;
+        run(Command::new("mknod").args(["/dev/net/tun", "c", "10", "200"]))?;
+    }
     if let Ok(meta) = std::fs::metadata(tun) {
         use std::os::unix::fs::PermissionsExt;
         if meta.permissions().mode() & 0o006 != 0o006 {
