@@ -11,6 +11,9 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use fixtures::runtime::EventAction;
+use futures_util::StreamExt;
+
 /// A Podman API service of this test's own: killed and started again only through the
 /// process id it started, and killed when dropped.
 struct OwnEngine {
@@ -168,6 +171,31 @@ fn the_engine_is_killed_and_started_again_mid_run() {
         text
     });
 
+    // An event stream held across the restart: it must go on once the engine is back.
+    let events_rt =
+        tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().expect("runtime");
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::<(EventAction, i128)>::new()));
+    let watcher = {
+        let (host, seen, run) = (engine.host(), seen.clone(), run.clone());
+        events_rt.spawn(async move {
+            let rt: std::sync::Arc<dyn fixtures::Runtime> = if runtime == "podman" {
+                std::sync::Arc::new(fixtures::podman::PodmanRuntime::connect_to(&host).await.expect("connect"))
+            } else {
+                std::sync::Arc::new(fixtures::docker::DockerRuntime::connect_to(&host).await.expect("connect"))
+            };
+            let mut events = rt.events(&fixtures::spec::LabelFilter::eq("fixtures.run", run));
+            while let Some(event) = events.next().await {
+                let event = match event {
+                    Ok(event) => event,
+                    Err(e) => {
+                        eprintln!("the event stream ended: {e:?}");
+                        break;
+                    }
+                };
+                seen.lock().expect("seen").push((event.action, event.time_nanos.unwrap_or(0)));
+            }
+        })
+    };
     let deadline = Instant::now() + Duration::from_secs(300);
     let mut output = String::new();
     let mut finished = Vec::<Finished>::new();
@@ -232,6 +260,21 @@ fn the_engine_is_killed_and_started_again_mid_run() {
         test_support::quoted(&output)
     );
     eprintln!("{} of 48 failed while the engine was down ({status}); stderr:\n{errors}", failed.len());
+
+    // The stream opened before the restart delivered the starts of containers made after it.
+    let restarted_nanos = i128::try_from(
+        (std::time::SystemTime::now() - restarted_at.elapsed())
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("after 1970")
+            .as_nanos(),
+    )
+    .expect("fits");
+    let starts_after =
+        seen.lock().expect("seen").iter().filter(|(a, t)| *a == EventAction::Start && *t > restarted_nanos).count();
+    assert!(!watcher.is_finished(), "the event stream ended at the restart");
+    assert!(starts_after >= 30, "the event stream held across the restart saw {starts_after} starts after it");
+    watcher.abort();
+    drop(events_rt);
 
     // The next run sweeps what the dead engine kept from being removed.
     let next = run_id("next");

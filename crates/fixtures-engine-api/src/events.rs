@@ -70,6 +70,17 @@ struct State<F> {
     /// Streams in a row that the engine ended within a second.
     quick_ends: u32,
     failed: bool,
+    /// Since when the engine has been away (its connection closed or refused), if it is.
+    away_since: Option<Instant>,
+}
+
+/// How long a stream waits for an engine that went away (restarted) before it gives up: the
+/// same patience as every other call (see fixtures-core's `executor`).
+const AWAY_PATIENCE: Duration = Duration::from_secs(15);
+
+/// Whether `e` says the engine went away rather than answered: it may come back.
+fn engine_away(e: &fixtures_core::Error) -> bool {
+    e.kind() == fixtures_core::ErrorKind::Unreachable || e.message() == crate::transport::CLOSED
 }
 
 /// The engine's raw events (JSON) from the start of this second on, for as long as they are
@@ -79,7 +90,8 @@ struct State<F> {
 /// streamed; it is first called when the stream is first polled, and `since` replays what
 /// happened in between, so no event after this call is lost. When the engine ends that stream
 /// it is asked again, from a moment before the latest event delivered; events that come again
-/// are skipped. An error is delivered and ends the stream.
+/// are skipped. When the engine goes away (its connection closed or refused: a restart) it is
+/// asked again the same way for up to 15 s. Any other error is delivered and ends the stream.
 pub fn resumed<F>(open: F) -> BoxStream<'static, Result<Value>>
 where
     F: FnMut(String) -> BoxStream<'static, Result<Value>> + Send + 'static,
@@ -101,6 +113,7 @@ where
         delivered: Delivered::default(),
         quick_ends: 0,
         failed: false,
+        away_since: None,
     };
     futures_util::stream::unfold(state, |mut st| async move {
         if st.failed {
@@ -117,11 +130,21 @@ where
             };
             match stream.next().await {
                 Some(Ok(raw)) => {
+                    st.away_since = None;
                     if !st.delivered.first_time(&raw) {
                         continue;
                     }
                     st.latest = st.latest.max(event_time(&raw).unwrap_or(st.latest));
                     return Some((Ok(raw), st));
+                }
+                // The engine went away (a restart): asked again until it is back, from before
+                // the last event delivered, within the patience every call has.
+                Some(Err(e))
+                    if engine_away(&e) && st.away_since.get_or_insert_with(Instant::now).elapsed() < AWAY_PATIENCE =>
+                {
+                    st.current = None;
+                    tracing::debug!(error = %e, "the engine went away from its event stream; asking again");
+                    tokio::time::sleep(Duration::from_millis(200)).await;
                 }
                 Some(Err(e)) => {
                     st.failed = true;
@@ -207,5 +230,29 @@ mod tests {
         let got: Vec<Result<Value>> = stream.collect().await;
         assert_eq!(got.len(), 2);
         assert!(got[0].is_ok() && got[1].as_ref().is_err_and(|e| e.message() == "gone"));
+    }
+
+    #[tokio::test]
+    async fn a_stream_goes_on_when_the_engine_comes_back() {
+        // Cut off mid-stream, refused twice while it restarts, then back.
+        let closed = || fixtures_core::Error::new(fixtures_core::ErrorKind::Engine, crate::transport::CLOSED);
+        let refused = || fixtures_core::Error::new(fixtures_core::ErrorKind::Unreachable, "no");
+        let answers = Arc::new(Mutex::new(VecDeque::from([
+            vec![Ok(event(1, "create")), Err(closed())],
+            vec![Err(refused())],
+            vec![Err(refused())],
+            vec![Ok(event(1, "create")), Ok(event(2, "start"))],
+        ])));
+        let stream =
+            resumed_from(1_700_000_000_000_000_000, move |_| match answers.lock().expect("answers").pop_front() {
+                Some(items) => futures_util::stream::iter(items).boxed(),
+                None => futures_util::stream::pending().boxed(),
+            });
+        let got: Vec<String> = stream
+            .take(2)
+            .map(|e| e.expect("an event")["Action"].as_str().unwrap_or_default().to_owned())
+            .collect()
+            .await;
+        assert_eq!(got, ["create", "start"]);
     }
 }

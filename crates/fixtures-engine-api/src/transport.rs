@@ -32,7 +32,16 @@ pub fn failure(cause: &(dyn StdError + 'static)) -> &'static str {
     }
     if text.contains("connection refused") {
         REFUSED
-    } else if text.contains("connection closed") || text.contains("connection reset") || text.contains("broken pipe") {
+    } else if [
+        "connection closed",
+        "connection reset",
+        "broken pipe",
+        "error reading a body from connection",
+        "end of file before message",
+    ]
+    .iter()
+    .any(|t| text.contains(t))
+    {
         CLOSED
     } else if text.contains("timed out") || text.contains("timeout") {
         SLOW
@@ -42,7 +51,7 @@ pub fn failure(cause: &(dyn StdError + 'static)) -> &'static str {
 }
 
 const REFUSED: &str = "the engine does not answer (connection refused): is it running?";
-const CLOSED: &str = "the engine closed the connection before answering: did it stop or restart?";
+pub(crate) const CLOSED: &str = "the engine closed the connection before answering: did it stop or restart?";
 const SLOW: &str = "the engine did not answer in time";
 
 #[cfg(test)]
@@ -72,6 +81,8 @@ mod tests {
         assert_eq!(kind(&reset), ErrorKind::Engine);
         let hyper_like = std::io::Error::other("connection closed before message completed");
         assert_eq!(failure(&hyper_like), CLOSED);
+        // hyper's words for an answer cut off mid-body, with no I/O error under them.
+        assert_eq!(failure(&std::io::Error::other("error reading a body from connection")), CLOSED);
         assert_eq!(failure(&std::io::Error::other("bad things")), "the request to the engine failed");
     }
 }
