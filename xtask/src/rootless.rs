@@ -31,6 +31,7 @@ const NOT_HERE: &[(&str, &str)] = &[
     ("faults", "runs cargo"),
     ("compose_vs_docker_compose", "runs docker-compose on Docker"),
     ("cleanup", "lists Docker as well as Podman"),
+    ("fixtures_macros", "is a proc-macro crate's tests, linked to the toolchain's libstd the user cannot read"),
     ("xtask", "is not a test"),
 ];
 
@@ -160,7 +161,14 @@ fn binaries() -> Result<Vec<(String, PathBuf, PathBuf)>> {
         Some(line[start..].split('"').next()?.to_owned())
     };
     let mut found = Vec::new();
-    for line in text.lines().filter(|l| l.contains("\"executable\":\"")) {
+    // Test binaries only (built with the test profile): `cargo test` also builds the packages'
+    // own binaries, for their integration tests to run.
+    let test_profile = |line: &str| {
+        line.find("\"profile\":{")
+            .and_then(|i| line[i..].split('}').next())
+            .is_some_and(|p| p.contains("\"test\":true"))
+    };
+    for line in text.lines().filter(|l| l.contains("\"executable\":\"") && test_profile(l)) {
         let (Some(exe), Some(name), Some(manifest)) =
             (field(line, "executable"), field(line, "name"), field(line, "manifest_path"))
         else {
