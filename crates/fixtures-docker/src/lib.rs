@@ -58,7 +58,8 @@ pub struct DockerRuntime {
     name: &'static str,
     /// Set when the engine is Podman (its Docker-compatible API): see `compat::podman`.
     podman: Option<Arc<compat::podman::HealthSchedule>>,
-    /// Whether the engine runs rootless (`name=rootless` among its security options).
+    /// Whether the engine runs rootless (its socket's owner; remote: `name=rootless` among its
+    /// security options).
     rootless: bool,
 }
 
@@ -247,9 +248,16 @@ impl DockerRuntime {
         if podman {
             tracing::debug!(host, "the engine is Podman: its Docker-compatible API's differences are smoothed");
         }
-        let info = client.info().await.map_err(|e| map_error("connect", e).with_hint(format!("tried {host}")))?;
-        let rootless =
-            info.security_options.unwrap_or_default().iter().any(|o| o.split(',').any(|f| f == "name=rootless"));
+        // On this machine the socket's owner says it; a remote engine is asked.
+        let local = host.strip_prefix("unix://").or_else(|| host.strip_prefix('/').map(|_| host));
+        let rootless = match local.and_then(fixtures_engine_api::local::runs_rootless) {
+            Some(rootless) => rootless,
+            None => {
+                let info =
+                    client.info().await.map_err(|e| map_error("connect", e).with_hint(format!("tried {host}")))?;
+                info.security_options.unwrap_or_default().iter().any(|o| o.split(',').any(|f| f == "name=rootless"))
+            }
+        };
         Ok(DockerRuntime { client, host: host.to_owned(), endpoint, name, podman: podman.then(Arc::default), rootless })
     }
 

@@ -10,6 +10,7 @@
 //! - [`events`]: the event stream that goes on when the engine ends it;
 //! - [`status`]: what an error status (and Podman's texts) means;
 //! - [`transport`]: what a report says when the engine gave no answer at all;
+//! - [`local`]: what an engine on this machine tells without being asked (rootless);
 //! - [`request`], [`archive`]: small pieces of requests, build contexts as tars;
 //! - [`backend!`]: a backend crate's entry points (its [`Backend`](fixtures_core::Backend),
 //!   offered to every `Env` of a binary that links it, and its watcher hook).
@@ -19,6 +20,7 @@
 pub mod archive;
 pub mod document;
 pub mod events;
+pub mod local;
 pub mod podman;
 pub mod request;
 pub mod status;

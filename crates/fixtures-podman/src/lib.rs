@@ -75,7 +75,7 @@ pub struct PodmanRuntime {
     /// When to run each container's health check: Podman runs them with systemd timers,
     /// which do not run where there is no systemd (see [`PodmanRuntime::inspect_container`]).
     health: Arc<compat::podman::HealthSchedule>,
-    /// Whether the service runs rootless (its `/info`).
+    /// Whether the service runs rootless (its socket's owner, or its `/info` when remote).
     rootless: bool,
     /// Rootless on cgroups v1: the engine cannot limit resources, and drops limits silently.
     limits_ignored: bool,
@@ -334,11 +334,22 @@ impl PodmanRuntime {
             limits_ignored: false,
         };
         runtime.ping().await.map_err(|e| e.with_hint(format!("tried {host}; is `podman system service` running?")))?;
-        let info = runtime.libpod.call(Method::GET, "/info", None).await.map_err(|e| map_request_error("info", e))?;
-        let info = serde_json::from_slice::<serde_json::Value>(&info).unwrap_or_default();
-        runtime.rootless = info.pointer("/host/security/rootless").and_then(serde_json::Value::as_bool) == Some(true);
-        runtime.limits_ignored =
-            runtime.rootless && info.pointer("/host/cgroupVersion").and_then(serde_json::Value::as_str) == Some("v1");
+        // On this machine the socket and the kernel say it; a remote engine is asked.
+        let local = host.strip_prefix("unix://").and_then(compat::local::runs_rootless);
+        let (rootless, cgroups_v1) = match local {
+            Some(rootless) => (rootless, !compat::local::cgroups_v2()),
+            None => {
+                let info =
+                    runtime.libpod.call(Method::GET, "/info", None).await.map_err(|e| map_request_error("info", e))?;
+                let info = serde_json::from_slice::<serde_json::Value>(&info).unwrap_or_default();
+                (
+                    info.pointer("/host/security/rootless").and_then(serde_json::Value::as_bool) == Some(true),
+                    info.pointer("/host/cgroupVersion").and_then(serde_json::Value::as_str) == Some("v1"),
+                )
+            }
+        };
+        runtime.rootless = rootless;
+        runtime.limits_ignored = rootless && cgroups_v1;
         Ok(runtime)
     }
 

@@ -437,8 +437,5 @@ impl MemcachedClient {
 /// Whether `rt` is a rootless engine on cgroups v1, which can neither pause containers nor
 /// limit their resources (the library says so with [`fixtures_core::ErrorKind::Unsupported`]).
 pub fn rootless_on_cgroups_v1(rt: &dyn Runtime) -> bool {
-    let v2 = std::fs::read_to_string("/proc/self/mounts").is_ok_and(|m| {
-        m.lines().any(|l| l.split_whitespace().nth(1) == Some("/sys/fs/cgroup") && l.contains("cgroup2"))
-    });
-    rt.rootless() && !v2
+    rt.rootless() && !fixtures_engine_api::local::cgroups_v2()
 }
