@@ -81,12 +81,13 @@ fn pings(socket: &Path) -> bool {
     answer.starts_with("HTTP/1.") && answer.contains(" 200 ")
 }
 
-/// The row's client against `engine`: the environment the suite runs with.
-fn client_env(engine: &OwnEngine) -> (&'static str, Vec<(&'static str, String)>) {
+/// The row's client against the engine at `host`: its name and the environment the suite
+/// runs with.
+fn client_env(host: &str) -> (&'static str, Vec<(&'static str, String)>) {
     if std::env::var("FIXTURE_RUNTIME").is_ok_and(|r| r == "podman") {
-        ("podman", vec![("FIXTURE_RUNTIME", "podman".to_owned()), ("CONTAINER_HOST", engine.host())])
+        ("podman", vec![("FIXTURE_RUNTIME", "podman".to_owned()), ("CONTAINER_HOST", host.to_owned())])
     } else {
-        ("docker", vec![("FIXTURE_RUNTIME", "docker".to_owned()), ("DOCKER_HOST", engine.host())])
+        ("docker", vec![("FIXTURE_RUNTIME", "docker".to_owned()), ("DOCKER_HOST", host.to_owned())])
     }
 }
 
@@ -144,7 +145,7 @@ fn reports(output: &str) -> Vec<(String, String)> {
 #[test]
 fn the_engine_is_killed_and_started_again_mid_run() {
     let mut engine = OwnEngine::start("restart");
-    let (runtime, client) = client_env(&engine);
+    let (runtime, client) = client_env(&engine.host());
     let binary = test_support::test_binary("faults_suite");
     let threads = 3;
     let run = run_id("restart");
@@ -340,11 +341,7 @@ fn a_slow_engine_still_passes_and_timeouts_mean_what_they_say() {
     let engine = OwnEngine::start("slow");
     let proxy = slow_proxy(engine.socket.clone(), Duration::from_millis(200));
     let host = format!("unix://{}", proxy.display());
-    let client: Vec<(&str, String)> = if std::env::var("FIXTURE_RUNTIME").is_ok_and(|r| r == "podman") {
-        vec![("FIXTURE_RUNTIME", "podman".to_owned()), ("CONTAINER_HOST", host.clone())]
-    } else {
-        vec![("FIXTURE_RUNTIME", "docker".to_owned()), ("DOCKER_HOST", host.clone())]
-    };
+    let (runtime, client) = client_env(&host);
     let binary = test_support::test_binary("faults_suite");
     let run = run_id("slow");
     let out = Command::new(&binary)
@@ -361,7 +358,7 @@ fn a_slow_engine_still_passes_and_timeouts_mean_what_they_say() {
     let (test, report) = &reports[0];
     assert_eq!(test, "slow::never_ready");
     assert!(report.contains("kind: timed out"), "{report}");
-    assert!(report.contains(&format!("runtime: {} at {host}", client[0].1)), "{report}");
+    assert!(report.contains(&format!("runtime: {runtime} at {host}")), "{report}");
     let waited: f64 = report
         .lines()
         .find_map(|l| l.trim().strip_prefix("waited: ")?.strip_suffix('s')?.parse().ok())
