@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # What the tests need on this machine, installed or started only when missing; each step says
 # what it does. `docker`: Docker alone (for `cargo xtask demo`). `all`: Docker, Podman and its
-# API service (and what rootless Podman needs), Debian's docker-registry, docker-compose and
-# static busybox (for `cargo xtask test`).
+# API service (and what rootless Podman needs), Debian's docker-registry, docker-compose,
+# static busybox, and openssl, socat and openssh for remote engines on loopback (for
+# `cargo xtask test`). The ssh server is only installed: tests start their own.
 # Run by xtask; Debian's packages (apt-get, as root).
 set -euo pipefail
 mode="${1:-all}"
@@ -24,6 +25,11 @@ if [ "$mode" = all ]; then
     missing+=(busybox-static)
   fi
   command -v file >/dev/null 2>&1 || missing+=(file)
+  # Remote engines on loopback (tests/remote.rs): certificates, a TLS front, an ssh server.
+  command -v openssl >/dev/null 2>&1 || missing+=(openssl)
+  command -v socat >/dev/null 2>&1 || missing+=(socat)
+  [ -x /usr/sbin/sshd ] || missing+=(openssh-server)
+  command -v ssh-agent >/dev/null 2>&1 || missing+=(openssh-client)
 fi
 if [ "${#missing[@]}" -gt 0 ]; then
   log "installing ${missing[*]} (Debian's packages)"

@@ -38,7 +38,7 @@ type Result<T = ()> = std::result::Result<T, String>;
 const SERVICES_IMAGE: &str = "fixtures-test/services:latest";
 const BUSYBOX_IMAGE: &str = "fixtures-test/busybox:latest";
 /// The features the suite is built with (`test_support::test_binary` builds with the same).
-const TEST_FEATURES: &str = "fixtures/podman,fixtures/compose";
+const TEST_FEATURES: &str = "fixtures/podman,fixtures/compose,fixtures/tls";
 const INPUTS_LABEL: &str = "fixtures.test-image.inputs";
 /// The local registry `fetch` is tested against.
 const REGISTRY: &str = "127.0.0.1:5000";

@@ -29,6 +29,7 @@ const NOT_HERE: &[(&str, &str)] = &[
     ("reuse", "runs cargo"),
     ("teardown", "runs cargo"),
     ("faults", "runs cargo"),
+    ("remote", "runs cargo, and an ssh server only root can start"),
     ("compose_vs_docker_compose", "runs docker-compose on Docker"),
     ("cleanup", "lists Docker as well as Podman"),
     ("fixtures_macros", "is a proc-macro crate's tests, linked to the toolchain's libstd the user cannot read"),

@@ -9,11 +9,19 @@
 //! log_tail = 200          # log lines printed per container when a test fails
 //! docker_host = "unix:///var/run/docker.sock"
 //! podman_host = "unix:///run/podman/podman.sock"
+//! # An engine on another host: tcp:// with TLS, or ssh://user@host[:port][/socket/path]
+//! tls_verify = true       # TLS with a client certificate (the `tls` feature)
+//! cert_path = "/home/me/.docker"   # ca.pem, cert.pem, key.pem
+//! ssh_command = "ssh -F /etc/ci/ssh_config"   # the ssh client and its options
+//! # Several engines: each test process takes one of them
+//! engines = ["docker=unix:///var/run/docker.sock", "podman=ssh://ci@build-2"]
 //! ```
 //!
 //! The same keys as environment variables: `FIXTURE_RUNTIME`, `FIXTURE_TIMEOUT`,
-//! `FIXTURE_REUSE`, `FIXTURE_LOG_TAIL`, `FIXTURE_DOCKER_HOST`, `FIXTURE_PODMAN_HOST`.
-//! `DOCKER_HOST` and `CONTAINER_HOST` are honoured by the backends when no host is set here.
+//! `FIXTURE_REUSE`, `FIXTURE_LOG_TAIL`, `FIXTURE_DOCKER_HOST`, `FIXTURE_PODMAN_HOST`,
+//! `FIXTURE_TLS_VERIFY`, `FIXTURE_CERT_PATH`, `FIXTURE_SSH_COMMAND`, `FIXTURE_ENGINES`
+//! (a comma-separated list). `DOCKER_HOST`, `DOCKER_TLS_VERIFY`, `DOCKER_CERT_PATH` and
+//! `CONTAINER_HOST` are honoured by the backends when nothing is set here.
 
 use std::path::{Path, PathBuf};
 use std::sync::LazyLock;
@@ -34,18 +42,52 @@ pub struct Config {
     pub log_tail: usize,
     /// Docker host (`unix://...`, `tcp://...`).
     pub docker_host: Option<String>,
-    /// Podman host (`unix://...`).
+    /// Podman host (`unix://...`, `tcp://...`, `ssh://...`).
     pub podman_host: Option<String>,
+    /// Whether a `tcp://` engine is reached over TLS with a client certificate; `None`:
+    /// as `DOCKER_TLS_VERIFY` says.
+    pub tls_verify: Option<bool>,
+    /// The folder of `ca.pem`, `cert.pem` and `key.pem`; `None`: `DOCKER_CERT_PATH`, else
+    /// `~/.docker`.
+    pub cert_path: Option<String>,
+    /// The ssh client for `ssh://` engines, with its options (`ssh -F file`); `None`: `ssh`.
+    pub ssh_command: Option<String>,
+    /// A pool of engines, each `host` or `runtime=host`: every test process takes one
+    /// (spread over them), and all of its fixtures live there. Empty: one engine, as
+    /// `runtime` and the hosts say.
+    pub engines: Vec<String>,
 }
 
 impl Default for Config {
     fn default() -> Self {
-        Config { runtime: None, timeout: 30.0, reuse: false, log_tail: 100, docker_host: None, podman_host: None }
+        Config {
+            runtime: None,
+            timeout: 30.0,
+            reuse: false,
+            log_tail: 100,
+            docker_host: None,
+            podman_host: None,
+            tls_verify: None,
+            cert_path: None,
+            ssh_command: None,
+            engines: Vec::new(),
+        }
     }
 }
 
 /// The keys, in the order the file's documentation gives them.
-const KEYS: [&str; 6] = ["runtime", "timeout", "reuse", "log_tail", "docker_host", "podman_host"];
+const KEYS: [&str; 10] = [
+    "runtime",
+    "timeout",
+    "reuse",
+    "log_tail",
+    "docker_host",
+    "podman_host",
+    "tls_verify",
+    "cert_path",
+    "ssh_command",
+    "engines",
+];
 
 /// A value as written: in `fixtures.toml` a TOML string, integer, float or boolean; in a
 /// `FIXTURE_*` variable always text, read by what its key takes.
@@ -55,6 +97,8 @@ enum Value {
     Int(i64),
     Float(f64),
     Bool(bool),
+    /// A one-line TOML array of strings.
+    List(Vec<String>),
 }
 
 impl Value {
@@ -65,6 +109,7 @@ impl Value {
             Value::Int(i) => format!("signed int `{i}`"),
             Value::Float(f) => format!("floating point `{f}`"),
             Value::Bool(b) => format!("boolean `{b}`"),
+            Value::List(l) => format!("array of {} strings", l.len()),
         }
     }
 }
@@ -85,7 +130,7 @@ fn flag(value: &Value) -> std::result::Result<bool, String> {
             other => Err(format!("`{other}` is not yes or no (use true/false, 1/0)")),
         },
         Value::Int(n) => Err(format!("`{n}` is not yes or no (use true/false, 1/0)")),
-        Value::Float(_) => Err(invalid_type(value, "yes or no")),
+        Value::Float(_) | Value::List(_) => Err(invalid_type(value, "yes or no")),
     }
 }
 
@@ -103,7 +148,7 @@ fn seconds(value: &Value) -> std::result::Result<f64, String> {
                 .parse()
                 .map_err(|_| format!("`{t}` is not a number of seconds (write it as 30 or 2.5)"))
         }
-        Value::Bool(_) => Err(invalid_type(value, "a number of seconds")),
+        Value::Bool(_) | Value::List(_) => Err(invalid_type(value, "a number of seconds")),
     }
 }
 
@@ -113,6 +158,16 @@ fn count(value: &Value) -> std::result::Result<usize, String> {
         Value::Text(t) => t.trim().parse().map_err(|_| format!("`{t}` is not a number of lines (0 or more)")),
         _ => Err(invalid_type(value, "a number of lines")),
     }
+}
+
+/// A list: a TOML array of strings, or text with commas between the items.
+fn list(value: &Value) -> std::result::Result<Vec<String>, String> {
+    let items = match value {
+        Value::List(items) => items.clone(),
+        Value::Text(t) => t.split(',').map(str::to_owned).collect(),
+        _ => return Err(invalid_type(value, "a list of strings")),
+    };
+    Ok(items.into_iter().map(|i| i.trim().to_owned()).filter(|i| !i.is_empty()).collect())
 }
 
 fn text(value: &Value) -> std::result::Result<Option<String>, String> {
@@ -132,6 +187,10 @@ impl Config {
             "log_tail" => self.log_tail = count(value)?,
             "docker_host" => self.docker_host = text(value)?,
             "podman_host" => self.podman_host = text(value)?,
+            "tls_verify" => self.tls_verify = Some(flag(value)?),
+            "cert_path" => self.cert_path = text(value)?,
+            "ssh_command" => self.ssh_command = text(value)?,
+            "engines" => self.engines = list(value)?,
             other => {
                 let expected: Vec<String> = KEYS.iter().map(|k| format!("`{k}`")).collect();
                 return Err(format!("unknown field `{other}`, expected one of {}", expected.join(", ")));
@@ -164,6 +223,30 @@ fn read_file(text: &str) -> Vec<(String, std::result::Result<Value, String>)> {
 
 /// A TOML string, integer, float or boolean, with any comment after it.
 fn toml_value(raw: &str) -> std::result::Result<Value, String> {
+    if let Some(mut rest) = raw.strip_prefix('[') {
+        let mut items = Vec::new();
+        loop {
+            rest = rest.trim_start();
+            if let Some(after) = rest.strip_prefix(']') {
+                let after = after.trim();
+                return if after.is_empty() || after.starts_with('#') {
+                    Ok(Value::List(items))
+                } else {
+                    Err(format!("`{after}` after the array cannot be read"))
+                };
+            }
+            let quote = rest.chars().next().filter(|c| *c == '"' || *c == '\'');
+            let Some(quote) = quote else {
+                return Err("an array that is not of strings on one line: write [\"a\", \"b\"]".to_owned());
+            };
+            let Some((item, after)) = rest[1..].split_once(quote) else {
+                return Err(format!("a string that does not end with `{quote}`"));
+            };
+            items.push(item.to_owned());
+            rest = after.trim_start();
+            rest = rest.strip_prefix(',').unwrap_or(rest);
+        }
+    }
     if let Some(rest) = raw.strip_prefix('"') {
         let mut text = String::new();
         let mut chars = rest.chars();
@@ -419,6 +502,35 @@ mod tests {
                 root.join("fixtures.toml").display()
             )
         );
+        std::fs::remove_dir_all(&root).expect("clean");
+    }
+
+    #[test]
+    fn remote_engine_keys_and_the_pool_are_read() {
+        let root = std::env::temp_dir().join(format!("fixtures-remote-keys-{}", std::process::id()));
+        std::fs::create_dir_all(&root).expect("dir");
+        std::fs::write(
+            root.join("fixtures.toml"),
+            "tls_verify = true\ncert_path = \"/certs\"\nssh_command = \"ssh -F x\"\n\
+             engines = [\"docker=unix:///d.sock\", 'ssh://ci@b' ] # two\n",
+        )
+        .expect("write");
+        let read = Config::layered(&root, &[]).expect("valid");
+        assert_eq!(
+            (read.tls_verify, read.cert_path.as_deref(), read.ssh_command.as_deref(), read.engines.clone()),
+            (
+                Some(true),
+                Some("/certs"),
+                Some("ssh -F x"),
+                vec!["docker=unix:///d.sock".to_owned(), "ssh://ci@b".to_owned()]
+            )
+        );
+        let env = vec![("engines".to_owned(), " a, b ,".to_owned()), ("tls_verify".to_owned(), "0".to_owned())];
+        let read = Config::layered(&root, &env).expect("valid");
+        assert_eq!((read.engines, read.tls_verify), (vec!["a".to_owned(), "b".to_owned()], Some(false)));
+        std::fs::write(root.join("fixtures.toml"), "engines = [1, 2]\n").expect("write");
+        let err = Config::layered(&root, &[]).expect_err("numbers");
+        assert!(err.to_string().contains("an array that is not of strings on one line"), "{err}");
         std::fs::remove_dir_all(&root).expect("clean");
     }
 

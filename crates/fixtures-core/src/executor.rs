@@ -257,6 +257,9 @@ impl Runtime for OnLibraryRuntime {
     fn rootless(&self) -> bool {
         self.0.rootless()
     }
+    fn remote(&self) -> Option<std::net::IpAddr> {
+        self.0.remote()
+    }
     async fn ping(&self) -> Result<()> {
         hop!(self, |rt| rt.ping())
     }

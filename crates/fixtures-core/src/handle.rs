@@ -289,7 +289,8 @@ impl Container {
     }
 
     /// Where a test reaches `port` (`"8080/tcp"`): `127.0.0.1` and the host port when the
-    /// tests run on the engine's host or the engine is rootless; the container's address and
+    /// tests run on the engine's host or the engine is rootless; the engine's host and the
+    /// host port when the engine is another machine (`tcp://`, `ssh://`); the container's address and
     /// port when the tests themselves run in a container on another host (set
     /// `FIXTURE_ADDR_MODE=host|container` to decide yourself).
     ///
@@ -297,6 +298,11 @@ impl Container {
     /// [`ErrorKind::InvalidInput`](crate::ErrorKind::InvalidInput) when the port is not published or the container has no address.
     pub fn addr(&self, port: &str) -> Result<SocketAddr> {
         let parsed = Port::parse(port)?;
+        // An engine on another host: its host's address and the published port.
+        if let Some(remote) = self.inner.runtime.remote().filter(|_| std::env::var_os("FIXTURE_ADDR_MODE").is_none()) {
+            let host_port = self.ports().host_port(port).map_err(|e| self.context(e))?;
+            return Ok(SocketAddr::new(remote, host_port));
+        }
         let info = self.info_read();
         let primary = self.inner.primary_network.as_deref();
         let endpoint = primary.and_then(|p| info.networks.get(p)).or_else(|| info.networks.values().next());

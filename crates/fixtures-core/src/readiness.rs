@@ -472,9 +472,15 @@ enum Probe {
     Proc(u32),
     /// Connect to the container's address.
     Connect(Option<IpAddr>),
+    /// Connect to the published port at the engine's host (an engine on another host, whose
+    /// containers' addresses are not reachable from here).
+    Published(IpAddr),
 }
 
 fn probe_for(runtime: &dyn Runtime, info: &ContainerInfo) -> Probe {
+    if let Some(remote) = runtime.remote() {
+        return Probe::Published(remote);
+    }
     let first_ip = info.networks.values().find_map(|n| n.ipv4.or(n.ipv6));
     if runtime.is_local() {
         if let Some(pid) = info.pid.filter(|p| *p > 0) {
@@ -533,6 +539,25 @@ async fn connect_listening(ip: IpAddr, port: Port) -> bool {
         }
         // Nothing tells from outside that a UDP port is bound; take it as ready.
         Protocol::Udp | Protocol::Sctp => true,
+    }
+}
+
+/// Whether a published TCP port at `ip` has a listener behind it. The engine's proxy may take
+/// the connection whatever is behind it, and then closes it at once when nothing listens in
+/// the container: a connection that stays open for a moment, or brings data, has a listener.
+async fn published_listening(ip: IpAddr, host_port: u16) -> bool {
+    use tokio::io::AsyncReadExt;
+    let addr = SocketAddr::new(ip, host_port);
+    let Ok(Ok(mut stream)) =
+        tokio::time::timeout(Duration::from_millis(500), tokio::net::TcpStream::connect(addr)).await
+    else {
+        return false;
+    };
+    let mut byte = [0u8; 1];
+    match tokio::time::timeout(Duration::from_millis(150), stream.read(&mut byte)).await {
+        Err(_) => true,
+        Ok(Ok(n)) => n > 0,
+        Ok(Err(_)) => false,
     }
 }
 
@@ -600,6 +625,11 @@ async fn default_check(container: &Container, readiness: &Readiness, pending: &P
             Probe::Proc(pid) => proc_listening(*pid, port),
             Probe::Connect(Some(ip)) => Some(connect_listening(*ip, port).await),
             Probe::Connect(None) => Some(true),
+            Probe::Published(ip) => match (port.protocol, info.ports.get(&port).and_then(|b| b.first())) {
+                (Protocol::Tcp, Some(binding)) => Some(published_listening(*ip, binding.host_port).await),
+                // Not published, or not TCP: nothing tells from here.
+                _ => Some(true),
+            },
         };
         match listening {
             Some(true) => {

@@ -433,6 +433,13 @@ pub trait Runtime: Send + Sync + std::fmt::Debug + 'static {
         ""
     }
 
+    /// The address of the engine's host when it is another machine (`tcp://`, `ssh://`):
+    /// its published ports are reached there, and published on all of its addresses instead
+    /// of its loopback. `None` for an engine on this machine.
+    fn remote(&self) -> Option<std::net::IpAddr> {
+        None
+    }
+
     /// Whether the engine runs rootless (rootless Podman, rootless Docker): containers' own
     /// addresses then live in the engine user's network namespace, which the host cannot
     /// reach; only published ports are reachable, on the host's loopback.

@@ -61,6 +61,8 @@ pub struct DockerRuntime {
     /// Whether the engine runs rootless (its socket's owner; remote: `name=rootless` among its
     /// security options).
     rootless: bool,
+    /// The engine's host when it is another machine (see `fixtures_engine_api::remote`).
+    remote: Option<std::net::IpAddr>,
 }
 
 fn err(op: &str) -> impl Fn(BollardError) -> Error + '_ {
@@ -195,8 +197,9 @@ fn from_json<T: serde::de::DeserializeOwned>(op: &str, value: serde_json::Value)
 }
 
 impl DockerRuntime {
-    /// Connects to the engine named by the configuration's `docker_host`, else `DOCKER_HOST`
-    /// (`unix://` or `tcp://`), else the default socket, and negotiates the API version.
+    /// Connects to the engine named by the configuration's `docker_host`, else `DOCKER_HOST`,
+    /// else the default socket, and negotiates the API version. TLS (`tls_verify`, else
+    /// `DOCKER_TLS_VERIFY`) and ssh are as `fixtures_engine_api::remote` describes.
     ///
     /// # Errors
     /// [`ErrorKind::Engine`] when the engine does not answer, saying where it looked.
@@ -206,7 +209,8 @@ impl DockerRuntime {
         Self::connect_to(host.as_deref().unwrap_or(DEFAULT_SOCKET)).await
     }
 
-    /// Connects to `host` (`unix:///path`, `tcp://host:port`, `http://host:port`).
+    /// Connects to `host` (`unix:///path`, `tcp://host:port`, `http://host:port`,
+    /// `ssh://user@host[:port][/path/to/docker.sock]`).
     ///
     /// # Errors
     /// [`ErrorKind::Engine`] when the engine does not answer; [`ErrorKind::Config`] for a
@@ -221,24 +225,23 @@ impl DockerRuntime {
     /// # Errors
     /// As [`DockerRuntime::connect_to`].
     pub async fn connect_named(host: &str, name: &'static str) -> Result<Self> {
-        let unsupported = || {
-            Error::new(
-                ErrorKind::Config,
-                format!("Docker host `{host}` is not supported: use unix:///path/to/socket or tcp://host:port"),
-            )
-            .with_runtime(name)
+        let settings = compat::remote::Settings::from_config(DEFAULT_SOCKET.trim_start_matches("unix://"))?;
+        let reach = compat::remote::reach(host, &settings, name).await?;
+        let (client, endpoint) = match &reach.via {
+            compat::remote::Via::Unix(path) => (
+                Docker::connect_with_unix(path, REQUEST_TIMEOUT_SECS, bollard::API_DEFAULT_VERSION),
+                raw::Endpoint::Unix(path.clone()),
+            ),
+            compat::remote::Via::Tcp(authority) => (
+                Docker::connect_with_http(
+                    &format!("tcp://{authority}"),
+                    REQUEST_TIMEOUT_SECS,
+                    bollard::API_DEFAULT_VERSION,
+                ),
+                raw::Endpoint::Tcp(authority.clone()),
+            ),
         };
-        let endpoint = raw::Endpoint::parse(host).ok_or_else(unsupported)?;
-        let client = if let Some(path) = host.strip_prefix("unix://") {
-            Docker::connect_with_unix(path, REQUEST_TIMEOUT_SECS, bollard::API_DEFAULT_VERSION)
-        } else if host.starts_with("tcp://") || host.starts_with("http://") {
-            Docker::connect_with_http(host, REQUEST_TIMEOUT_SECS, bollard::API_DEFAULT_VERSION)
-        } else if host.starts_with('/') {
-            Docker::connect_with_unix(host, REQUEST_TIMEOUT_SECS, bollard::API_DEFAULT_VERSION)
-        } else {
-            return Err(unsupported());
-        }
-        .map_err(|e| map_error("connect", e).with_hint(format!("tried {host}")))?;
+        let client = client.map_err(|e| map_error("connect", e).with_hint(format!("tried {host}")))?;
         let client = client
             .negotiate_version()
             .await
@@ -249,7 +252,10 @@ impl DockerRuntime {
             tracing::debug!(host, "the engine is Podman: its Docker-compatible API's differences are smoothed");
         }
         // On this machine the socket's owner says it; a remote engine is asked.
-        let local = host.strip_prefix("unix://").or_else(|| host.strip_prefix('/').map(|_| host));
+        let local = match &reach.via {
+            compat::remote::Via::Unix(path) if reach.remote.is_none() => Some(path.as_str()),
+            _ => None,
+        };
         let rootless = match local.and_then(fixtures_engine_api::local::runs_rootless) {
             Some(rootless) => rootless,
             None => {
@@ -258,7 +264,15 @@ impl DockerRuntime {
                 info.security_options.unwrap_or_default().iter().any(|o| o.split(',').any(|f| f == "name=rootless"))
             }
         };
-        Ok(DockerRuntime { client, host: host.to_owned(), endpoint, name, podman: podman.then(Arc::default), rootless })
+        Ok(DockerRuntime {
+            client,
+            host: host.to_owned(),
+            endpoint,
+            name,
+            podman: podman.then(Arc::default),
+            rootless,
+            remote: reach.remote,
+        })
     }
 
     /// Whether builds go through BuildKit: with this crate's `buildkit` feature (on by
@@ -293,6 +307,8 @@ impl DockerRuntime {
 
     async fn build_once(&self, spec: &BuildSpec, progress: ProgressSink<'_>) -> Result<String> {
         let context = Self::build_context(spec).await?;
+        // The link to a remote engine is slower than compressing (see `archive::gzip`).
+        let context = if self.remote.is_some() { compat::archive::gzip(&context)? } else { context };
         let options = q::BuildImageOptions {
             dockerfile: spec.dockerfile.clone().unwrap_or_else(|| "Dockerfile".to_owned()),
             t: spec.tags.first().cloned(),
@@ -399,7 +415,11 @@ impl Runtime for DockerRuntime {
     }
 
     fn is_local(&self) -> bool {
-        self.host.starts_with("unix://") || self.host.starts_with('/')
+        self.remote.is_none() && matches!(self.endpoint, raw::Endpoint::Unix(_))
+    }
+
+    fn remote(&self) -> Option<std::net::IpAddr> {
+        self.remote
     }
 
     fn host(&self) -> &str {

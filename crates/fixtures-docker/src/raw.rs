@@ -19,20 +19,6 @@ pub(crate) enum Endpoint {
     Tcp(String),
 }
 
-impl Endpoint {
-    /// From a host as `DockerRuntime::connect_to` takes it.
-    pub(crate) fn parse(host: &str) -> Option<Endpoint> {
-        if let Some(path) = host.strip_prefix("unix://") {
-            Some(Endpoint::Unix(path.to_owned()))
-        } else if host.starts_with('/') {
-            Some(Endpoint::Unix(host.to_owned()))
-        } else {
-            let rest = host.strip_prefix("tcp://").or_else(|| host.strip_prefix("http://"))?;
-            Some(Endpoint::Tcp(rest.trim_end_matches('/').to_owned()))
-        }
-    }
-}
-
 /// A GET that answered something other than 2xx.
 #[derive(Debug)]
 pub(crate) struct Fault {
@@ -95,21 +81,4 @@ pub(crate) async fn get_json(
     serde_json::from_slice(&body).map_err(|e| {
         Err(Error::new(ErrorKind::Engine, "the engine's answer is not the JSON document expected").with_source(e))
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn hosts_name_their_endpoint() {
-        assert!(
-            matches!(Endpoint::parse("unix:///var/run/docker.sock"), Some(Endpoint::Unix(p)) if p == "/var/run/docker.sock")
-        );
-        assert!(
-            matches!(Endpoint::parse("/run/podman/podman.sock"), Some(Endpoint::Unix(p)) if p == "/run/podman/podman.sock")
-        );
-        assert!(matches!(Endpoint::parse("tcp://127.0.0.1:2375/"), Some(Endpoint::Tcp(a)) if a == "127.0.0.1:2375"));
-        assert!(Endpoint::parse("ssh://host").is_none());
-    }
 }

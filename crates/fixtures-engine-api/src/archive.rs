@@ -79,6 +79,20 @@ pub fn dockerfile_tar(dockerfile: &str) -> Result<Bytes> {
     Ok(Bytes::from(builder.into_inner()?))
 }
 
+/// A context compressed with gzip, for an engine on another host: the Engine API reads a
+/// gzip-compressed tar as well as a plain one, and a remote link is slower than the CPU.
+/// Fast compression (level 1): most of the saving at a fraction of the time.
+///
+/// # Errors
+/// [`fixtures_core::ErrorKind::Io`] if compressing fails (it does not, in memory).
+pub fn gzip(tar: &[u8]) -> Result<Bytes> {
+    use std::io::Write;
+    let mut encoder = flate2::write::GzEncoder::new(Vec::with_capacity(tar.len() / 3), flate2::Compression::fast());
+    encoder.write_all(tar).map_err(|e| Error::from(e).with_operation("compress the build context"))?;
+    let out = encoder.finish().map_err(|e| Error::from(e).with_operation("compress the build context"))?;
+    Ok(Bytes::from(out))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -104,5 +118,16 @@ mod tests {
             .map(|e| e.expect("entry").path().expect("path").to_string_lossy().into_owned())
             .collect();
         assert_eq!(names, ["Dockerfile"]);
+    }
+
+    #[test]
+    fn contexts_compress_and_read_back() {
+        use std::io::Read;
+        let tar = dockerfile_tar(&"FROM scratch\n".repeat(1000)).expect("tar");
+        let gz = gzip(&tar).expect("gzip");
+        assert!(gz.len() * 10 < tar.len(), "{} of {}", gz.len(), tar.len());
+        let mut back = Vec::new();
+        flate2::read::GzDecoder::new(gz.as_ref()).read_to_end(&mut back).expect("gunzip");
+        assert_eq!(back, tar.as_ref());
     }
 }

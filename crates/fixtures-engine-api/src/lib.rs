@@ -11,6 +11,7 @@
 //! - [`status`]: what an error status (and Podman's texts) means;
 //! - [`transport`]: what a report says when the engine gave no answer at all;
 //! - [`local`]: what an engine on this machine tells without being asked (rootless);
+//! - [`remote`]: reaching an engine on another host (TLS, ssh) through a tunnel of our own;
 //! - [`request`], [`archive`]: small pieces of requests, build contexts as tars;
 //! - [`backend!`]: a backend crate's entry points (its [`Backend`](fixtures_core::Backend),
 //!   offered to every `Env` of a binary that links it, and its watcher hook).
@@ -22,6 +23,7 @@ pub mod document;
 pub mod events;
 pub mod local;
 pub mod podman;
+pub mod remote;
 pub mod request;
 pub mod status;
 pub mod transport;

@@ -79,6 +79,8 @@ pub struct PodmanRuntime {
     rootless: bool,
     /// Rootless on cgroups v1: the engine cannot limit resources, and drops limits silently.
     limits_ignored: bool,
+    /// The engine's host when it is another machine (see `fixtures_engine_api::remote`).
+    remote: Option<std::net::IpAddr>,
 }
 
 // --- errors ---
@@ -275,9 +277,10 @@ fn is_image_id(line: &str) -> bool {
 
 impl PodmanRuntime {
     /// Connects to the service named by the configuration's `podman_host`, else
-    /// `CONTAINER_HOST` (`unix://` or `tcp://`), else the rootful socket
+    /// `CONTAINER_HOST`, else the rootful socket
     /// (`/run/podman/podman.sock`) when running as root, else
-    /// `$XDG_RUNTIME_DIR/podman/podman.sock`.
+    /// `$XDG_RUNTIME_DIR/podman/podman.sock`. TLS and ssh are as
+    /// `fixtures_engine_api::remote` describes.
     ///
     /// # Errors
     /// [`ErrorKind::Engine`] when the service does not answer, saying where it looked;
@@ -288,7 +291,8 @@ impl PodmanRuntime {
         Self::connect_to(&host.unwrap_or_else(default_host)).await
     }
 
-    /// Connects to `host` (`unix:///path` or `tcp://host:port`).
+    /// Connects to `host` (`unix:///path`, `tcp://host:port`,
+    /// `ssh://user@host[:port][/path/to/podman.sock]`).
     ///
     /// # Errors
     /// [`ErrorKind::Engine`] when the service does not answer; [`ErrorKind::Config`] for a
@@ -297,11 +301,14 @@ impl PodmanRuntime {
         let unsupported = || {
             Error::new(
                 ErrorKind::Config,
-                format!("Podman host `{host}` is not supported: use unix:///path/to/podman.sock or tcp://host:port"),
+                format!(
+                    "Podman host `{host}` is not supported: use unix:///path/to/podman.sock, tcp://host:port or \
+                     ssh://user@host[:port]/path/to/podman.sock"
+                ),
             )
             .with_runtime(RUNTIME)
         };
-        let (client, libpod) = if let Some(path) = host.strip_prefix("unix://") {
+        if let Some(path) = host.strip_prefix("unix://") {
             if !Path::new(path).exists() {
                 return Err(Error::new(
                     ErrorKind::Unreachable,
@@ -313,15 +320,15 @@ impl PodmanRuntime {
                 .with_runtime(RUNTIME)
                 .with_hint(format!("start it with `podman system service --time=0 unix://{path}`")));
             }
-            (Podman::unix(path), Libpod::unix(path))
-        } else if let Some(authority) = host.strip_prefix("tcp://").or_else(|| host.strip_prefix("http://")) {
-            let authority = authority.trim_end_matches('/');
-            if authority.is_empty() {
-                return Err(unsupported());
+        }
+        let settings = compat::remote::Settings::from_config(ROOT_SOCKET.trim_start_matches("unix://"))?;
+        let reach = compat::remote::reach(host, &settings, RUNTIME).await?;
+        let (client, libpod) = match &reach.via {
+            compat::remote::Via::Unix(path) => (Podman::unix(path), Libpod::unix(path)),
+            compat::remote::Via::Tcp(authority) if !authority.is_empty() => {
+                (Podman::tcp(authority).map_err(|_| unsupported())?, Libpod::tcp(authority))
             }
-            (Podman::tcp(authority).map_err(|_| unsupported())?, Libpod::tcp(authority))
-        } else {
-            return Err(unsupported());
+            compat::remote::Via::Tcp(_) => return Err(unsupported()),
         };
         // podman-api's default version is libpod 4.3.1's; `adjust_api_version` would lower
         // it to the Docker-compatible number, which libpod's network endpoints refuse.
@@ -332,10 +339,14 @@ impl PodmanRuntime {
             health: Arc::default(),
             rootless: false,
             limits_ignored: false,
+            remote: reach.remote,
         };
         runtime.ping().await.map_err(|e| e.with_hint(format!("tried {host}; is `podman system service` running?")))?;
         // On this machine the socket and the kernel say it; a remote engine is asked.
-        let local = host.strip_prefix("unix://").and_then(compat::local::runs_rootless);
+        let local = match &reach.via {
+            compat::remote::Via::Unix(path) if reach.remote.is_none() => compat::local::runs_rootless(path),
+            _ => None,
+        };
         let (rootless, cgroups_v1) = match local {
             Some(rootless) => (rootless, !compat::local::cgroups_v2()),
             None => {
@@ -494,7 +505,11 @@ impl Runtime for PodmanRuntime {
     }
 
     fn is_local(&self) -> bool {
-        self.host.starts_with("unix://")
+        self.remote.is_none() && self.host.starts_with("unix://")
+    }
+
+    fn remote(&self) -> Option<std::net::IpAddr> {
+        self.remote
     }
 
     fn host(&self) -> &str {
@@ -1106,7 +1121,7 @@ mod tests {
         let err = PodmanRuntime::connect_to("unix:///nonexistent/podman.sock").await.expect_err("no socket");
         assert_eq!(err.kind(), ErrorKind::Unreachable);
         assert!(err.to_string().contains("/nonexistent/podman.sock"), "{err}");
-        let err = PodmanRuntime::connect_to("ssh://host").await.expect_err("no ssh");
+        let err = PodmanRuntime::connect_to("npipe:////./pipe/podman").await.expect_err("not a scheme of ours");
         assert_eq!(err.kind(), ErrorKind::Config);
     }
 

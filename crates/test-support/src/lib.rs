@@ -193,7 +193,7 @@ pub fn test_binary(target: &str) -> std::path::PathBuf {
             "-p",
             "fixtures",
             "--features",
-            "fixtures/podman,fixtures/compose",
+            "fixtures/podman,fixtures/compose,fixtures/tls",
             "--test",
             target,
             "--no-run",
@@ -439,3 +439,4 @@ impl MemcachedClient {
 pub fn rootless_on_cgroups_v1(rt: &dyn Runtime) -> bool {
     rt.rootless() && !fixtures_engine_api::local::cgroups_v2()
 }
+pub mod remote;

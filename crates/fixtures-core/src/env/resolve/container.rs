@@ -26,6 +26,7 @@ pub(super) async fn make(c: &ContainerNode, m: Making<'_>) -> Result<Fixture> {
         exit_ok: c.exit_ok,
     };
     let runtime = m.t.runtime.clone();
+    publish_where_reachable(&mut spec, runtime.as_ref());
     let wrapper = c.wrapper.clone();
     let node_name = m.name.to_owned();
     m.scoped(&sig.clone(), async move {
@@ -48,6 +49,21 @@ pub(super) async fn make(c: &ContainerNode, m: Making<'_>) -> Result<Fixture> {
         Ok(Fixture::Container(container, wrapped))
     })
     .await
+}
+
+/// On an engine on another host, a port published on its loopback could not be reached from
+/// here: it is published on all of that host's addresses instead (`.port()` publishes on the
+/// loopback, which is right only for an engine on this machine).
+fn publish_where_reachable(spec: &mut ContainerSpec, runtime: &dyn Runtime) {
+    if runtime.remote().is_none() {
+        return;
+    }
+    for binding in &mut spec.ports {
+        let loopback = binding.host_ip.as_deref().and_then(|ip| ip.parse::<std::net::IpAddr>().ok());
+        if loopback.is_some_and(|ip| ip.is_loopback()) {
+            binding.host_ip = None;
+        }
+    }
 }
 
 pub(super) async fn start_container(
