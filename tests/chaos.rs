@@ -166,7 +166,7 @@ async fn nextest_timeouts_leave_nothing_behind() {
         let (nextest_run, config) = (run.clone(), config.clone());
         let out = tokio::task::spawn_blocking(move || {
             cargo()
-                .args(["nextest", "run", "-p", "fixtures", "--features", "fixtures/podman,fixtures/compose"])
+                .args(["nextest", "run", "-p", "fixtures", "--features", test_support::TEST_FEATURES])
                 .args(["--test", "faults_suite", "--config-file", &config, "--profile", "timeout-kill"])
                 .args(["-E", "test(=hang::forever)"])
                 .env("FIXTURE_RUN_ID", &nextest_run)
@@ -244,7 +244,7 @@ async fn chaos_under_nextest(target: &str) {
                 "-p",
                 "fixtures",
                 "--features",
-                "fixtures/podman",
+                test_support::TEST_FEATURES,
                 "--test",
                 &target,
                 "--no-fail-fast",

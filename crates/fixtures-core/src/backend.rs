@@ -4,7 +4,8 @@
 //! binary that links it (the `fixtures` crate links those its features name). An
 //! environment uses every backend compiled in, unless it lists its own with `Env::backend`.
 //! `FIXTURE_RUNTIME` picks one by name; without it, the first that answers is used, in name
-//! order (`docker` before `podman`).
+//! order (`docker` before `podman`). With a pool of engines (`engines` in the configuration,
+//! `FIXTURE_ENGINES`), each process takes one of them: see [`pool`].
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -17,11 +18,15 @@ use crate::runtime::Runtime;
 /// Connects to an engine.
 pub type ConnectFn = fn() -> Pin<Box<dyn Future<Output = Result<Arc<dyn Runtime>>> + Send>>;
 
+/// Connects to the engine at a host (`unix:///...`, `tcp://...`, `ssh://...`).
+pub type ConnectToFn = fn(String) -> Pin<Box<dyn Future<Output = Result<Arc<dyn Runtime>>> + Send>>;
+
 /// A backend compiled into the test crate.
 #[derive(Clone, Copy)]
 pub struct Backend {
     name: &'static str,
     connect: ConnectFn,
+    connect_to: Option<ConnectToFn>,
 }
 
 impl std::fmt::Debug for Backend {
@@ -33,7 +38,12 @@ impl std::fmt::Debug for Backend {
 impl Backend {
     /// A backend called `name` that connects with `connect`.
     pub const fn new(name: &'static str, connect: ConnectFn) -> Self {
-        Backend { name, connect }
+        Backend { name, connect, connect_to: None }
+    }
+
+    /// The same backend, able to connect to a host given by name (an engine of a pool).
+    pub const fn with_connect_to(self, connect_to: ConnectToFn) -> Self {
+        Backend { connect_to: Some(connect_to), ..self }
     }
 
     /// Its name, as `FIXTURE_RUNTIME` gives it.
@@ -65,19 +75,38 @@ pub fn compiled_in() -> Vec<Backend> {
 /// in milliseconds, even behind a slow proxy.
 const CONNECT_LIMIT: std::time::Duration = std::time::Duration::from_secs(10);
 
-static CONNECTED: LazyLock<Mutex<HashMap<&'static str, Arc<dyn Runtime>>>> = LazyLock::new(Default::default);
+/// Engines connected to, by backend and host (`None`: as configured).
+type Connected = HashMap<(&'static str, Option<String>), Arc<dyn Runtime>>;
+
+static CONNECTED: LazyLock<Mutex<Connected>> = LazyLock::new(Default::default);
 
 async fn connect(backend: &Backend) -> Result<Arc<dyn Runtime>> {
-    if let Some(rt) = CONNECTED.lock().unwrap_or_else(|p| p.into_inner()).get(backend.name) {
+    connect_at(backend, None).await
+}
+
+/// Connects `backend` to `host` (`None`: the engine its configuration names), once per process.
+async fn connect_at(backend: &Backend, host: Option<&str>) -> Result<Arc<dyn Runtime>> {
+    let key = (backend.name, host.map(str::to_owned));
+    if let Some(rt) = CONNECTED.lock().unwrap_or_else(|p| p.into_inner()).get(&key) {
         return Ok(rt.clone());
     }
     // Connected on the library's runtime, and every later call made there: see
     // `executor::OnLibraryRuntime`.
-    let connect = backend.connect;
     let name = backend.name;
+    let connecting = match (host, backend.connect_to) {
+        (None, _) => (backend.connect)(),
+        (Some(host), Some(connect_to)) => connect_to(host.to_owned()),
+        (Some(host), None) => {
+            return Err(Error::new(
+                ErrorKind::Config,
+                format!("backend `{name}` cannot be pointed at `{host}`: it connects only as configured"),
+            )
+            .with_hint("list it without a host, or use a backend that takes one (docker, podman)"));
+        }
+    };
     // An engine that takes the connection and never answers is reported, not waited on.
     let connected = crate::executor::run(async move {
-        match tokio::time::timeout(CONNECT_LIMIT, connect()).await {
+        match tokio::time::timeout(CONNECT_LIMIT, connecting).await {
             Ok(connected) => connected,
             Err(_) => Err(Error::new(
                 ErrorKind::Engine,
@@ -90,7 +119,7 @@ async fn connect(backend: &Backend) -> Result<Arc<dyn Runtime>> {
     })
     .await?;
     let rt: Arc<dyn Runtime> = Arc::new(crate::executor::OnLibraryRuntime(connected));
-    Ok(CONNECTED.lock().unwrap_or_else(|p| p.into_inner()).entry(backend.name).or_insert(rt).clone())
+    Ok(CONNECTED.lock().unwrap_or_else(|p| p.into_inner()).entry(key).or_insert(rt).clone())
 }
 
 /// The runtime chosen by `FIXTURE_RUNTIME` among `backends`, or the first that answers.
@@ -109,6 +138,9 @@ async fn select_with(backends: &[Backend], config: &crate::config::Config) -> Re
     if backends.is_empty() {
         return Err(Error::new(ErrorKind::Config, "no container runtime backend is compiled in")
             .with_hint("depend on `fixtures` with its `docker` or `podman` feature (`docker` is on by default)"));
+    }
+    if !config.engines.is_empty() {
+        return pool::select(backends, config).await;
     }
     if let Some(wanted) = config.runtime.as_deref().filter(|v| !v.is_empty()) {
         let backend = backends.iter().find(|b| b.name == wanted).ok_or_else(|| {
@@ -153,6 +185,61 @@ async fn select_with(backends: &[Backend], config: &crate::config::Config) -> Re
         .with_hint("start Docker or the Podman service, or point DOCKER_HOST / CONTAINER_HOST at one"))
 }
 
+/// A pool of engines: the processes of a run are spread over them, one engine per process.
+///
+/// Each entry is `host` or `runtime=host` (`docker=unix:///var/run/docker.sock`,
+/// `podman=ssh://ci@build-2/run/podman/podman.sock`); a bare host goes to the backend
+/// `runtime` names, else the first compiled in (`docker` speaks to Podman's Docker-compatible
+/// socket too). A process takes the next engine of its run in turn (the run's processes
+/// share a counter: nextest's processes, or CI shards given one `FIXTURE_RUN_ID`), or one by
+/// its process id when it runs alone; an engine that does not answer is passed over for the
+/// next one. Every fixture of the process lives on that engine, and session objects exist
+/// once per engine (see `cleanup`).
+pub mod pool {
+    use super::*;
+
+    /// One entry of the pool: the backend's name and the host.
+    pub(crate) fn entry<'a>(text: &'a str, default: &'a str) -> (&'a str, &'a str) {
+        match text.split_once('=') {
+            Some((runtime, host)) if !runtime.contains(':') && !runtime.contains('/') => (runtime.trim(), host.trim()),
+            _ => (default, text.trim()),
+        }
+    }
+
+    pub(super) async fn select(backends: &[Backend], config: &crate::config::Config) -> Result<Arc<dyn Runtime>> {
+        let default = config.runtime.as_deref().filter(|r| !r.is_empty()).unwrap_or(backends[0].name);
+        let engines: Vec<(&str, &str)> = config.engines.iter().map(|e| entry(e, default)).collect();
+        let first = crate::cleanup::next_slot() % engines.len();
+        let mut tried = Vec::new();
+        for (runtime, host) in engines.iter().cycle().skip(first).take(engines.len()) {
+            let Some(backend) = backends.iter().find(|b| b.name == *runtime) else {
+                let names: Vec<&str> = backends.iter().map(|b| b.name).collect();
+                return Err(Error::new(
+                    ErrorKind::Config,
+                    format!("engine `{runtime}={host}` of the pool (FIXTURE_ENGINES or `engines`): runtime `{runtime}` is not compiled in"),
+                )
+                .with_hint(format!("write each engine as `runtime=host` with a runtime of: {}", names.join(", "))));
+            };
+            match connect_at(backend, Some(host)).await {
+                Ok(rt) => {
+                    tracing::debug!(runtime, host, "this process's engine, of the pool");
+                    return Ok(rt);
+                }
+                Err(e) if e.kind() == ErrorKind::Config => return Err(e),
+                Err(e) => {
+                    tracing::warn!(runtime, host, error = %e, "an engine of the pool does not answer; trying the next");
+                    tried.push(format!("{runtime}={host}: {e}"));
+                }
+            }
+        }
+        Err(Error::new(
+            ErrorKind::Engine,
+            format!("no engine of the pool (FIXTURE_ENGINES or `engines`) answers; tried {}", tried.join("; ")),
+        )
+        .with_hint("start them, or take those that are down out of the list"))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -187,5 +274,28 @@ mod tests {
         insta::assert_snapshot!("not_compiled_in", report(&[dead_docker], Some("podman")).await);
         insta::assert_snapshot!("dead_socket", report(&[dead_docker], Some("docker")).await);
         insta::assert_snapshot!("none_answers", report(&[dead_docker, dead_podman], None).await);
+    }
+
+    #[test]
+    fn pool_entries_name_their_runtime_or_take_the_default() {
+        assert_eq!(
+            pool::entry("podman=ssh://ci@b/run/podman/podman.sock", "docker"),
+            ("podman", "ssh://ci@b/run/podman/podman.sock")
+        );
+        assert_eq!(pool::entry("unix:///var/run/docker.sock", "docker"), ("docker", "unix:///var/run/docker.sock"));
+        assert_eq!(pool::entry("tcp://h:2376?a=b", "podman"), ("podman", "tcp://h:2376?a=b"));
+    }
+
+    #[tokio::test]
+    async fn a_pool_passes_over_engines_that_do_not_answer() {
+        let dead_docker = Backend::new("docker", dead).with_connect_to(|_| dead());
+        let config =
+            Config { engines: vec!["docker=unix:///a.sock".into(), "unix:///b.sock".into()], ..Config::default() };
+        let err = select_with(&[dead_docker], &config).await.err().expect("none answers");
+        let said = err.to_string();
+        assert!(said.contains("docker=unix:///a.sock: ") && said.contains("docker=unix:///b.sock: "), "{said}");
+        let config = Config { engines: vec!["containerd=unix:///c.sock".into()], ..Config::default() };
+        let err = select_with(&[dead_docker], &config).await.err().expect("not compiled in");
+        assert_eq!(err.kind(), ErrorKind::Config, "{err:?}");
     }
 }

@@ -876,7 +876,7 @@ impl Runtime for DockerRuntime {
     }
 }
 
-fixtures_engine_api::backend!(name: "docker", connect: DockerRuntime::connect);
+fixtures_engine_api::backend!(name: "docker", connect: DockerRuntime::connect, connect_to: DockerRuntime::connect_to);
 
 #[cfg(test)]
 mod tests {

@@ -37,17 +37,19 @@ pub mod __private {
     pub use tokio;
 }
 
-/// A backend crate's entry points, from its name and an `async fn connect() -> Result<R>`
-/// for its [`Runtime`](fixtures_core::Runtime) `R`:
+/// A backend crate's entry points, from its name, an `async fn connect() -> Result<R>` (as
+/// configured) and an `async fn connect_to(host: &str) -> Result<R>` (an engine of a pool, a
+/// watcher's) for its [`Runtime`](fixtures_core::Runtime) `R`:
 ///
 /// - `pub fn backend()`, for `Env::backend`, when a suite lists its backends itself;
 /// - the same backend offered to every `Env` of a binary that links the crate (`Env::new()`
 ///   uses every backend compiled in);
 /// - the watcher hook: before `main`, a test binary started as this backend's watcher (see
-///   `fixtures_core::cleanup`) becomes the watcher instead of running tests.
+///   `fixtures_core::cleanup`) becomes the watcher instead of running tests, connected to the
+///   engine its test process used.
 #[macro_export]
 macro_rules! backend {
-    (name: $name:literal, connect: $connect:path $(,)?) => {
+    (name: $name:literal, connect: $connect:path, connect_to: $connect_to:path $(,)?) => {
         fn __fixtures_connect() -> ::std::pin::Pin<
             ::std::boxed::Box<
                 dyn ::std::future::Future<
@@ -62,12 +64,28 @@ macro_rules! backend {
             })
         }
 
-        #[doc = concat!("This backend, for `Env::backend`: `FIXTURE_RUNTIME=", $name, "` picks it. `Env::new()` offers it already.")]
-        pub fn backend() -> $crate::__private::fixtures_core::Backend {
-            $crate::__private::fixtures_core::Backend::new($name, __fixtures_connect)
+        fn __fixtures_connect_to(host: ::std::string::String) -> ::std::pin::Pin<
+            ::std::boxed::Box<
+                dyn ::std::future::Future<
+                        Output = $crate::__private::fixtures_core::Result<::std::sync::Arc<dyn $crate::__private::fixtures_core::Runtime>>,
+                    > + ::std::marker::Send,
+            >,
+        > {
+            ::std::boxed::Box::pin(async move {
+                ::std::result::Result::Ok(
+                    ::std::sync::Arc::new($connect_to(&host).await?) as ::std::sync::Arc<dyn $crate::__private::fixtures_core::Runtime>
+                )
+            })
         }
 
-        $crate::__private::inventory::submit! { $crate::__private::fixtures_core::Backend::new($name, __fixtures_connect) }
+        #[doc = concat!("This backend, for `Env::backend`: `FIXTURE_RUNTIME=", $name, "` picks it. `Env::new()` offers it already.")]
+        pub fn backend() -> $crate::__private::fixtures_core::Backend {
+            $crate::__private::fixtures_core::Backend::new($name, __fixtures_connect).with_connect_to(__fixtures_connect_to)
+        }
+
+        $crate::__private::inventory::submit! {
+            $crate::__private::fixtures_core::Backend::new($name, __fixtures_connect).with_connect_to(__fixtures_connect_to)
+        }
 
         #[used]
         #[unsafe(link_section = ".init_array")]
@@ -77,11 +95,23 @@ macro_rules! backend {
             if !$crate::__private::fixtures_core::cleanup::watcher_requested($name) {
                 return;
             }
+            // The engine the test process used (one of a pool, maybe), else as configured.
+            let host = ::std::env::var($crate::__private::fixtures_core::cleanup::WATCH_HOST_VAR)
+                .ok()
+                .filter(|h| !h.is_empty());
             let runtime = $crate::__private::tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()
                 .ok()
-                .and_then(|rt| rt.block_on($connect()).ok());
+                .and_then(|rt| {
+                    rt.block_on(async {
+                        match &host {
+                            ::std::option::Option::Some(host) => $connect_to(host).await,
+                            ::std::option::Option::None => $connect().await,
+                        }
+                    })
+                    .ok()
+                });
             match runtime {
                 ::std::option::Option::Some(runtime) => $crate::__private::fixtures_core::cleanup::watch(::std::sync::Arc::new(runtime)),
                 // Nothing to watch with; leave without running the binary's main.

@@ -1073,7 +1073,7 @@ impl Runtime for PodmanRuntime {
     }
 }
 
-fixtures_engine_api::backend!(name: "podman", connect: PodmanRuntime::connect);
+fixtures_engine_api::backend!(name: "podman", connect: PodmanRuntime::connect, connect_to: PodmanRuntime::connect_to);
 
 #[cfg(test)]
 mod tests {

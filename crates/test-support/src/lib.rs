@@ -179,6 +179,10 @@ pub async fn logs_come_to_contain(c: &fixtures_core::Container, text: &str) -> R
     Ok(false)
 }
 
+/// The features the matrix builds the suite with (`cargo xtask integration`): tests that run
+/// cargo or cargo-nextest use the same, so nothing is built twice.
+pub const TEST_FEATURES: &str = "fixtures/podman,fixtures/compose,fixtures/tls";
+
 /// The binary of the test target `target` of this package (one with `test = false`, run by
 /// another test as a subprocess), built if needed.
 ///
@@ -188,16 +192,7 @@ pub fn test_binary(target: &str) -> std::path::PathBuf {
     let out = std::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned()))
         .current_dir(workspace_root())
         // The features `cargo xtask integration` builds the suite with, so nothing is built twice.
-        .args([
-            "test",
-            "-p",
-            "fixtures",
-            "--features",
-            "fixtures/podman,fixtures/compose,fixtures/tls",
-            "--test",
-            target,
-            "--no-run",
-        ])
+        .args(["test", "-p", "fixtures", "--features", TEST_FEATURES, "--test", target, "--no-run"])
         .output()
         .expect("cargo runs");
     let text = String::from_utf8_lossy(&out.stderr);

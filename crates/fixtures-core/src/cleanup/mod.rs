@@ -12,9 +12,10 @@
 //! - And if even the watcher was killed: the next run sweeps objects whose owner
 //!   process is gone (on this host only; objects of other hosts are left alone).
 //! - A run shared by several processes (cargo-nextest: `NEXTEST_RUN_ID`) shares its
-//!   session objects. Each process holds a shared `flock` on the run's lock file for its
-//!   whole life; a watcher whose process is gone, finding the lock held by nobody for 4 s,
-//!   takes it exclusively and removes the run's session objects.
+//!   session objects, once per engine (a run spread over a pool of engines has a set on
+//!   each). Each process holds a shared `flock` on the lock file of its run on its engine for
+//!   its whole life; a watcher whose process is gone, finding that lock held by nobody for
+//!   4 s, takes it exclusively and removes the run's session objects on that engine.
 //!
 //! Only objects with `fixtures.managed` are ever removed.
 //!
@@ -44,7 +45,7 @@ pub(crate) use removal::*;
 pub(crate) use run::*;
 pub(crate) use signal::*;
 use watcher::start_watcher;
-pub use watcher::{watch, watcher_requested};
+pub use watcher::{WATCH_HOST_VAR, watch, watcher_requested};
 
 /// Whether the owner an object's `fixtures.owner` label names is still there: a live process
 /// on this host, a run one of whose processes is alive, or anything this host cannot judge
@@ -55,8 +56,8 @@ pub fn owner_is_alive(owner: &str) -> bool {
 
 // The process's clean-up state, all of it: what the submodules read and write.
 
-/// This process's shared hold on its run's lock, kept until exit.
-static RUN_HOLD: Mutex<Option<File>> = Mutex::new(None);
+/// This process's shared holds on its run's lock on each engine (by engine key), kept until exit.
+static RUN_HOLD: Mutex<Vec<(String, File)>> = Mutex::new(Vec::new());
 
 /// Set when a signal came: nothing new is created from then on.
 static STOPPING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
@@ -64,7 +65,7 @@ static STOPPING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::
 /// Held by the signal thread while it removes; the exit hook waits for it.
 static SIGNAL_CLEANUP: Mutex<()> = Mutex::new(());
 
-/// Runtimes this process has made objects on, with their watcher's pipe.
+/// Runtimes this process has made objects on, by engine key (see [`engine_key`]).
 static STARTED: LazyLock<Mutex<HashMap<String, Arc<dyn Runtime>>>> = LazyLock::new(Default::default);
 
 /// The write ends of this process's watchers' pipes, open for its whole life.
@@ -76,25 +77,34 @@ static SIGNAL_PIPE: OnceLock<(i32, i32)> = OnceLock::new();
 /// The environment variable that turns the test binary into a watcher.
 pub const WATCHER_VAR: &str = "FIXTURES_WATCHER";
 
-/// Joins the run (a shared hold on its lock) and installs the signal handler, once per
-/// process. Called first thing when a test starts, before connecting to an engine, so that a
-/// run's other processes see this one alive as early as possible.
+/// Installs the signal handler, once per process. Called first thing when a test starts.
 pub(crate) fn join_run() {
     static ONCE: OnceLock<()> = OnceLock::new();
-    ONCE.get_or_init(|| {
-        hold_run();
-        install_signal_handler();
-    });
+    ONCE.get_or_init(install_signal_handler);
 }
 
-/// Before the first object on `runtime`: sweep what dead processes left, start this
-/// process's watcher, install the signal handler and join the run. Once per runtime.
+/// An engine's key: its backend's name and a hash of its host, for the run's lock files.
+pub(crate) fn engine_key(runtime: &dyn Runtime) -> String {
+    // FNV-1a: stable across processes and builds.
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in runtime.name().bytes().chain([0]).chain(runtime.host().bytes()) {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    let name: String = runtime.name().chars().filter(char::is_ascii_alphanumeric).collect();
+    format!("{name}-{:08x}", hash as u32)
+}
+
+/// Before the first object on `runtime`: join the run on that engine (a shared hold on its
+/// lock), sweep what dead processes left there, start this process's watcher for it. Once
+/// per engine.
 pub(crate) async fn prepare(runtime: &Arc<dyn Runtime>) {
+    let key = engine_key(runtime.as_ref());
     let first = {
         let mut started = STARTED.lock().unwrap_or_else(|p| p.into_inner());
-        let first = !started.contains_key(runtime.name());
+        let first = !started.contains_key(&key);
         if first {
-            started.insert(runtime.name().to_owned(), runtime.clone());
+            started.insert(key.clone(), runtime.clone());
         }
         first
     };
@@ -102,8 +112,9 @@ pub(crate) async fn prepare(runtime: &Arc<dyn Runtime>) {
         return;
     }
     join_run();
+    hold_run(&key);
     sweep(runtime.as_ref()).await;
-    start_watcher(runtime.name());
+    start_watcher(runtime.as_ref(), &key);
 }
 
 #[cfg(test)]
@@ -123,20 +134,23 @@ mod tests {
     #[test]
     fn a_run_is_alive_while_a_process_holds_it() {
         let run = format!("unit{}", std::process::id());
-        let path = lock_path(&run);
+        let path = lock_path(&run, "docker-1");
         std::fs::create_dir_all(path.parent().expect("dir")).expect("dir");
         let holder = File::options().create(true).truncate(false).write(true).open(&path).expect("lock file");
         assert!(flock(&holder, libc::LOCK_SH));
-        assert!(run_alive(&run));
-        assert!(last_one_out(&run).is_none());
+        assert!(run_alive(&run, "docker-1"));
+        assert!(run_alive_anywhere(&run));
+        assert!(!run_alive(&run, "podman-2"), "another engine's lock is another lock");
+        assert!(last_one_out(&run, "docker-1").is_none());
         drop(holder);
         // A process forked meanwhile (another test's watcher) shares the lock until it execs.
         let start = std::time::Instant::now();
-        while run_alive(&run) && start.elapsed() < std::time::Duration::from_secs(2) {
+        while run_alive(&run, "docker-1") && start.elapsed() < std::time::Duration::from_secs(2) {
             std::thread::sleep(std::time::Duration::from_millis(10));
         }
-        assert!(!run_alive(&run));
-        assert!(last_one_out(&run).is_some());
+        assert!(!run_alive(&run, "docker-1"));
+        assert!(!run_alive_anywhere(&run));
+        assert!(last_one_out(&run, "docker-1").is_some());
         let _ = std::fs::remove_file(path);
     }
 }

@@ -58,7 +58,7 @@ pub(crate) fn run_owner() -> String {
 /// Whether the owner named by a label is a live process (unknown hosts count as alive).
 pub(super) fn owner_alive(owner: &str) -> bool {
     if let Some(run) = owner.strip_prefix("run:") {
-        return run_alive(run);
+        return run_alive_anywhere(run);
     }
     let mut parts = owner.rsplitn(3, ':');
     let (Some(start), Some(pid), Some(host)) = (parts.next(), parts.next(), parts.next()) else { return true };

@@ -41,11 +41,15 @@ pub(crate) async fn remove_owned(runtime: &dyn Runtime, owner: &str) -> usize {
     remove_selected(runtime, &LabelFilter::eq(labels::OWNER, owner.to_owned()), reused).await
 }
 
-/// At exit (or from a watcher): if no process of `run` remains, remove its session objects.
-pub(crate) async fn remove_run_if_last(runtime: &dyn Runtime, run: &str) {
-    if let Some(_exclusive) = last_one_out(run) {
+/// At exit (or from a watcher): if no process of `run` remains on `engine` (the key of
+/// `runtime`), remove the run's session objects there.
+pub(crate) async fn remove_run_if_last(runtime: &dyn Runtime, run: &str, engine: &str) {
+    if let Some(_exclusive) = last_one_out(run, engine) {
         remove_selected(runtime, &LabelFilter::eq(labels::OWNER, format!("run:{run}")), reused).await;
-        let _ = std::fs::remove_file(lock_path(run));
+        let _ = std::fs::remove_file(lock_path(run, engine));
+        if !run_alive_anywhere(run) {
+            let _ = std::fs::remove_file(turn_path(run));
+        }
     }
 }
 

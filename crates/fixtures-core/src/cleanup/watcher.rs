@@ -3,7 +3,7 @@
 
 use super::*;
 
-pub(super) fn start_watcher(runtime_name: &str) {
+pub(super) fn start_watcher(runtime: &dyn Runtime, engine: &str) {
     if std::env::var_os("FIXTURE_NO_WATCHER").is_some() {
         return;
     }
@@ -11,7 +11,9 @@ pub(super) fn start_watcher(runtime_name: &str) {
     let mut cmd = std::process::Command::new(exe);
     // If the hook is missing, these arguments make a libtest binary list nothing and exit.
     cmd.args(["--list", "--exact", "__fixtures_watcher__"])
-        .env(WATCHER_VAR, runtime_name)
+        .env(WATCHER_VAR, runtime.name())
+        .env(WATCH_HOST_VAR, runtime.host())
+        .env("FIXTURES_WATCH_ENGINE", engine)
         .env("FIXTURES_WATCH_OWNER", OWNER.as_str())
         .env("FIXTURES_WATCH_RUN", RUN.as_str())
         .stdin(std::process::Stdio::piped())
@@ -39,6 +41,7 @@ pub(super) fn start_watcher(runtime_name: &str) {
 pub fn watch(runtime: Arc<dyn Runtime>) -> ! {
     let owner = std::env::var("FIXTURES_WATCH_OWNER").unwrap_or_default();
     let run = std::env::var("FIXTURES_WATCH_RUN").unwrap_or_default();
+    let engine = std::env::var("FIXTURES_WATCH_ENGINE").unwrap_or_else(|_| engine_key(runtime.as_ref()));
     let mut stdin = std::io::stdin();
     let mut buf = [0u8; 64];
     while matches!(stdin.read(&mut buf), Ok(n) if n > 0) {}
@@ -48,17 +51,21 @@ pub fn watch(runtime: Arc<dyn Runtime>) -> ! {
                 remove_owned_until_quiet(std::slice::from_ref(&runtime), &owner).await;
             }
             if !run.is_empty() {
-                if shared_run() && !run_ends(&run).await {
+                if shared_run() && !run_ends(&run, &engine).await {
                     // Another process holds it: its watcher takes over.
                     return;
                 }
-                remove_run_if_last(runtime.as_ref(), &run).await;
+                remove_run_if_last(runtime.as_ref(), &run, &engine).await;
             }
         });
     }
     // SAFETY: leave at once, running none of the test binary's exit hooks.
     unsafe { libc::_exit(0) }
 }
+
+/// The engine a watcher watches (its test process's, which may be one of a pool): the
+/// backend's hook connects to this host when it is set.
+pub const WATCH_HOST_VAR: &str = "FIXTURES_WATCH_HOST";
 
 /// The watcher hook's test: is this process meant to be a watcher for `runtime_name`? When
 /// it is, the process first leaves the test process's tree (a fork and a session of its own).
