@@ -291,11 +291,11 @@ mod tests {
         let dead_docker = Backend::new("docker", dead).with_connect_to(|_| dead());
         let config =
             Config { engines: vec!["docker=unix:///a.sock".into(), "unix:///b.sock".into()], ..Config::default() };
-        let err = select_with(&[dead_docker], &config).await.err().expect("none answers");
+        let Err(err) = select_with(&[dead_docker], &config).await else { panic!("none answers") };
         let said = err.to_string();
         assert!(said.contains("docker=unix:///a.sock: ") && said.contains("docker=unix:///b.sock: "), "{said}");
         let config = Config { engines: vec!["containerd=unix:///c.sock".into()], ..Config::default() };
-        let err = select_with(&[dead_docker], &config).await.err().expect("not compiled in");
+        let Err(err) = select_with(&[dead_docker], &config).await else { panic!("not compiled in") };
         assert_eq!(err.kind(), ErrorKind::Config, "{err:?}");
     }
 }
