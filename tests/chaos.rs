@@ -12,7 +12,7 @@ use fixtures::runtime::{EventAction, EventObject};
 use fixtures::spec::LabelFilter;
 
 fn cargo() -> Command {
-    let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned()));
+    let mut cmd = test_support::cargo();
     cmd.current_dir(env!("CARGO_MANIFEST_DIR"));
     cmd
 }

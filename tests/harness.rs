@@ -145,8 +145,7 @@ fn a_filter_that_matches_nothing_says_so_and_passes() {
 
 #[test]
 fn nextest_lists_and_runs_each_case() {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-    let out = Command::new(&cargo)
+    let out = test_support::cargo()
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .args([
             "nextest",
@@ -168,7 +167,7 @@ fn nextest_lists_and_runs_each_case() {
         assert!(text.lines().any(|l| l.trim_end().ends_with(name)), "nextest lists `{name}`:\n{text}");
     }
     // One case, by its name, in a process of its own.
-    let out = Command::new(&cargo)
+    let out = test_support::cargo()
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .args([
             "nextest",

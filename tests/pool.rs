@@ -5,7 +5,6 @@
 //! nothing of the run is left on either afterwards.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use fixtures::spec::LabelFilter;
@@ -33,7 +32,7 @@ async fn a_nextest_run_spreads_over_the_pool() {
     let engines = pool();
     let (nextest_run, nextest_log, list) = (run.clone(), log.clone(), engines.join(","));
     let out = tokio::task::spawn_blocking(move || {
-        Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned()))
+        test_support::cargo()
             .current_dir(env!("CARGO_MANIFEST_DIR"))
             .args(["nextest", "run", "-p", "fixtures", "--features", test_support::TEST_FEATURES])
             .args(["--test", "pool_suite", "--no-fail-fast", "-j", "4"])

@@ -5,8 +5,12 @@
 //! Prints a table (median, p10–p90 spread, ratios to the floor and to testcontainers-rs,
 //! and the goal) and writes the same as JSON to `target/bench/results-<engine>.json`.
 //! Flags: `--reps N` scales the repetitions (default 1 = the counts), `--only S1,S3`.
+//! S9 (`remote`) puts the engine behind a TLS front and an ssh server on loopback and compares
+//! one test through each with the local socket, and a large build context plain and gzip.
 //! The engine is the one `cargo xtask bench --runtime docker|podman` chose: `DOCKER_HOST`
 //! for the floor and testcontainers-rs (both bollard), `FIXTURE_RUNTIME` for fixtures.
+
+mod remote;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -18,11 +22,11 @@ use fixtures_core::{Env, Result, build, container, image};
 use futures_util::StreamExt;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-const SERVICES: &str = "fixtures-test/services:latest";
+pub(crate) const SERVICES: &str = "fixtures-test/services:latest";
 
-type Row = (String, String, Vec<f64>);
+pub(crate) type Row = (String, String, Vec<f64>);
 
-fn ms(d: Duration) -> f64 {
+pub(crate) fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
 
@@ -38,12 +42,12 @@ fn quantile(values: &[f64], q: f64) -> f64 {
 // ------------------------------------------------------------ the floor
 
 /// Whether the bench runs on Podman (`cargo xtask bench --runtime podman`).
-fn on_podman() -> bool {
+pub(crate) fn on_podman() -> bool {
     std::env::var("FIXTURES_BENCH_ENGINE").is_ok_and(|e| e == "podman")
 }
 
 /// The engine's socket: `DOCKER_HOST` (Podman's, under `--runtime podman`), else Docker's.
-fn docker_host() -> String {
+pub(crate) fn docker_host() -> String {
     std::env::var("DOCKER_HOST").ok().filter(|h| !h.is_empty()).unwrap_or_else(|| "unix:///var/run/docker.sock".into())
 }
 
@@ -201,7 +205,7 @@ mod tc {
 
 // ------------------------------------------------------------ fixtures
 
-fn our_env() -> Env {
+pub(crate) fn our_env() -> Env {
     Env::new()
         .backend(fixtures_docker::backend())
         .backend(fixtures_podman::backend())
@@ -795,6 +799,8 @@ async fn main() {
     let run = |s: &str| only.as_ref().is_none_or(|o| o.iter().any(|x| x.eq_ignore_ascii_case(s)));
     let n = |base: usize| ((base as f64 * reps).round() as usize).max(3);
 
+    // S9's fronts, made and named in the configuration before anything reads it.
+    let fronts = run("S9").then(remote::start);
     let mut rows: Vec<Row> = Vec::new();
     // Warm up: first container creation pays one-time costs for every contender alike.
     drop(s1(1).await);
@@ -821,6 +827,11 @@ async fn main() {
     if run("S8") {
         rows.extend(s8(n(5)).await);
     }
+    if run("S9") {
+        rows.extend(remote::s9_one_test(n(30)).await);
+        rows.extend(remote::s9_context(n(5)).await);
+    }
+    drop(fronts);
     if run("S7") {
         let n = n(100);
         rows.extend(tokio::task::spawn_blocking(move || s7(n)).await.expect("S7"));

@@ -30,6 +30,7 @@ const NOT_HERE: &[(&str, &str)] = &[
     ("teardown", "runs cargo"),
     ("faults", "runs cargo"),
     ("remote", "runs cargo, and an ssh server only root can start"),
+    ("pool", "runs cargo-nextest, over the machine's rootful engines"),
     ("compose_vs_docker_compose", "runs docker-compose on Docker"),
     ("cleanup", "lists Docker as well as Podman"),
     ("fixtures_macros", "is a proc-macro crate's tests, linked to the toolchain's libstd the user cannot read"),

@@ -8,7 +8,8 @@
 //! Only containers, networks and volumes that carry the library's `fixtures.managed` label are
 //! ever listed or removed; nothing else on the engine is touched. Each engine compiled in
 //! (Docker, Podman) is asked, where it answers; its socket is found as the library finds it
-//! (`DOCKER_HOST`, `CONTAINER_HOST`, `fixtures.toml`, the usual paths).
+//! (`DOCKER_HOST`, `CONTAINER_HOST`, `fixtures.toml`, the usual paths). With a pool of engines
+//! (`engines`, `FIXTURE_ENGINES`) each engine of the pool is asked instead.
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -146,15 +147,39 @@ async fn main_async(o: Options) -> Result<(), String> {
     let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
     let mut reached = 0;
     let mut failures = 0;
-    for b in backend::compiled_in() {
+    // Every backend as configured, or every engine of a pool (`engines`, FIXTURE_ENGINES).
+    let backends = backend::compiled_in();
+    let pool = backend::pool::engines(backends.first().map_or("docker", |b| b.name())).map_err(|e| e.to_string())?;
+    let targets: Vec<(backend::Backend, Option<String>)> = if pool.is_empty() {
+        backends.iter().map(|b| (*b, None)).collect()
+    } else {
+        let mut targets = Vec::new();
+        for (runtime, host) in pool {
+            let b = backends
+                .iter()
+                .find(|b| b.name() == runtime)
+                .ok_or_else(|| format!("{runtime}={host}: runtime `{runtime}` is not compiled in"))?;
+            targets.push((*b, Some(host)));
+        }
+        targets
+    };
+    for (b, host) in &targets {
         if o.runtime.as_deref().is_some_and(|r| r != b.name()) {
             continue;
         }
-        let rt = match b.connect().await {
+        let name = match host {
+            Some(host) => format!("{}={host}", b.name()),
+            None => b.name().to_owned(),
+        };
+        let connected = match host {
+            Some(host) => b.connect_to(host).await,
+            None => b.connect().await,
+        };
+        let rt = match connected {
             Ok(rt) => rt,
-            Err(e) if o.runtime.is_some() => return Err(format!("{}: {}", b.name(), e.message())),
+            Err(e) if o.runtime.is_some() => return Err(format!("{name}: {}", e.message())),
             Err(_) => {
-                println!("{}: not reachable, skipped", b.name());
+                println!("{name}: not reachable, skipped");
                 continue;
             }
         };
@@ -163,7 +188,7 @@ async fn main_async(o: Options) -> Result<(), String> {
             Ok(found) => found,
             Err(e) => {
                 failures += 1;
-                println!("{}: cannot list: {}", b.name(), e.message());
+                println!("{name}: cannot list: {}", e.message());
                 continue;
             }
         };
@@ -171,7 +196,7 @@ async fn main_async(o: Options) -> Result<(), String> {
         if let Some(min) = o.older_than {
             found.retain(|f| f.age(now).is_some_and(|a| a >= min.as_secs()));
         }
-        println!("{}: {} object{} of ours", b.name(), found.len(), if found.len() == 1 { "" } else { "s" });
+        println!("{name}: {} object{} of ours", found.len(), if found.len() == 1 { "" } else { "s" });
         if !found.is_empty() {
             println!(
                 "  {:<9} {:<40} {:<18} {:<9} {:<18} {:>5}  owner",
@@ -224,13 +249,7 @@ async fn main_async(o: Options) -> Result<(), String> {
                 }
             }
         }
-        println!(
-            "{}: removed {} container(s), {} network(s), {} volume(s)",
-            b.name(),
-            removed[0],
-            removed[1],
-            removed[2]
-        );
+        println!("{name}: removed {} container(s), {} network(s), {} volume(s)", removed[0], removed[1], removed[2]);
     }
     if reached == 0 {
         return Err("no engine answered (is Docker running? is the Podman service started?)".to_owned());

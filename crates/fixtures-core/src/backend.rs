@@ -59,6 +59,14 @@ impl Backend {
     pub async fn connect(&self) -> Result<Arc<dyn Runtime>> {
         connect(self).await
     }
+
+    /// Connects to the engine at `host` (an engine of a pool), for tools that look at every one.
+    ///
+    /// # Errors
+    /// As [`Backend::connect`]; [`ErrorKind::Config`] when this backend takes no host.
+    pub async fn connect_to(&self, host: &str) -> Result<Arc<dyn Runtime>> {
+        connect_at(self, Some(host)).await
+    }
 }
 
 inventory::collect!(Backend);
@@ -75,8 +83,9 @@ pub fn compiled_in() -> Vec<Backend> {
 /// in milliseconds, even behind a slow proxy.
 const CONNECT_LIMIT: std::time::Duration = std::time::Duration::from_secs(10);
 
-/// Engines connected to, by backend and host (`None`: as configured).
-type Connected = HashMap<(&'static str, Option<String>), Arc<dyn Runtime>>;
+/// Engines connected to, by backend (its name and its connecting function: two backends of
+/// one name that connect differently are two) and host (`None`: as configured).
+type Connected = HashMap<(&'static str, usize, Option<String>), Arc<dyn Runtime>>;
 
 static CONNECTED: LazyLock<Mutex<Connected>> = LazyLock::new(Default::default);
 
@@ -86,7 +95,7 @@ async fn connect(backend: &Backend) -> Result<Arc<dyn Runtime>> {
 
 /// Connects `backend` to `host` (`None`: the engine its configuration names), once per process.
 async fn connect_at(backend: &Backend, host: Option<&str>) -> Result<Arc<dyn Runtime>> {
-    let key = (backend.name, host.map(str::to_owned));
+    let key = (backend.name, backend.connect as usize, host.map(str::to_owned));
     if let Some(rt) = CONNECTED.lock().unwrap_or_else(|p| p.into_inner()).get(&key) {
         return Ok(rt.clone());
     }
@@ -204,6 +213,17 @@ pub mod pool {
             Some((runtime, host)) if !runtime.contains(':') && !runtime.contains('/') => (runtime.trim(), host.trim()),
             _ => (default, text.trim()),
         }
+    }
+
+    /// The pool's engines as `(runtime, host)`, for tools that look at every one (`cargo
+    /// fixtures`); empty without a pool. A bare host goes to `runtime`, else to `default`.
+    ///
+    /// # Errors
+    /// [`ErrorKind::Config`] when the configuration cannot be read.
+    pub fn engines(default: &str) -> Result<Vec<(String, String)>> {
+        let config = crate::config::current()?;
+        let default = config.runtime.as_deref().filter(|r| !r.is_empty()).unwrap_or(default);
+        Ok(config.engines.iter().map(|e| entry(e, default)).map(|(r, h)| (r.to_owned(), h.to_owned())).collect())
     }
 
     pub(super) async fn select(backends: &[Backend], config: &crate::config::Config) -> Result<Arc<dyn Runtime>> {

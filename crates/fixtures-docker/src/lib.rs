@@ -63,6 +63,8 @@ pub struct DockerRuntime {
     rootless: bool,
     /// The engine's host when it is another machine (see `fixtures_engine_api::remote`).
     remote: Option<std::net::IpAddr>,
+    /// Whether build contexts go up gzip-compressed (default: when the engine is remote).
+    compress_contexts: bool,
 }
 
 fn err(op: &str) -> impl Fn(BollardError) -> Error + '_ {
@@ -272,7 +274,16 @@ impl DockerRuntime {
             podman: podman.then(Arc::default),
             rootless,
             remote: reach.remote,
+            compress_contexts: reach.remote.is_some(),
         })
+    }
+
+    /// Whether build contexts are sent gzip-compressed: by default when the engine is on
+    /// another host, where the link is slower than compressing (`cargo xtask bench` measures
+    /// it, S9); off on a fast link, on for a slow one to a local engine.
+    pub fn compress_contexts(mut self, on: bool) -> Self {
+        self.compress_contexts = on;
+        self
     }
 
     /// Whether builds go through BuildKit: with this crate's `buildkit` feature (on by
@@ -308,7 +319,7 @@ impl DockerRuntime {
     async fn build_once(&self, spec: &BuildSpec, progress: ProgressSink<'_>) -> Result<String> {
         let context = Self::build_context(spec).await?;
         // The link to a remote engine is slower than compressing (see `archive::gzip`).
-        let context = if self.remote.is_some() { compat::archive::gzip(&context)? } else { context };
+        let context = if self.compress_contexts { compat::archive::gzip(&context)? } else { context };
         let options = q::BuildImageOptions {
             dockerfile: spec.dockerfile.clone().unwrap_or_else(|| "Dockerfile".to_owned()),
             t: spec.tags.first().cloned(),

@@ -183,13 +183,31 @@ pub async fn logs_come_to_contain(c: &fixtures_core::Container, text: &str) -> R
 /// cargo or cargo-nextest use the same, so nothing is built twice.
 pub const TEST_FEATURES: &str = "fixtures/podman,fixtures/compose,fixtures/tls";
 
+/// Cargo, as a test runs it: without the variables cargo set for the test itself
+/// (`CARGO_MANIFEST_DIR`, `CARGO_PKG_*`, ...). Build scripts that watch them (ring's does)
+/// would otherwise see a change and build again what the outer cargo had built.
+pub fn cargo() -> std::process::Command {
+    let mut cmd = std::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned()));
+    for (key, _) in std::env::vars_os() {
+        let key = key.to_string_lossy();
+        if key.starts_with("CARGO_PKG_")
+            || key.starts_with("CARGO_MANIFEST_")
+            || ["CARGO_CRATE_NAME", "CARGO_BIN_NAME", "CARGO_PRIMARY_PACKAGE", "CARGO_TARGET_TMPDIR", "OUT_DIR"]
+                .contains(&key.as_ref())
+        {
+            cmd.env_remove(key.as_ref());
+        }
+    }
+    cmd
+}
+
 /// The binary of the test target `target` of this package (one with `test = false`, run by
 /// another test as a subprocess), built if needed.
 ///
 /// # Panics
 /// When cargo cannot build it or does not say where it is.
 pub fn test_binary(target: &str) -> std::path::PathBuf {
-    let out = std::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned()))
+    let out = cargo()
         .current_dir(workspace_root())
         // The features `cargo xtask integration` builds the suite with, so nothing is built twice.
         .args(["test", "-p", "fixtures", "--features", TEST_FEATURES, "--test", target, "--no-run"])

@@ -197,7 +197,24 @@ impl Fronts {
             assert!(start.elapsed() < Duration::from_secs(5), "ssh-agent made no socket");
             std::thread::sleep(Duration::from_millis(20));
         }
-        run("ssh-add", Command::new("ssh-add").arg(ssh.join("client")).env("SSH_AUTH_SOCK", ssh.join("agent.sock")));
+        // The socket is there a moment before the agent listens on it.
+        let start = Instant::now();
+        loop {
+            let added = Command::new("ssh-add")
+                .arg(ssh.join("client"))
+                .env("SSH_AUTH_SOCK", ssh.join("agent.sock"))
+                .output()
+                .expect("ssh-add");
+            if added.status.success() {
+                break;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(5),
+                "ssh-add failed: {}",
+                String::from_utf8_lossy(&added.stderr)
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
         Fronts {
             tls_host: format!("tcp://{TLS_IP}:{tls_port}"),
             ssh_host: format!("ssh://root@{SSH_IP}:{ssh_port}{socket}"),
