@@ -795,13 +795,18 @@ const FEATURE_SETS: &[&str] = &[
     "-p fixtures --no-default-features --features podman",
     "-p fixtures --no-default-features --features harness",
     "-p fixtures --no-default-features --features compose",
+    "-p fixtures --no-default-features --features tls",
+    "-p fixtures --no-default-features --features podman,tls",
     "-p fixtures-compose",
     "-p fixtures-core --no-default-features",
     "-p fixtures-core",
     "-p fixtures-docker --no-default-features",
     "-p fixtures-docker",
+    "-p fixtures-docker --no-default-features --features tls",
     "-p fixtures-podman",
+    "-p fixtures-podman --features tls",
     "-p fixtures-engine-api",
+    "-p fixtures-engine-api --features tls",
     "-p fixtures-macros",
 ];
 
