@@ -1,6 +1,7 @@
 //! A run spread over a pool of engines: the pool suite (`tests/pool/suite.rs`) under
 //! cargo-nextest, a process per test, with `FIXTURE_ENGINES` naming this row's engine and
-//! the machine's other one. Every test passes; the processes are spread over both engines;
+//! the machine's other one, and one that is down. Every test passes; the processes are
+//! spread over both engines that answer (those whose turn was the one down pass over it);
 //! each engine holds one session container of its own, shared by the tests that ran there;
 //! nothing of the run is left on either afterwards.
 
@@ -30,7 +31,10 @@ async fn a_nextest_run_spreads_over_the_pool() {
     let run = format!("pool{}x{nanos:x}", std::process::id());
     let log = std::env::temp_dir().join(format!("{run}.log"));
     let engines = pool();
-    let (nextest_run, nextest_log, list) = (run.clone(), log.clone(), engines.join(","));
+    // And an engine that is down: the processes whose turn it is pass over it to the next.
+    let down = "docker=unix:///run/fixtures-no-engine-here.sock".to_owned();
+    let listed = [engines[0].clone(), down, engines[1].clone()];
+    let (nextest_run, nextest_log, list) = (run.clone(), log.clone(), listed.join(","));
     let out = tokio::task::spawn_blocking(move || {
         test_support::cargo()
             .current_dir(env!("CARGO_MANIFEST_DIR"))
@@ -64,7 +68,7 @@ async fn a_nextest_run_spreads_over_the_pool() {
     assert_eq!(tests.len(), 16, "{written}");
     let used: BTreeSet<&String> = sessions.keys().collect();
     let listed: BTreeSet<&String> = engines.iter().collect();
-    assert_eq!(used, listed, "the processes are spread over every engine of the pool:\n{written}");
+    assert_eq!(used, listed, "the processes are spread over every engine of the pool that answers:\n{written}");
     for (engine, ids) in &sessions {
         assert_eq!(ids.len(), 1, "one session container on {engine}, shared by its tests: {ids:?}");
     }
