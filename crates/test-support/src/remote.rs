@@ -110,6 +110,9 @@ impl Fronts {
     pub fn start(socket: &str) -> Fronts {
         let dir = std::env::temp_dir().join(format!("fixtures-fronts-{}-{}", std::process::id(), free_port(TLS_IP)));
         std::fs::create_dir_all(&dir).expect("dir");
+        // Made first, so that a panic on the way stops what was started and removes the files.
+        let mut fronts =
+            Fronts { dir: dir.clone(), children: Vec::new(), tls_host: String::new(), ssh_host: String::new() };
         // Certificates: the engine's CA, a client CA the engine trusts, and a stranger CA.
         authority(&dir, "engine-ca");
         authority(&dir, "client-ca");
@@ -121,7 +124,6 @@ impl Fronts {
         std::fs::copy(dir.join("engine-ca/ca.pem"), dir.join("client/ca.pem")).expect("ca");
         std::fs::copy(dir.join("engine-ca/ca.pem"), dir.join("stranger/ca.pem")).expect("ca");
 
-        let mut children = Vec::new();
         let tls_port = free_port(TLS_IP);
         let server = dir.join("server");
         let listen = format!(
@@ -130,15 +132,16 @@ impl Fronts {
             server.join("key.pem").display(),
             dir.join("client-ca/ca.pem").display(),
         );
-        let mut socat = Command::new("socat")
+        let socat = Command::new("socat")
             .args([listen.as_str(), &format!("UNIX-CONNECT:{socket}")])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .expect("socat (xtask/setup.sh installs it)");
-        wait_listening(TLS_IP, tls_port, &mut socat, "socat's TLS front");
-        children.push(socat);
+        fronts.children.push(socat);
+        let socat = fronts.children.last_mut().expect("socat");
+        wait_listening(TLS_IP, tls_port, socat, "socat's TLS front");
 
         // ssh: a host key, a client key in an agent of its own, sshd on 127.0.0.3.
         let ssh = dir.join("ssh");
@@ -163,7 +166,7 @@ impl Fronts {
         )
         .expect("sshd_config");
         let _ = std::fs::create_dir_all("/run/sshd");
-        let mut sshd = Command::new("/usr/sbin/sshd")
+        let sshd = Command::new("/usr/sbin/sshd")
             .args(["-D", "-e", "-f"])
             .arg(ssh.join("sshd_config"))
             .stdin(Stdio::null())
@@ -171,8 +174,9 @@ impl Fronts {
             .stderr(Stdio::null())
             .spawn()
             .expect("sshd (xtask/setup.sh installs openssh-server)");
-        wait_listening(SSH_IP, ssh_port, &mut sshd, "sshd");
-        children.push(sshd);
+        fronts.children.push(sshd);
+        let sshd = fronts.children.last_mut().expect("sshd");
+        wait_listening(SSH_IP, ssh_port, sshd, "sshd");
         let host_key = std::fs::read_to_string(ssh.join("host.pub")).expect("host key");
         std::fs::write(ssh.join("known_hosts"), format!("[{SSH_IP}]:{ssh_port} {host_key}")).expect("known_hosts");
         std::fs::write(
@@ -191,7 +195,7 @@ impl Fronts {
             .stderr(Stdio::null())
             .spawn()
             .expect("ssh-agent");
-        children.push(agent);
+        fronts.children.push(agent);
         let start = Instant::now();
         while !ssh.join("agent.sock").exists() {
             assert!(start.elapsed() < Duration::from_secs(5), "ssh-agent made no socket");
@@ -215,12 +219,9 @@ impl Fronts {
             );
             std::thread::sleep(Duration::from_millis(20));
         }
-        Fronts {
-            tls_host: format!("tcp://{TLS_IP}:{tls_port}"),
-            ssh_host: format!("ssh://root@{SSH_IP}:{ssh_port}{socket}"),
-            dir,
-            children,
-        }
+        fronts.tls_host = format!("tcp://{TLS_IP}:{tls_port}");
+        fronts.ssh_host = format!("ssh://root@{SSH_IP}:{ssh_port}{socket}");
+        fronts
     }
 
     /// The folder of the certificates a client uses: `client` (the one the engine trusts),
