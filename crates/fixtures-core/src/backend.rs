@@ -222,13 +222,17 @@ pub mod pool {
     /// [`ErrorKind::Config`] when the configuration cannot be read.
     pub fn engines(default: &str) -> Result<Vec<(String, String)>> {
         let config = crate::config::current()?;
+        Ok(entries(config, default).into_iter().map(|(r, h)| (r.to_owned(), h.to_owned())).collect())
+    }
+
+    /// `config`'s pool as `(runtime, host)`: a bare host goes to `runtime`, else to `default`.
+    fn entries<'a>(config: &'a crate::config::Config, default: &'a str) -> Vec<(&'a str, &'a str)> {
         let default = config.runtime.as_deref().filter(|r| !r.is_empty()).unwrap_or(default);
-        Ok(config.engines.iter().map(|e| entry(e, default)).map(|(r, h)| (r.to_owned(), h.to_owned())).collect())
+        config.engines.iter().map(|e| entry(e, default)).collect()
     }
 
     pub(super) async fn select(backends: &[Backend], config: &crate::config::Config) -> Result<Arc<dyn Runtime>> {
-        let default = config.runtime.as_deref().filter(|r| !r.is_empty()).unwrap_or(backends[0].name);
-        let engines: Vec<(&str, &str)> = config.engines.iter().map(|e| entry(e, default)).collect();
+        let engines = entries(config, backends[0].name);
         let first = crate::cleanup::next_slot() % engines.len();
         let mut tried = Vec::new();
         for (runtime, host) in engines.iter().cycle().skip(first).take(engines.len()) {

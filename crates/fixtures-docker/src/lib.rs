@@ -254,11 +254,7 @@ impl DockerRuntime {
             tracing::debug!(host, "the engine is Podman: its Docker-compatible API's differences are smoothed");
         }
         // On this machine the socket's owner says it; a remote engine is asked.
-        let local = match &reach.via {
-            compat::remote::Via::Unix(path) if reach.remote.is_none() => Some(path.as_str()),
-            _ => None,
-        };
-        let rootless = match local.and_then(fixtures_engine_api::local::runs_rootless) {
+        let rootless = match reach.local_socket().and_then(fixtures_engine_api::local::runs_rootless) {
             Some(rootless) => rootless,
             None => {
                 let info =

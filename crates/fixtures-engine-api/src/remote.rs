@@ -34,6 +34,17 @@ pub struct Reach {
     pub remote: Option<IpAddr>,
 }
 
+impl Reach {
+    /// The engine's own unix socket when the engine is on this machine (not a tunnel's, not
+    /// TCP): what can be read about it locally (see [`crate::local`]).
+    pub fn local_socket(&self) -> Option<&str> {
+        match &self.via {
+            Via::Unix(path) if self.remote.is_none() => Some(path),
+            _ => None,
+        }
+    }
+}
+
 /// What a client connects to: a unix socket (the engine's own or a tunnel's) or plain TCP.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Via {

@@ -343,10 +343,7 @@ impl PodmanRuntime {
         };
         runtime.ping().await.map_err(|e| e.with_hint(format!("tried {host}; is `podman system service` running?")))?;
         // On this machine the socket and the kernel say it; a remote engine is asked.
-        let local = match &reach.via {
-            compat::remote::Via::Unix(path) if reach.remote.is_none() => compat::local::runs_rootless(path),
-            _ => None,
-        };
+        let local = reach.local_socket().and_then(compat::local::runs_rootless);
         let (rootless, cgroups_v1) = match local {
             Some(rootless) => (rootless, !compat::local::cgroups_v2()),
             None => {
