@@ -77,16 +77,49 @@ async fn chaos_leaves_nothing_behind() {
     chaos("chaos_suite", false).await;
 }
 
+/// How much of the chaos suite runs: all four modules with `--full` (`FIXTURES_FULL`), else
+/// the first (50 tests, with the same mix of passing, panicking and timing-out tests). The
+/// libtest filter, the nextest filter, and the expected (passed, failed) counts.
+struct Share {
+    filter: Option<&'static str>,
+    nextest_filter: Option<&'static str>,
+    counts: (u32, u32),
+    /// Tests that have the session fixture (those that time out have none).
+    with_session: usize,
+    /// Rounds of the checks that are repeated.
+    rounds: u32,
+}
+
+fn share() -> Share {
+    if test_support::full() {
+        Share { filter: None, nextest_filter: None, counts: (140, 60), with_session: 180, rounds: 3 }
+    } else {
+        Share {
+            filter: Some("module_0::"),
+            // Under the library's harness the names start with `suite::`.
+            nextest_filter: Some("test(/(^|::)module_0::/)"),
+            counts: (35, 15),
+            with_session: 45,
+            rounds: 1,
+        }
+    }
+}
+
 /// The suite `target` under cargo test's threads, cargo-nextest (`nextest`), SIGINT and SIGKILL.
 async fn chaos(target: &str, nextest: bool) {
     let binary = test_support::test_binary(target);
+    let share = share();
 
     // 1. cargo test: threads in one process.
     let run = run_id("threads");
-    let out =
-        Command::new(&binary).args(["--test-threads=4"]).env("FIXTURE_RUN_ID", &run).output().expect("suite runs");
+    let out = Command::new(&binary)
+        .args(["--test-threads=4"])
+        .args(share.filter)
+        .env("FIXTURE_RUN_ID", &run)
+        .output()
+        .expect("suite runs");
     let text = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(counts(&text), (140, 60), "the designed failures and no others:\n{}", test_support::quoted(&text));
+    assert_eq!(counts(&text), share.counts, "the designed failures and no others:\n{}", test_support::quoted(&text));
     nothing_left_within(&run, Duration::from_secs(10)).await;
 
     if nextest {
@@ -111,7 +144,7 @@ async fn chaos(target: &str, nextest: bool) {
 
     // 5. The whole tree SIGKILLed at once, as a CI runner ends a job that ran out of time: its
     // process group and every process below it. The watcher left that tree when it started.
-    for round in 0..3 {
+    for round in 0..share.rounds {
         let run = run_id(&format!("tree{round}"));
         let mut child = Command::new(&binary)
             .args(["--test-threads=4"])
@@ -123,9 +156,16 @@ async fn chaos(target: &str, nextest: bool) {
             .expect("suite runs");
         wait_for_containers(&run, 3).await;
         let pid = child.id() as i32;
+        // The watcher is a process of its own, started beside the suite's first objects: on a
+        // busy machine it may come a moment after them.
+        let looking = Instant::now();
+        let mut watchers = watchers_of(&run);
+        while watchers.is_empty() && looking.elapsed() < Duration::from_secs(30) {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            watchers = watchers_of(&run);
+        }
+        assert!(!watchers.is_empty(), "the suite has a watcher (none in {:?})", looking.elapsed());
         let tree = descendants(pid);
-        let watchers = watchers_of(&run);
-        assert!(!watchers.is_empty(), "the suite has a watcher");
         assert!(watchers.iter().all(|w| !tree.contains(w)), "its watchers {watchers:?} are out of its tree {tree:?}");
         // The group this test started, and the processes it found below it.
         let mut targets = vec![format!("-{pid}")];
@@ -156,17 +196,18 @@ fn watchers_of(run: &str) -> Vec<i32> {
 }
 
 /// cargo-nextest's own timeout ends a test that hangs holding a container: it signals the
-/// test's process group (SIGTERM, SIGKILL half a second later). Three times: each time,
+/// test's process group (SIGTERM, SIGKILL half a second later). Once (three times with `--full`): each time,
 /// nothing of the run is left within 10 s.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nextest_timeouts_leave_nothing_behind() {
     let config = format!("{}/tests/faults/nextest.toml", env!("CARGO_MANIFEST_DIR"));
-    for round in 0..3 {
+    for round in 0..share().rounds {
         let run = run_id(&format!("nextimeout{round}"));
         let (nextest_run, config) = (run.clone(), config.clone());
         let out = tokio::task::spawn_blocking(move || {
             cargo()
-                .args(["nextest", "run", "-p", "fixtures", "--features", test_support::TEST_FEATURES])
+                .args(["nextest", "run"])
+                .args(test_support::SUITE)
                 .args(["--test", "faults_suite", "--config-file", &config, "--profile", "timeout-kill"])
                 .args(["-E", "test(=hang::forever)"])
                 .env("FIXTURE_RUN_ID", &nextest_run)
@@ -227,6 +268,7 @@ async fn started_mid_run(binary: &std::path::Path, run: &str) -> std::process::C
 
 /// 2. cargo-nextest: a process per test, one session container for the whole run.
 async fn chaos_under_nextest(target: &str) {
+    let share = share();
     let run = run_id("nextest");
     let target = target.to_owned();
     let session_log = std::env::temp_dir().join(format!("{run}-session-ids"));
@@ -235,22 +277,26 @@ async fn chaos_under_nextest(target: &str) {
     let rt = test_support::runtime().await;
     let mut events = test_support::EventLog::start(rt.clone(), &[("fixtures.run", run.as_str())]);
     let (nextest_run, nextest_log) = (run.clone(), session_log.clone());
+    // One span of the run on the engine, however slowly nextest's processes start.
+    let hold = test_support::RunHold::start(&run);
     // Off the async threads: the run takes minutes.
     let out = tokio::task::spawn_blocking(move || {
         cargo()
             .args([
                 "nextest",
                 "run",
-                "-p",
-                "fixtures",
-                "--features",
-                test_support::TEST_FEATURES,
+                test_support::SUITE[0],
+                test_support::SUITE[1],
+                test_support::SUITE[2],
+                test_support::SUITE[3],
+                test_support::SUITE[4],
                 "--test",
                 &target,
                 "--no-fail-fast",
                 "-j",
                 "4",
             ])
+            .args(share.nextest_filter.iter().flat_map(|f| ["-E", f]))
             .env("FIXTURE_RUN_ID", &nextest_run)
             .env("CHAOS_SESSION_LOG", &nextest_log)
             .output()
@@ -258,10 +304,11 @@ async fn chaos_under_nextest(target: &str) {
     })
     .await
     .expect("joined");
+    drop(hold);
     let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    assert_eq!(counts(&text), (140, 60), "the designed failures and no others:\n{}", test_support::quoted(&text));
-    // Each of the 180 tests with the session fixture (the 20 that time out have none) wrote
-    // down the session container it had: one container for 200 processes.
+    assert_eq!(counts(&text), share.counts, "the designed failures and no others:\n{}", test_support::quoted(&text));
+    // Each test with the session fixture (those that time out have none) wrote down the
+    // session container it had: one container for all the run's processes.
     let ids = std::fs::read_to_string(&session_log).expect("the tests wrote the session ids");
     std::fs::remove_file(&session_log).expect("remove the id log");
     let mut by_container = std::collections::BTreeMap::<&str, Vec<&str>>::new();
@@ -273,8 +320,8 @@ async fn chaos_under_nextest(target: &str) {
         by_container.keys().map(|container| container.split_once(' ').map_or(*container, |(id, _)| id)).collect();
     assert_eq!(
         (ids.lines().count(), distinct.len()),
-        (180, 1),
-        "200 processes, one session container (container: the tests that had it): {by_container:#?}"
+        (share.with_session, 1),
+        "a process per test, one session container (container: the tests that had it): {by_container:#?}"
     );
     // The event stream saw it start, once (a container whose engine-chosen host port was taken
     // before it started is made again on Podman: created twice, started once).

@@ -14,7 +14,11 @@ fn build(name: &str, as_test: bool) -> String {
         cmd.arg("build");
     }
     let out = cmd
-        .args(["-p", "fixtures", "--features", "compile-fail,podman", "--example", name, "--color", "never"])
+        // The suite's selection and features (nothing of the suite's build is built again), and
+        // the feature that makes these examples.
+        .args(["--workspace", "--exclude", "fixtures-bench", "--features"])
+        .arg(format!("{},fixtures/compile-fail", test_support::TEST_FEATURES))
+        .args(["--example", name, "--color", "never"])
         .output()
         .expect("cargo runs");
     let text = String::from_utf8_lossy(&out.stderr).into_owned();

@@ -35,10 +35,12 @@ async fn a_nextest_run_spreads_over_the_pool() {
     let down = "docker=unix:///run/fixtures-no-engine-here.sock".to_owned();
     let listed = [engines[0].clone(), down, engines[1].clone()];
     let (nextest_run, nextest_log, list) = (run.clone(), log.clone(), listed.join(","));
+    let hold = test_support::RunHold::start(&run);
     let out = tokio::task::spawn_blocking(move || {
         test_support::cargo()
             .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .args(["nextest", "run", "-p", "fixtures", "--features", test_support::TEST_FEATURES])
+            .args(["nextest", "run"])
+            .args(test_support::SUITE)
             .args(["--test", "pool_suite", "--no-fail-fast", "-j", "4"])
             .env_remove("DOCKER_HOST")
             .env_remove("FIXTURE_RUNTIME")
@@ -50,6 +52,8 @@ async fn a_nextest_run_spreads_over_the_pool() {
     })
     .await
     .expect("joined");
+    // The run ends on each engine now, with the hold let go.
+    drop(hold);
     let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     assert!(out.status.success(), "every test passes:\n{}", test_support::quoted(&text));
     assert!(text.contains("16 tests run: 16 passed"), "{}", test_support::quoted(&text));

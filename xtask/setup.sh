@@ -25,6 +25,8 @@ if [ "$mode" = all ]; then
     missing+=(busybox-static)
   fi
   command -v file >/dev/null 2>&1 || missing+=(file)
+  # `cargo xtask test --under-load`: a CPU hog per core beside the suite.
+  command -v stress-ng >/dev/null 2>&1 || missing+=(stress-ng)
   # Remote engines on loopback (tests/remote.rs): certificates, a TLS front, an ssh server.
   command -v openssl >/dev/null 2>&1 || missing+=(openssl)
   command -v socat >/dev/null 2>&1 || missing+=(socat)
@@ -96,7 +98,10 @@ if ! podman_answers; then
   log "starting the Podman API service on $podman_sock"
   mkdir -p /run/podman
   # From /: conmon (2.1.6) drops a file named `oom` into the service's working folder.
-  (cd / && setsid podman system service --time=0 "unix://$podman_sock" >/var/log/fixtures-podman-service.log 2>&1 </dev/null &)
+  # Its process id written down, for `cargo xtask clean --all` to stop this service and no other.
+  mkdir -p /run/fixtures-xtask
+  (cd / && setsid podman system service --time=0 "unix://$podman_sock" >/var/log/fixtures-podman-service.log 2>&1 </dev/null &
+    echo $! >/run/fixtures-xtask/podman-service.pid)
   for _ in $(seq 1 60); do
     podman_answers && break
     sleep 1

@@ -30,8 +30,10 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
+mod fresh;
 mod rootless;
 mod soak;
+mod suite;
 
 type Result<T = ()> = std::result::Result<T, String>;
 
@@ -52,16 +54,17 @@ fn main() -> ExitCode {
         Some("integration") => integration(&args[1..]),
         Some("demo") => demo(),
         Some("bench") => bench(&args[1..]),
+        Some("clean") if args[1..] == ["--all"] => fresh::clean_all(),
         Some("clean") => engines(&args[1..]).and_then(|e| e.iter().try_for_each(|e| clean(e))),
         Some("build-times") => build_times(),
-        Some("test") => test_all(),
+        Some("test") => test_all(&args[1..]),
         Some("checks") => checks(),
         Some("soak") => soak::soak(&args[1..]),
-        Some("rootless") => rootless::row().and_then(|(ok, c, skipped)| {
+        Some("rootless") => suite::build().and_then(|b| rootless::row(&b, &[])).and_then(|(ok, c, skipped)| {
             println!("podman-rootless: {} passed, {} failed ({skipped} binaries not run as the user)", c.passed, c.failed);
             if ok && c.failed == 0 { Ok(()) } else { Err("the rootless run failed".to_owned()) }
         }),
-        _ => Err("usage: cargo xtask test | checks | <images|demo|clean> [--engine docker|podman|all] | integration [--runtime docker|podman|podman-docker-api|all] | bench [--runtime docker|podman] [--reps N] [--only S1,S3] | build-times | rootless | soak [--runtime podman|docker] [--seed N]".to_owned()),
+        _ => Err("usage: cargo xtask test [--full] [--under-load] | checks | <images|demo|clean> [--engine docker|podman|all] | clean --all | integration [--runtime docker|podman|podman-docker-api|all] [--full] [--under-load] | bench [--runtime docker|podman] [--reps N] [--only S1,S3] | build-times | rootless | soak [--runtime podman|docker] [--seed N]".to_owned()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -250,7 +253,9 @@ fn ensure_registry() -> Result {
         .stderr(log);
     #[cfg(unix)]
     std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
-    cmd.spawn().map_err(|e| format!("cannot start docker-registry (apt-get install docker-registry): {e}"))?;
+    let child =
+        cmd.spawn().map_err(|e| format!("cannot start docker-registry (apt-get install docker-registry): {e}"))?;
+    fresh::remember("registry", child.id(), Some(&dir.join("data")));
     for _ in 0..100 {
         if registry_up() {
             return Ok(());
@@ -406,7 +411,8 @@ fn ensure_podman_service() -> Result<PathBuf> {
     // Its own process group, so that it outlives this run (and Ctrl-C of it).
     #[cfg(unix)]
     std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
-    cmd.spawn().map_err(|e| format!("cannot start `podman system service`: {e}"))?;
+    let child = cmd.spawn().map_err(|e| format!("cannot start `podman system service`: {e}"))?;
+    fresh::remember("podman-service", child.id(), None);
     for _ in 0..100 {
         if podman_answers(&socket) {
             return Ok(socket);
@@ -437,17 +443,96 @@ struct Row {
     counts: Counts,
     verdict: String,
     bad: bool,
-    /// Seconds the suite took (with its build).
+    /// Seconds the row took.
     seconds: u64,
 }
 
+/// How `integration` and `test` run: which rows, the long forms or not, under load or not.
+#[derive(Debug)]
+struct Options {
+    runtimes: Vec<Runtime>,
+    /// The long forms too: chaos in full, faults and the user crate on every row.
+    full: bool,
+    /// A CPU hog per core beside the run (`stress-ng`).
+    under_load: bool,
+}
+
+fn options(args: &[String]) -> Result<Options> {
+    let mut rest = Vec::new();
+    let (mut full, mut under_load) = (false, false);
+    for arg in args {
+        match arg.as_str() {
+            "--full" => full = true,
+            "--under-load" => under_load = true,
+            _ => rest.push(arg.clone()),
+        }
+    }
+    Ok(Options { runtimes: runtimes(&rest)?, full, under_load })
+}
+
+/// Why the row `runtime` leaves `binary` out, if it does. The first row runs everything;
+/// a later row runs what reaches its engine, less the long forms whose behaviour does not
+/// change with the row (all of them with `--full`).
+fn left_out(runtime: &Runtime, first: bool, full: bool, binary: &suite::Binary) -> Option<&'static str> {
+    if !first && binary.engine_free() {
+        return Some("reaches no engine: the first row ran it");
+    }
+    if full || first {
+        return None;
+    }
+    match binary.name.as_str() {
+        "user_crate" => {
+            Some("builds a user's crate, the same on every engine: the first row ran it (every row with --full)")
+        }
+        "faults" if runtime.docker_api_on_podman => Some(
+            "drives the Docker client against a Podman service of its own, as the docker row did (every row with --full)",
+        ),
+        _ => None,
+    }
+}
+
+/// A CPU hog per core (`stress-ng --cpu 0`), from start to drop: the suite must pass on a
+/// machine that is busy with other work, as a user's CI machine is.
+struct Load(std::process::Child);
+
+impl Load {
+    fn start() -> Result<Load> {
+        let mut cmd = Command::new("stress-ng");
+        cmd.args(["--cpu", "0", "--quiet"]).stdin(std::process::Stdio::null());
+        #[cfg(unix)]
+        std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
+        let child = cmd.spawn().map_err(|e| format!("cannot start stress-ng (apt-get install stress-ng): {e}"))?;
+        println!("xtask: under load: stress-ng keeps every core busy (process group {})", child.id());
+        Ok(Load(child))
+    }
+}
+
+impl Drop for Load {
+    fn drop(&mut self) {
+        // Its own group: stress-ng and the workers it forked, and nothing else.
+        let _ = Command::new("kill").args(["-TERM", "--", &format!("-{}", self.0.id())]).status();
+        let _ = self.0.wait();
+        println!("xtask: under load: stress-ng stopped");
+    }
+}
+
 fn integration(args: &[String]) -> Result {
-    let runtimes = runtimes(args)?;
+    let options = options(args)?;
+    let _load = if options.under_load { Some(Load::start()?) } else { None };
+    run_matrix(&options)
+}
+
+fn run_matrix(options: &Options) -> Result {
+    let started_all = std::time::Instant::now();
     let ci = std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false" && v != "0");
     let mut rows = Vec::new();
-    for runtime in &runtimes {
-        let socket = match prepare(runtime) {
-            Ok(socket) => socket,
+    // Every row's needs are made before the first row runs: engines, services, and the test
+    // images on every engine here (the faults and pool tests reach Podman from any row; the
+    // comparison with docker-compose runs on Docker from any row).
+    let mut ready = Vec::new();
+    for runtime in &options.runtimes {
+        match prepare(runtime) {
+            Ok(socket) => ready.push((*runtime, socket)),
             Err(why) => {
                 // Under CI a missing runtime fails the run; elsewhere it is reported and skipped.
                 println!(
@@ -457,45 +542,55 @@ fn integration(args: &[String]) -> Result {
                 );
                 let verdict = if ci { format!("FAILED: {why}") } else { format!("skipped: {why}") };
                 rows.push(Row { runtime: runtime.name, counts: Counts::default(), verdict, bad: ci, seconds: 0 });
-                continue;
             }
-        };
-        // The comparison with docker-compose runs it on Docker whatever the row: Docker needs
-        // the test images too (made first, so that the row's engine pushes the registry's tag last).
-        let docker_too = if runtime.engine != "docker" { local_images("docker") } else { Ok(()) };
-        // Built and pushed right before the run: the engines share the local registry's tag.
-        if let Err(e) = docker_too.and_then(|()| images(runtime.engine)) {
-            println!("xtask: {}: the test images could not be made: {e}", runtime.name);
-            rows.push(Row {
-                runtime: runtime.name,
-                counts: Counts::default(),
-                verdict: format!("FAILED: images: {e}"),
-                bad: true,
-                seconds: 0,
-            });
+        }
+    }
+    for engine in ["docker", "podman"] {
+        if !installed(engine) {
             continue;
         }
-        println!("xtask: running the test suite against {}", runtime.name);
-        let mut cmd = cargo();
-        // The bench package is left out: its testcontainers dependency is for `xtask bench` only.
-        // `fixtures` with both backends, as a user who runs on both builds it: the examples
-        // reach an engine through `Env::new()` alone.
-        cmd.env("FIXTURE_RUNTIME", runtime.backend).args([
-            "test",
-            "--workspace",
-            "--exclude",
-            "fixtures-bench",
-            "--features",
-            TEST_FEATURES,
-            "--no-fail-fast",
-        ]);
-        if runtime.docker_api_on_podman {
-            let socket = socket.unwrap_or_else(podman_socket);
-            cmd.env("DOCKER_HOST", format!("unix://{}", socket.display()));
+        if engine == "podman" {
+            ensure_podman_service()?;
         }
+        images(engine).map_err(|e| format!("{engine}: the test images could not be made: {e}"))?;
+    }
+    let binaries = suite::build()?;
+    let full_env = if options.full { vec![("FIXTURES_FULL".to_owned(), "1".to_owned())] } else { Vec::new() };
+    for (i, (runtime, socket)) in ready.iter().enumerate() {
+        let first = i == 0;
+        println!("\nxtask: running the test suite against {}", runtime.name);
         let started = std::time::Instant::now();
-        let (ok, counts) = run_counting(&mut cmd)?;
-        let seconds = started.elapsed().as_secs();
+        let mut env = vec![("FIXTURE_RUNTIME".to_owned(), runtime.backend.to_owned())];
+        if runtime.docker_api_on_podman {
+            let socket = socket.clone().unwrap_or_else(podman_socket);
+            env.push(("DOCKER_HOST".to_owned(), format!("unix://{}", socket.display())));
+        }
+        env.extend(full_env.iter().cloned());
+        let mut jobs = Vec::new();
+        for binary in &binaries {
+            match left_out(runtime, first, options.full, binary) {
+                Some(why) => println!("xtask: {}: not running `{}`: it {why}", runtime.name, binary.name),
+                None => jobs.push(suite::Job { binary: binary.clone(), env: env.clone() }),
+            }
+        }
+        let mut counts = Counts::default();
+        let mut ok = true;
+        if first {
+            // The doc examples, once: they are compiled, and reach no engine.
+            println!("xtask: {}: the doc examples", runtime.name);
+            let mut doc = cargo();
+            doc.args(["test", "--doc", "--quiet"]).args(suite::SUITE);
+            let (doc_ok, doc_counts) = run_counting(&mut doc)?;
+            ok &= doc_ok;
+            counts = doc_counts;
+        }
+        let outcomes = suite::run(runtime.name, jobs, suite::PARALLEL)?;
+        let (row_ok, row_counts) = suite::total(&outcomes);
+        ok &= row_ok;
+        counts.passed += row_counts.passed;
+        counts.failed += row_counts.failed;
+        counts.ignored += row_counts.ignored;
+        let failed: Vec<&str> = outcomes.iter().filter(|o| !o.ok).map(|o| o.name.as_str()).collect();
         // The run's own cleanup (watchers) may still be removing things: a second pass then.
         if let Err(e) = clean(runtime.engine) {
             println!("xtask: {}: {e}; cleaning again", runtime.engine);
@@ -505,20 +600,20 @@ fn integration(args: &[String]) -> Result {
             }
         }
         let verdict = if !ok || counts.failed > 0 {
-            "FAILED"
+            if failed.is_empty() { "FAILED".to_owned() } else { format!("FAILED: {}", failed.join(", ")) }
         } else if counts.passed == 0 {
-            "RAN NO TEST"
+            "RAN NO TEST".to_owned()
         } else {
-            "ok"
+            "ok".to_owned()
         };
-        rows.push(Row { runtime: runtime.name, counts, verdict: verdict.to_owned(), bad: verdict != "ok", seconds });
+        let bad = verdict != "ok";
+        rows.push(Row { runtime: runtime.name, counts, verdict, bad, seconds: started.elapsed().as_secs() });
     }
-    // Rootless Podman, with the binaries the rootful row built: most of the suite, as an
-    // ordinary user. Its count is its own (the binaries that need cargo are not run there).
-    if runtimes.iter().any(|r| r.name == "podman") && rows.iter().any(|r| r.runtime == "podman" && !r.bad) {
-        println!("xtask: running the test suite as an ordinary user against rootless Podman");
+    // Rootless Podman, with the binaries built above: most of the suite, as an ordinary user.
+    if ready.iter().any(|(r, _)| r.name == "podman") && rows.iter().any(|r| r.runtime == "podman" && !r.bad) {
+        println!("\nxtask: running the test suite as an ordinary user against rootless Podman");
         let started = std::time::Instant::now();
-        let (counts, verdict, bad) = match rootless::row() {
+        let (counts, verdict, bad) = match rootless::row(&binaries, &full_env) {
             Ok((ok, counts, skipped)) if ok && counts.failed == 0 && counts.passed > 0 => {
                 (counts, format!("ok ({skipped} binaries need cargo)"), false)
             }
@@ -529,27 +624,6 @@ fn integration(args: &[String]) -> Result {
             }
         };
         rows.push(Row { runtime: rootless::ROW, counts, verdict, bad, seconds: started.elapsed().as_secs() });
-    }
-    // Every runtime runs the same suite: a runtime that ran fewer tests lost some.
-    let ran = |r: &Row| r.counts.passed + r.counts.failed + r.counts.ignored;
-    let most = rows.iter().filter(|r| r.runtime != rootless::ROW).map(ran).max().unwrap_or(0);
-    for row in rows.iter_mut().filter(|r| r.verdict == "ok" && ran(r) != most) {
-        row.verdict = format!("FAILED: ran {} tests, another runtime {most}", ran(row));
-        row.bad = true;
-    }
-    // The registry's tag holds the last engine's push; leave Docker's there when Docker ran,
-    // as `cargo xtask images` does, for plain `cargo test` runs afterwards.
-    if runtimes.iter().any(|r| r.engine == "docker")
-        && runtimes.last().is_some_and(|r| r.engine != "docker")
-        && installed("docker")
-    {
-        let push = Command::new("docker")
-            .args(["push", "--quiet", REGISTRY_IMAGE])
-            .stdout(std::process::Stdio::null())
-            .status();
-        if push.is_ok_and(|s| s.success()) {
-            println!("xtask: docker: pushed {REGISTRY_IMAGE} again");
-        }
     }
     println!("\n{:<18} {:>7} {:>7} {:>8} {:>8}  verdict", "runtime", "passed", "failed", "ignored", "seconds");
     let mut total = Counts::default();
@@ -563,6 +637,12 @@ fn integration(args: &[String]) -> Result {
         total.failed += c.failed;
         total.ignored += c.ignored;
     }
+    println!(
+        "xtask: the matrix took {} s{}{}",
+        started_all.elapsed().as_secs(),
+        if options.full { ", long forms included" } else { "" },
+        if options.under_load { ", under load" } else { "" }
+    );
     let bad: Vec<&str> = rows.iter().filter(|r| r.bad).map(|r| r.runtime).collect();
     println!("integration: {} passed, {} failed", total.passed, total.failed);
     if bad.is_empty() { Ok(()) } else { Err(format!("the test suite failed on: {}", bad.join(", "))) }
@@ -865,9 +945,14 @@ fn checks() -> Result {
 }
 
 /// The README's test command: the machine set up (`xtask/setup.sh all`), the checks, then the
-/// whole suite, doc examples included, on every runtime.
-fn test_all() -> Result {
+/// whole suite, doc examples included, on every runtime (`--full`: the long forms too;
+/// `--under-load`: with every core kept busy beside it, from the checks on).
+fn test_all(args: &[String]) -> Result {
+    let options = options(args)?;
     setup("all")?;
+    let started = std::time::Instant::now();
+    let _load = if options.under_load { Some(Load::start()?) } else { None };
     checks()?;
-    integration(&[])
+    println!("xtask: checks took {} s", started.elapsed().as_secs());
+    run_matrix(&options)
 }

@@ -149,42 +149,6 @@ fn images(user: &User) -> Result {
     Ok(())
 }
 
-/// The suite's test binaries with the folder each runs in (its package's), as cargo built them.
-fn binaries() -> Result<Vec<(String, PathBuf, PathBuf)>> {
-    let out = crate::cargo()
-        .args(["test", "--workspace", "--exclude", "fixtures-bench", "--features", crate::TEST_FEATURES])
-        .args(["--no-run", "--message-format=json"])
-        .stderr(std::process::Stdio::null())
-        .output()
-        .map_err(|e| e.to_string())?;
-    let text = String::from_utf8_lossy(&out.stdout);
-    let field = |line: &str, key: &str| -> Option<String> {
-        let start = line.find(&format!("\"{key}\":\""))? + key.len() + 4;
-        Some(line[start..].split('"').next()?.to_owned())
-    };
-    let mut found = Vec::new();
-    // Test binaries only (built with the test profile): `cargo test` also builds the packages'
-    // own binaries, for their integration tests to run.
-    let test_profile = |line: &str| {
-        line.find("\"profile\":{")
-            .and_then(|i| line[i..].split('}').next())
-            .is_some_and(|p| p.contains("\"test\":true"))
-    };
-    for line in text.lines().filter(|l| l.contains("\"executable\":\"") && test_profile(l)) {
-        let (Some(exe), Some(name), Some(manifest)) =
-            (field(line, "executable"), field(line, "name"), field(line, "manifest_path"))
-        else {
-            continue;
-        };
-        let dir = Path::new(&manifest).parent().map(Path::to_path_buf).unwrap_or_else(root);
-        found.push((name, PathBuf::from(exe), dir));
-    }
-    if found.is_empty() {
-        return Err("cargo listed no test binary".to_owned());
-    }
-    Ok(found)
-}
-
 /// Removes what the run left in the user's storage, and says how much there was.
 fn leftovers(user: &User) -> usize {
     let filter = "label=fixtures.managed";
@@ -208,7 +172,7 @@ fn leftovers(user: &User) -> usize {
 }
 
 /// The row: whether it passed, its counts, and what it did not run.
-pub(crate) fn row() -> Result<(bool, Counts, usize)> {
+pub(crate) fn row(binaries: &[crate::suite::Binary], env: &[(String, String)]) -> Result<(bool, Counts, usize)> {
     let user = user()?;
     service(&user)?;
     images(&user)?;
@@ -216,15 +180,16 @@ pub(crate) fn row() -> Result<(bool, Counts, usize)> {
     let mut ok = true;
     let mut counts = Counts::default();
     let mut skipped = 0;
-    for (name, exe, dir) in binaries()? {
-        if let Some((_, why)) = NOT_HERE.iter().find(|(n, _)| *n == name) {
+    for binary in binaries {
+        let name = &binary.name;
+        if let Some((_, why)) = NOT_HERE.iter().find(|(n, _)| n == name) {
             println!("xtask: rootless: not running `{name}`: it {why}");
             skipped += 1;
             continue;
         }
         println!("xtask: rootless: running `{name}` as {USER}");
-        let mut cmd = user.command(&exe.display().to_string());
-        cmd.current_dir(&dir);
+        let mut cmd = user.command("env");
+        cmd.args(env.iter().map(|(k, v)| format!("{k}={v}"))).arg(&binary.exe).current_dir(&binary.dir);
         let (passed, c) = run_counting(&mut cmd)?;
         ok &= passed;
         counts.passed += c.passed;
@@ -238,4 +203,33 @@ pub(crate) fn row() -> Result<(bool, Counts, usize)> {
         ok = false;
     }
     Ok((ok, counts, skipped))
+}
+
+/// Removes the rootless row's user, its processes (its Podman service among them: the user is
+/// this project's alone), its home with its Podman storage, and its runtime folder.
+pub(crate) fn remove_user() -> Result {
+    let Some(uid) = output(Command::new("id").args(["-u", USER])) else { return Ok(()) };
+    println!("xtask: clean: removing the user {USER} (uid {uid}), its processes and its storage");
+    let _ = Command::new("pkill").args(["-KILL", "-u", USER]).status();
+    for _ in 0..50 {
+        if output(Command::new("pgrep").args(["-u", USER])).is_none() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    // Podman's storage there holds files owned by the user's subordinate ids: root removes it.
+    let _ = std::fs::remove_dir_all(format!("/home/{USER}"));
+    run(Command::new("userdel").args(["--remove", USER]).stderr(std::process::Stdio::null()))
+        .or_else(|e| if output(Command::new("id").args(["-u", USER])).is_none() { Ok(()) } else { Err(e) })?;
+    let _ = std::fs::remove_dir_all(format!("/run/user/{uid}"));
+    for file in ["/etc/subuid", "/etc/subgid"] {
+        if let Ok(text) = std::fs::read_to_string(file) {
+            let kept: String =
+                text.lines().filter(|l| !l.starts_with(&format!("{USER}:"))).map(|l| format!("{l}\n")).collect();
+            if kept != text {
+                std::fs::write(file, kept).map_err(|e| format!("write {file}: {e}"))?;
+            }
+        }
+    }
+    Ok(())
 }

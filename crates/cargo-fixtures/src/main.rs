@@ -132,10 +132,31 @@ async fn ours(rt: &Arc<dyn Runtime>, filter: &LabelFilter) -> fixtures::Result<V
 }
 
 async fn remove(rt: &Arc<dyn Runtime>, f: &Found) -> fixtures::Result<()> {
-    match f.kind {
+    let removed = match f.kind {
         "container" => rt.remove_container(&f.id, true).await,
         "network" => rt.remove_network(&f.id).await,
         _ => rt.remove_volume(&f.id, true).await,
+    };
+    let Err(e) = removed else { return Ok(()) };
+    // Another process may be removing it at the same moment (a test run's sweep of objects
+    // whose owner is gone; the engine then answers "removal already in progress"): what
+    // counts is that it goes, whoever removes it.
+    for _ in 0..50 {
+        if !exists(rt, f).await {
+            return Ok(());
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    Err(e)
+}
+
+/// Whether the engine still has `f`.
+async fn exists(rt: &Arc<dyn Runtime>, f: &Found) -> bool {
+    let gone = |e: fixtures::Error| e.kind() == fixtures::ErrorKind::NotFound;
+    match f.kind {
+        "container" => !rt.inspect_container(&f.id).await.is_err_and(gone),
+        "network" => !rt.inspect_network(&f.id).await.is_err_and(gone),
+        _ => !rt.inspect_volume(&f.id).await.is_err_and(gone),
     }
 }
 

@@ -114,6 +114,7 @@ async fn connect_at(backend: &Backend, host: Option<&str>) -> Result<Arc<dyn Run
         }
     };
     // An engine that takes the connection and never answers is reported, not waited on.
+    let where_ = host.unwrap_or_default().to_owned();
     let connected = crate::executor::run(async move {
         match tokio::time::timeout(CONNECT_LIMIT, connecting).await {
             Ok(connected) => connected,
@@ -123,6 +124,7 @@ async fn connect_at(backend: &Backend, host: Option<&str>) -> Result<Arc<dyn Run
             )
             .with_operation("connect")
             .with_runtime(name)
+            .with_host(where_)
             .with_hint("is it hung or overloaded? Check DOCKER_HOST / CONTAINER_HOST point at the engine you mean")),
         }
     })
@@ -174,8 +176,11 @@ async fn select_with(backends: &[Backend], config: &crate::config::Config) -> Re
         })?;
         return connect(backend).await.map_err(|e| {
             let kind = if e.kind() == ErrorKind::Unreachable { ErrorKind::Unreachable } else { ErrorKind::Engine };
+            // The report's `runtime: <backend> at <host>` line, from where the backend looked.
             let wrapped =
-                Error::new(kind, format!("runtime `{wanted}` (FIXTURE_RUNTIME or fixtures.toml) does not answer"));
+                Error::new(kind, format!("runtime `{wanted}` (FIXTURE_RUNTIME or fixtures.toml) does not answer"))
+                    .with_runtime(e.runtime().unwrap_or(wanted).to_owned())
+                    .with_host(e.host().unwrap_or_default().to_owned());
             match e.hint() {
                 Some(hint) => wrapped.with_hint(hint.to_owned()),
                 None => wrapped,

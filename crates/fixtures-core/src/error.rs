@@ -172,6 +172,16 @@ impl Error {
         self
     }
 
+    /// The runtime named, if any (`docker`, `podman`).
+    pub fn runtime(&self) -> Option<&str> {
+        self.ctx.runtime.as_deref()
+    }
+
+    /// Where the engine is, if said (`unix:///var/run/docker.sock`).
+    pub fn host(&self) -> Option<&str> {
+        self.ctx.host.as_deref()
+    }
+
     /// Names the runtime (`docker`, `podman`), unless named already.
     pub fn with_runtime(mut self, runtime: impl Into<String>) -> Self {
         if self.ctx.runtime.is_none() {

@@ -227,6 +227,11 @@ impl DockerRuntime {
     /// # Errors
     /// As [`DockerRuntime::connect_to`].
     pub async fn connect_named(host: &str, name: &'static str) -> Result<Self> {
+        // Every failure to connect says which runtime, and where it looked.
+        Self::connect_unnamed(host, name).await.map_err(|e| e.with_runtime(name).with_host(host))
+    }
+
+    async fn connect_unnamed(host: &str, name: &'static str) -> Result<Self> {
         let settings = compat::remote::Settings::from_config(DEFAULT_SOCKET.trim_start_matches("unix://"))?;
         let reach = compat::remote::reach(host, &settings, name).await?;
         let (client, endpoint) = match &reach.via {

@@ -298,6 +298,11 @@ impl PodmanRuntime {
     /// [`ErrorKind::Engine`] when the service does not answer; [`ErrorKind::Config`] for a
     /// scheme that is not supported.
     pub async fn connect_to(host: &str) -> Result<Self> {
+        // Every failure to connect says which runtime, and where it looked.
+        Self::connect_unnamed(host).await.map_err(|e| e.with_runtime(RUNTIME).with_host(host))
+    }
+
+    async fn connect_unnamed(host: &str) -> Result<Self> {
         let unsupported = || {
             Error::new(
                 ErrorKind::Config,

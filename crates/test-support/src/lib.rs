@@ -13,6 +13,9 @@ use fixtures_core::{Result, Runtime};
 pub const SERVICES_IMAGE: &str = "fixtures-test/services:latest";
 /// The services image as pushed to the local registry by `cargo xtask images`.
 pub const REGISTRY_IMAGE: &str = "127.0.0.1:5000/fixtures-test/services:latest";
+/// The label on each test image that fingerprints what it was built from: the same on every
+/// engine for the same inputs, where image ids differ.
+pub const INPUTS_LABEL: &str = "fixtures.test-image.inputs";
 /// An image with busybox and a shell.
 pub const BUSYBOX_IMAGE: &str = "fixtures-test/busybox:latest";
 
@@ -183,6 +186,18 @@ pub async fn logs_come_to_contain(c: &fixtures_core::Container, text: &str) -> R
 /// cargo or cargo-nextest use the same, so nothing is built twice.
 pub const TEST_FEATURES: &str = "fixtures/podman,fixtures/compose,fixtures/tls";
 
+/// cargo's package selection and features for the suite, as `cargo xtask integration` builds
+/// it: tests that run cargo or cargo-nextest pass these, so that cargo resolves features as the
+/// suite's build did and builds nothing again.
+pub const SUITE: [&str; 5] = ["--workspace", "--exclude", "fixtures-bench", "--features", TEST_FEATURES];
+
+/// Whether the long forms of the suite's long tests run (`cargo xtask test --full` sets
+/// `FIXTURES_FULL`): chaos in full rather than one module of it, every round of a repeated
+/// check.
+pub fn full() -> bool {
+    std::env::var("FIXTURES_FULL").is_ok_and(|v| !v.is_empty() && v != "0")
+}
+
 /// Cargo, as a test runs it: without the variables cargo set for the test itself
 /// (`CARGO_MANIFEST_DIR`, `CARGO_PKG_*`, ...). Build scripts that watch them (ring's does)
 /// would otherwise see a change and build again what the outer cargo had built.
@@ -210,7 +225,9 @@ pub fn test_binary(target: &str) -> std::path::PathBuf {
     let out = cargo()
         .current_dir(workspace_root())
         // The features `cargo xtask integration` builds the suite with, so nothing is built twice.
-        .args(["test", "-p", "fixtures", "--features", TEST_FEATURES, "--test", target, "--no-run"])
+        .arg("test")
+        .args(SUITE)
+        .args(["--test", target, "--no-run"])
         .output()
         .expect("cargo runs");
     let text = String::from_utf8_lossy(&out.stderr);
@@ -444,6 +461,62 @@ impl MemcachedClient {
     /// When the connection or its task is gone.
     pub async fn version(&self) -> std::io::Result<String> {
         Ok(self.request("version\r\n".to_owned()).await?.trim_end().to_owned())
+    }
+}
+
+/// Holds every engine's part of run `run` open, as a process of the run does (a shared lock on
+/// the run's lock file for that engine), from when the run's first process makes it until
+/// dropped.
+///
+/// Between two of cargo-nextest's processes an engine may have no process of the run alive;
+/// the library then ends the run's session objects there, as it should, and a process that
+/// comes after makes them anew (more likely on a busy machine, where processes start slowly).
+/// A test that checks that one run shares one session object holds the run with this, so that
+/// the run is one span on each engine.
+#[derive(Debug)]
+pub struct RunHold {
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl RunHold {
+    /// Starts holding run `run` (its `FIXTURE_RUN_ID`).
+    pub fn start(run: &str) -> RunHold {
+        use std::os::fd::AsRawFd;
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (run, stopping) = (run.to_owned(), stop.clone());
+        let thread = std::thread::spawn(move || {
+            // The library's folder of run locks: `<temp>/fixtures-runs-<uid>/<run>@<engine>.lock`.
+            // SAFETY: getuid cannot fail.
+            let dir = std::env::temp_dir().join(format!("fixtures-runs-{}", unsafe { libc::getuid() }));
+            let mut held: Vec<(std::path::PathBuf, std::fs::File)> = Vec::new();
+            while !stopping.load(std::sync::atomic::Ordering::SeqCst) {
+                for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+                    let path = entry.path();
+                    let name = entry.file_name().to_string_lossy().into_owned();
+                    if !name.starts_with(&format!("{run}@")) || held.iter().any(|(p, _)| *p == path) {
+                        continue;
+                    }
+                    if let Ok(file) = std::fs::File::options().write(true).open(&path) {
+                        // SAFETY: flock on a file descriptor we own.
+                        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_SH) } == 0 {
+                            held.push((path, file));
+                        }
+                    }
+                }
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+        });
+        RunHold { stop, thread: Some(thread) }
+    }
+}
+
+impl Drop for RunHold {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
     }
 }
 
