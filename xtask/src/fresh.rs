@@ -54,7 +54,10 @@ fn stop(service: &str, program: &str) {
 /// registry, and those the library built (labelled managed).
 fn our_images(engine: &str) -> Vec<String> {
     let mut images = Vec::new();
-    for filter in [format!("label={INPUTS_LABEL}"), "label=fixtures.managed".to_owned()] {
+    // The library's own helper image (volume seeding) is labelled `fixtures.helper`.
+    for filter in
+        [format!("label={INPUTS_LABEL}"), "label=fixtures.managed".to_owned(), "label=fixtures.helper".to_owned()]
+    {
         let listed = output(Command::new(engine).args(["images", "-q", "--filter", &filter])).unwrap_or_default();
         images.extend(listed.lines().map(str::to_owned));
     }
