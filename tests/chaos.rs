@@ -277,8 +277,6 @@ async fn chaos_under_nextest(target: &str) {
     let rt = test_support::runtime().await;
     let mut events = test_support::EventLog::start(rt.clone(), &[("fixtures.run", run.as_str())]);
     let (nextest_run, nextest_log) = (run.clone(), session_log.clone());
-    // One span of the run on the engine, however slowly nextest's processes start.
-    let hold = test_support::RunHold::start(&run);
     // Off the async threads: the run takes minutes.
     let out = tokio::task::spawn_blocking(move || {
         cargo()
@@ -304,11 +302,10 @@ async fn chaos_under_nextest(target: &str) {
     })
     .await
     .expect("joined");
-    drop(hold);
     let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     assert_eq!(counts(&text), share.counts, "the designed failures and no others:\n{}", test_support::quoted(&text));
     // Each test with the session fixture (those that time out have none) wrote down the
-    // session container it had: one container for all the run's processes.
+    // session container it had.
     let ids = std::fs::read_to_string(&session_log).expect("the tests wrote the session ids");
     std::fs::remove_file(&session_log).expect("remove the id log");
     let mut by_container = std::collections::BTreeMap::<&str, Vec<&str>>::new();
@@ -316,25 +313,25 @@ async fn chaos_under_nextest(target: &str) {
         let (container, test) = line.rsplit_once(' ').unwrap_or((line, "?"));
         by_container.entry(container).or_default().push(test);
     }
-    let distinct: Vec<&str> =
+    let distinct: std::collections::BTreeSet<&str> =
         by_container.keys().map(|container| container.split_once(' ').map_or(*container, |(id, _)| id)).collect();
-    assert_eq!(
-        (ids.lines().count(), distinct.len()),
-        (share.with_session, 1),
-        "a process per test, one session container (container: the tests that had it): {by_container:#?}"
-    );
-    // The event stream saw it start, once (a container whose engine-chosen host port was taken
-    // before it started is made again on Podman: created twice, started once).
-    let starts: Vec<String> = events
-        .until_now()
-        .await
+    assert_eq!(ids.lines().count(), share.with_session, "every test had the session container: {by_container:#?}");
+    // One session container at a time, shared by every test that ran while it was there (a
+    // process that comes after the run had none alive makes it anew), each started once.
+    let events = events.until_now().await;
+    let started = test_support::one_at_a_time(&events, "fx-session_svc-").unwrap_or_else(|e| panic!("{e}"));
+    let starts: std::collections::BTreeSet<String> = events
         .into_iter()
         .filter(|e| e.object == EventObject::Container && e.action == EventAction::Start)
         .filter(|e| e.attributes.get("name").is_some_and(|name| name.starts_with("fx-session_svc-")))
         .map(|e| e.id)
         .collect();
-    drop(events);
-    let session: Vec<String> = distinct.iter().map(|id| (*id).to_owned()).collect();
-    assert_eq!(starts, session, "the session container started once");
+    let session: std::collections::BTreeSet<String> = distinct.iter().map(|id| (*id).to_owned()).collect();
+    assert_eq!(starts, session, "the session containers the tests had are those that started");
+    assert_eq!(started, session.len(), "each session container started once: {by_container:#?}");
+    assert!(
+        by_container.values().any(|tests| tests.len() > 1),
+        "a session container is shared by the processes that overlap it: {by_container:#?}"
+    );
     nothing_left_within(&run, Duration::from_secs(10)).await;
 }

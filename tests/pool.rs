@@ -2,7 +2,7 @@
 //! cargo-nextest, a process per test, with `FIXTURE_ENGINES` naming this row's engine and
 //! the machine's other one, and one that is down. Every test passes; the processes are
 //! spread over both engines that answer (those whose turn was the one down pass over it);
-//! each engine holds one session container of its own, shared by the tests that ran there;
+//! each engine holds one session container at a time, shared by the tests that ran there;
 //! nothing of the run is left on either afterwards.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -35,7 +35,18 @@ async fn a_nextest_run_spreads_over_the_pool() {
     let down = "docker=unix:///run/fixtures-no-engine-here.sock".to_owned();
     let listed = [engines[0].clone(), down, engines[1].clone()];
     let (nextest_run, nextest_log, list) = (run.clone(), log.clone(), listed.join(","));
-    let hold = test_support::RunHold::start(&run);
+    // Both engines' events through the run: a session container is made anew when an engine
+    // had no process of the run alive for a moment, but never two at once.
+    let docker: std::sync::Arc<dyn fixtures::Runtime> = std::sync::Arc::new(
+        fixtures::docker::DockerRuntime::connect_to("unix:///var/run/docker.sock").await.expect("docker"),
+    );
+    let podman: std::sync::Arc<dyn fixtures::Runtime> = std::sync::Arc::new(
+        fixtures::podman::PodmanRuntime::connect_to("unix:///run/podman/podman.sock").await.expect("podman"),
+    );
+    let mut logs = [
+        test_support::EventLog::start(docker.clone(), &[("fixtures.run", run.as_str())]),
+        test_support::EventLog::start(podman.clone(), &[("fixtures.run", run.as_str())]),
+    ];
     let out = tokio::task::spawn_blocking(move || {
         test_support::cargo()
             .current_dir(env!("CARGO_MANIFEST_DIR"))
@@ -52,8 +63,6 @@ async fn a_nextest_run_spreads_over_the_pool() {
     })
     .await
     .expect("joined");
-    // The run ends on each engine now, with the hold let go.
-    drop(hold);
     let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     assert!(out.status.success(), "every test passes:\n{}", test_support::quoted(&text));
     assert!(text.contains("16 tests run: 16 passed"), "{}", test_support::quoted(&text));
@@ -73,14 +82,18 @@ async fn a_nextest_run_spreads_over_the_pool() {
     let used: BTreeSet<&String> = sessions.keys().collect();
     let listed: BTreeSet<&String> = engines.iter().collect();
     assert_eq!(used, listed, "the processes are spread over every engine of the pool that answers:\n{written}");
-    for (engine, ids) in &sessions {
-        assert_eq!(ids.len(), 1, "one session container on {engine}, shared by its tests: {ids:?}");
+    for log in &mut logs {
+        let events = log.until_now().await;
+        let started = test_support::one_at_a_time(&events, "fx-session_svc-").unwrap_or_else(|e| panic!("{e}"));
+        assert!(started >= 1, "a session container on each engine: {sessions:?}");
     }
+    for (engine, ids) in &sessions {
+        assert!(!ids.is_empty(), "a session container on {engine}: {sessions:?}");
+    }
+    drop(logs);
 
     // Nothing of the run on either engine, once the last watchers have seen it end.
-    let docker = fixtures::docker::DockerRuntime::connect_to("unix:///var/run/docker.sock").await.expect("docker");
-    let podman = fixtures::podman::PodmanRuntime::connect_to("unix:///run/podman/podman.sock").await.expect("podman");
-    let engines: [&dyn fixtures::Runtime; 2] = [&docker, &podman];
+    let engines: [&dyn fixtures::Runtime; 2] = [docker.as_ref(), podman.as_ref()];
     let filter = LabelFilter::eq("fixtures.run", run.clone());
     let start = Instant::now();
     loop {

@@ -57,7 +57,13 @@ fn env() -> Env {
         // Published, but nothing ever listens: readiness must see through the engine's proxy.
         .with(
             "deaf",
-            container().image("{services.id}").command(["sleep"]).port("8080/tcp").timeout(Duration::from_secs(3)),
+            container()
+                .image("{services.id}")
+                .command(["sleep"])
+                .port("8080/tcp")
+                // Long enough to get past the container's start to the port, however busy the
+                // machine (3 s was seen to end while it was still starting).
+                .timeout(Duration::from_secs(10)),
         )
 }
 

@@ -464,60 +464,37 @@ impl MemcachedClient {
     }
 }
 
-/// Holds every engine's part of run `run` open, as a process of the run does (a shared lock on
-/// the run's lock file for that engine), from when the run's first process makes it until
-/// dropped.
+/// Checks, from a run's engine events in order, that no two containers whose name starts with
+/// `prefix` were running at the same time; returns how many started.
 ///
-/// Between two of cargo-nextest's processes an engine may have no process of the run alive;
-/// the library then ends the run's session objects there, as it should, and a process that
-/// comes after makes them anew (more likely on a busy machine, where processes start slowly).
-/// A test that checks that one run shares one session object holds the run with this, so that
-/// the run is one span on each engine.
-#[derive(Debug)]
-pub struct RunHold {
-    stop: Arc<std::sync::atomic::AtomicBool>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl RunHold {
-    /// Starts holding run `run` (its `FIXTURE_RUN_ID`).
-    pub fn start(run: &str) -> RunHold {
-        use std::os::fd::AsRawFd;
-        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let (run, stopping) = (run.to_owned(), stop.clone());
-        let thread = std::thread::spawn(move || {
-            // The library's folder of run locks: `<temp>/fixtures-runs-<uid>/<run>@<engine>.lock`.
-            // SAFETY: getuid cannot fail.
-            let dir = std::env::temp_dir().join(format!("fixtures-runs-{}", unsafe { libc::getuid() }));
-            let mut held: Vec<(std::path::PathBuf, std::fs::File)> = Vec::new();
-            while !stopping.load(std::sync::atomic::Ordering::SeqCst) {
-                for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
-                    let path = entry.path();
-                    let name = entry.file_name().to_string_lossy().into_owned();
-                    if !name.starts_with(&format!("{run}@")) || held.iter().any(|(p, _)| *p == path) {
-                        continue;
-                    }
-                    if let Ok(file) = std::fs::File::options().write(true).open(&path) {
-                        // SAFETY: flock on a file descriptor we own.
-                        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_SH) } == 0 {
-                            held.push((path, file));
-                        }
-                    }
+/// A run's session container is one at a time, not one for the whole run: between two of
+/// cargo-nextest's processes an engine may have no process of the run alive, and the library
+/// then ends the run's session objects there; a process that comes after makes them anew
+/// (more likely on a busy machine, where processes start slowly).
+///
+/// # Errors
+/// Naming both containers, when one started while the other still ran.
+pub fn one_at_a_time(events: &[fixtures_core::runtime::Event], prefix: &str) -> std::result::Result<usize, String> {
+    use fixtures_core::runtime::{EventAction, EventObject};
+    let mut running: Option<&str> = None;
+    let mut started = 0;
+    for e in events.iter().filter(|e| e.object == EventObject::Container) {
+        if !e.attributes.get("name").is_some_and(|n| n.trim_start_matches('/').starts_with(prefix)) {
+            continue;
+        }
+        match e.action {
+            EventAction::Start => {
+                if let Some(other) = running.filter(|other| *other != e.id) {
+                    return Err(format!("{} started while {other} still ran", e.id));
                 }
-                std::thread::sleep(std::time::Duration::from_millis(5));
+                running = Some(&e.id);
+                started += 1;
             }
-        });
-        RunHold { stop, thread: Some(thread) }
-    }
-}
-
-impl Drop for RunHold {
-    fn drop(&mut self) {
-        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
+            EventAction::Die | EventAction::Destroy if running == Some(e.id.as_str()) => running = None,
+            _ => {}
         }
     }
+    Ok(started)
 }
 
 /// Whether `rt` is a rootless engine on cgroups v1, which can neither pause containers nor
