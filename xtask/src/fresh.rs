@@ -70,11 +70,18 @@ fn our_images(engine: &str) -> Vec<String> {
 }
 
 pub(crate) fn clean_all() -> Result {
+    let mut failures = Vec::new();
     for engine in ["docker", "podman"] {
         if !installed(engine) || output(Command::new(engine).arg("info")).is_none() {
             continue;
         }
-        clean(engine)?;
+        // What a killed run left may still be stopping: once more after a moment.
+        if clean(engine).is_err() {
+            std::thread::sleep(std::time::Duration::from_secs(3));
+            if let Err(e) = clean(engine) {
+                failures.push(e);
+            }
+        }
         let images = our_images(engine);
         println!("xtask: clean: {engine}: removing {} images of ours", images.len());
         if !images.is_empty() {
@@ -82,7 +89,7 @@ pub(crate) fn clean_all() -> Result {
         }
         let left = our_images(engine);
         if !left.is_empty() {
-            return Err(format!("{engine}: could not remove the images {left:?}"));
+            failures.push(format!("{engine}: could not remove the images {left:?}"));
         }
     }
     rootless::remove_user()?;
@@ -93,6 +100,9 @@ pub(crate) fn clean_all() -> Result {
         let _ = std::fs::remove_file(state_dir().join("registry.data"));
     }
     stop("podman-service", "podman");
+    if !failures.is_empty() {
+        return Err(failures.join("; "));
+    }
     println!("xtask: clean: done; `cargo xtask test` makes everything again");
     Ok(())
 }
