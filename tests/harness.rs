@@ -147,19 +147,9 @@ fn a_filter_that_matches_nothing_says_so_and_passes() {
 fn nextest_lists_and_runs_each_case() {
     let out = test_support::cargo()
         .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .args([
-            "nextest",
-            "list",
-            test_support::SUITE[0],
-            test_support::SUITE[1],
-            test_support::SUITE[2],
-            test_support::SUITE[3],
-            test_support::SUITE[4],
-            "--test",
-            "harness_suite",
-            "--run-ignored",
-            "all",
-        ])
+        .args(["nextest", "list"])
+        .args(test_support::SUITE)
+        .args(["--test", "harness_suite", "--run-ignored", "all"])
         .output()
         .expect("cargo nextest runs");
     let text = String::from_utf8_lossy(&out.stdout);
@@ -170,19 +160,9 @@ fn nextest_lists_and_runs_each_case() {
     // One case, by its name, in a process of its own.
     let out = test_support::cargo()
         .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .args([
-            "nextest",
-            "run",
-            test_support::SUITE[0],
-            test_support::SUITE[1],
-            test_support::SUITE[2],
-            test_support::SUITE[3],
-            test_support::SUITE[4],
-            "--test",
-            "harness_suite",
-            "-E",
-            "test(=cases::sized[size=small])",
-        ])
+        .args(["nextest", "run"])
+        .args(test_support::SUITE)
+        .args(["--test", "harness_suite", "-E", "test(=cases::sized[size=small])"])
         .env_remove("NEXTEST_RUN_ID")
         .output()
         .expect("cargo nextest runs");

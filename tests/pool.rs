@@ -85,10 +85,7 @@ async fn a_nextest_run_spreads_over_the_pool() {
     for log in &mut logs {
         let events = log.until_now().await;
         let started = test_support::one_at_a_time(&events, "fx-session_svc-").unwrap_or_else(|e| panic!("{e}"));
-        assert!(started >= 1, "a session container on each engine: {sessions:?}");
-    }
-    for (engine, ids) in &sessions {
-        assert!(!ids.is_empty(), "a session container on {engine}: {sessions:?}");
+        assert!(!started.is_empty(), "a session container on each engine: {sessions:?}");
     }
     drop(logs);
 

@@ -465,7 +465,8 @@ impl MemcachedClient {
 }
 
 /// Checks, from a run's engine events in order, that no two containers whose name starts with
-/// `prefix` were running at the same time; returns how many started.
+/// `prefix` were running at the same time; returns the ids of their starts, in order (an id
+/// twice if a container started twice).
 ///
 /// A run's session container is one at a time, not one for the whole run: between two of
 /// cargo-nextest's processes an engine may have no process of the run alive, and the library
@@ -474,10 +475,13 @@ impl MemcachedClient {
 ///
 /// # Errors
 /// Naming both containers, when one started while the other still ran.
-pub fn one_at_a_time(events: &[fixtures_core::runtime::Event], prefix: &str) -> std::result::Result<usize, String> {
+pub fn one_at_a_time(
+    events: &[fixtures_core::runtime::Event],
+    prefix: &str,
+) -> std::result::Result<Vec<String>, String> {
     use fixtures_core::runtime::{EventAction, EventObject};
     let mut running: Option<&str> = None;
-    let mut started = 0;
+    let mut started = Vec::new();
     for e in events.iter().filter(|e| e.object == EventObject::Container) {
         if !e.attributes.get("name").is_some_and(|n| n.trim_start_matches('/').starts_with(prefix)) {
             continue;
@@ -488,7 +492,7 @@ pub fn one_at_a_time(events: &[fixtures_core::runtime::Event], prefix: &str) -> 
                     return Err(format!("{} started while {other} still ran", e.id));
                 }
                 running = Some(&e.id);
-                started += 1;
+                started.push(e.id.clone());
             }
             EventAction::Die | EventAction::Destroy if running == Some(e.id.as_str()) => running = None,
             _ => {}
