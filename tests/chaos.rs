@@ -69,6 +69,9 @@ fn counts(output: &str) -> (u32, u32) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chaos_leaves_nothing_behind() {
+    if !test_support::has(&[test_support::Need::Nextest]) {
+        return;
+    }
     // Under the library's harness: all four.
     chaos("chaos_harness", true).await;
     // Under libtest's: threads, SIGINT and SIGKILL (cargo-nextest runs a process per test the
@@ -199,6 +202,9 @@ fn watchers_of(run: &str) -> Vec<i32> {
 /// nothing of the run is left within 10 s.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nextest_timeouts_leave_nothing_behind() {
+    if !test_support::has(&[test_support::Need::Nextest]) {
+        return;
+    }
     let config = format!("{}/tests/faults/nextest.toml", env!("CARGO_MANIFEST_DIR"));
     for round in 0..share().rounds {
         let run = run_id(&format!("nextimeout{round}"));

@@ -168,6 +168,9 @@ fn row(what: &str, same: bool, detail: &str) {
 
 #[tokio::test]
 async fn the_three_service_file_compared_with_docker_compose() -> Result<()> {
+    if !test_support::has(&[test_support::Need::DockerCompose]) {
+        return Ok(());
+    }
     const FILE: &str = "examples/compose-app/docker-compose.yml";
     let project = Project::up(FILE);
     let t = Compose::new(FILE).load_into(test_support::base_env())?.start("compare::app").await?;
@@ -220,6 +223,9 @@ async fn the_three_service_file_compared_with_docker_compose() -> Result<()> {
 
 #[tokio::test]
 async fn the_resolver_file_compared_with_docker_compose() -> Result<()> {
+    if !test_support::has(&[test_support::Need::DockerCompose]) {
+        return Ok(());
+    }
     const FILE: &str = "examples/resolver-service/docker-compose.yml";
     let project = Project::up(FILE);
     let t = Compose::new(FILE).load_into(test_support::base_env())?.start("compare::resolver").await?;

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use fixtures::{
     Container, Env, ErrorKind, Image, Network, Result, Runtime, build, container, fetch, image, network, volume,
 };
-use test_support::{BUSYBOX_IMAGE, REGISTRY_IMAGE, SERVICES_IMAGE};
+use test_support::{BUSYBOX_IMAGE, Need, REGISTRY_IMAGE, SERVICES_IMAGE};
 
 fn env() -> Env {
     test_support::base_env()
@@ -111,8 +111,14 @@ async fn logs_show_the_service_starting(http: &Container) -> Result<()> {
     Ok(())
 }
 
-#[fixtures::test(env = env())]
-async fn fetched_built_and_existing_images(pulled: &Image, services: &Image, from_registry: &Container) -> Result<()> {
+#[tokio::test]
+async fn fetched_built_and_existing_images() -> Result<()> {
+    if !test_support::has(&[Need::Registry]) {
+        return Ok(());
+    }
+    let test = env().start("fetched_built_and_existing_images").await?;
+    let (pulled, services) = (&test.image("pulled").await?, &test.image("services").await?);
+    let from_registry = &test.container("from_registry").await?;
     // The registry holds the services image as one of the engines pushed it (`cargo xtask
     // images`): its id differs between engines for the same build, its inputs' label does not.
     let inputs = |image: &Image| image.info().labels.get(test_support::INPUTS_LABEL).cloned();
@@ -121,7 +127,7 @@ async fn fetched_built_and_existing_images(pulled: &Image, services: &Image, fro
     assert!(pulled.tags().iter().any(|t| t == REGISTRY_IMAGE), "{:?}", pulled.tags());
     assert_eq!(pulled.attrs()["Os"], "linux");
     assert_eq!(from_registry.status().await?, "running");
-    Ok(())
+    test.finish().await
 }
 
 #[fixtures::test(env = env())]

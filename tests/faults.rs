@@ -144,6 +144,9 @@ fn reports(output: &str) -> Vec<(String, String)> {
 
 #[test]
 fn the_engine_is_killed_and_started_again_mid_run() {
+    if !test_support::has(&[test_support::Need::Podman]) {
+        return;
+    }
     let mut engine = OwnEngine::start("restart");
     let (runtime, client) = client_env(&engine.host());
     let binary = test_support::test_binary("faults_suite");
@@ -338,6 +341,9 @@ fn slow_proxy(upstream: PathBuf, delay: Duration) -> PathBuf {
 
 #[test]
 fn a_slow_engine_still_passes_and_timeouts_mean_what_they_say() {
+    if !test_support::has(&[test_support::Need::Podman]) {
+        return;
+    }
     let engine = OwnEngine::start("slow");
     let proxy = slow_proxy(engine.socket.clone(), Duration::from_millis(200));
     let host = format!("unix://{}", proxy.display());
@@ -375,6 +381,9 @@ fn a_slow_engine_still_passes_and_timeouts_mean_what_they_say() {
 
 #[test]
 fn an_engine_that_is_down_at_start_is_reported_at_once() {
+    if !test_support::has(&[test_support::Need::Podman]) {
+        return;
+    }
     // A socket file nobody listens on (an engine that died), and no socket at all.
     let stale = std::env::temp_dir().join(format!("fx-stale-{}.sock", std::process::id()));
     let _ = std::fs::remove_file(&stale);

@@ -145,6 +145,9 @@ fn a_filter_that_matches_nothing_says_so_and_passes() {
 
 #[test]
 fn nextest_lists_and_runs_each_case() {
+    if !test_support::has(&[test_support::Need::Nextest]) {
+        return;
+    }
     let out = test_support::cargo()
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .args(["nextest", "list"])

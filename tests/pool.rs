@@ -26,6 +26,9 @@ fn pool() -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_nextest_run_spreads_over_the_pool() {
+    if !test_support::has(&[test_support::Need::PodmanService, test_support::Need::Nextest]) {
+        return;
+    }
     let nanos =
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
     let run = format!("pool{}x{nanos:x}", std::process::id());

@@ -68,6 +68,9 @@ fn passed(output: &std::process::Output) -> String {
 
 #[tokio::test]
 async fn the_remote_subset_passes_through_a_tls_front() {
+    if !test_support::has(&[test_support::Need::RemoteTools]) {
+        return;
+    }
     let (runtime, socket) = engine();
     let fronts = Fronts::start(&socket);
     let (output, run) = run_suite(&fronts.tls_env(&runtime), TLS_IP, "tls");
@@ -89,6 +92,9 @@ async fn the_remote_subset_passes_through_a_tls_front() {
 
 #[tokio::test]
 async fn the_remote_subset_passes_over_ssh() {
+    if !test_support::has(&[test_support::Need::RemoteTools]) {
+        return;
+    }
     let (runtime, socket) = engine();
     let fronts = Fronts::start(&socket);
     let (output, run) = run_suite(&fronts.ssh_env(&runtime), SSH_IP, "ssh");
@@ -116,6 +122,9 @@ async fn refusal(host: &str, cert_path: &Path) -> String {
 
 #[tokio::test]
 async fn bad_certificates_are_refused_naming_the_file() {
+    if !test_support::has(&[test_support::Need::RemoteTools]) {
+        return;
+    }
     let (_, socket) = engine();
     let fronts = Fronts::start(&socket);
     let host = fronts.tls_host.clone();
@@ -152,6 +161,9 @@ async fn bad_certificates_are_refused_naming_the_file() {
 
 #[tokio::test]
 async fn an_ssh_login_that_fails_says_so() {
+    if !test_support::has(&[test_support::Need::RemoteTools]) {
+        return;
+    }
     let (_, socket) = engine();
     let fronts = Fronts::start(&socket);
     // The server's host key is known, but no key is offered: no agent, no identity file.

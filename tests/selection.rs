@@ -45,6 +45,9 @@ fn probe(binary: &Path, dir: &Path, backends: &[&str], vars: &[(&str, &str)]) ->
 
 #[test]
 fn each_source_overrides_the_one_before() {
+    if !test_support::has(&[test_support::Need::PodmanService]) {
+        return;
+    }
     let binary = test_support::test_binary("selection_probe");
     let both = ["docker", "podman"];
 

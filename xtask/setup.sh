@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # What the tests need on this machine, installed or started only when missing; each step says
-# what it does. `docker`: Docker alone (for `cargo xtask demo`). `all`: Docker, Podman and its
-# API service (and what rootless Podman needs), Debian's docker-registry, docker-compose,
-# static busybox, and openssl, socat and openssh for remote engines on loopback (for
+# what it does. `docker`: Docker and static busybox (for `cargo xtask demo` and a plain
+# `cargo test`). `all`: those, Podman and its API service (and what rootless Podman needs),
+# Debian's docker-registry, docker-compose, and openssl, socat and openssh for remote engines on loopback (for
 # `cargo xtask test`). The ssh server is only installed: tests start their own.
 # Run by xtask; Debian's packages (apt-get, as root).
 set -euo pipefail
@@ -13,6 +13,11 @@ log() { printf '\n== %s\n' "$*"; }
 export DEBIAN_FRONTEND=noninteractive
 missing=()
 command -v docker >/dev/null 2>&1 || missing+=(docker.io)
+# The test images' busybox (`cargo xtask images`; a plain `cargo test` builds them on demand).
+if ! { [ -x /bin/busybox ] && file -L /bin/busybox 2>/dev/null | grep -q 'statically linked'; }; then
+  missing+=(busybox-static)
+fi
+command -v file >/dev/null 2>&1 || missing+=(file)
 if [ "$mode" = all ]; then
   command -v podman >/dev/null 2>&1 || missing+=(podman)
   # Rootless Podman (the podman-rootless row): subordinate id helpers and user networking.
@@ -21,10 +26,6 @@ if [ "$mode" = all ]; then
   command -v docker-registry >/dev/null 2>&1 || missing+=(docker-registry)
   # Compose files are brought up with it too, to compare with the library's reading of them.
   command -v docker-compose >/dev/null 2>&1 || missing+=(docker-compose)
-  if ! { [ -x /bin/busybox ] && file -L /bin/busybox 2>/dev/null | grep -q 'statically linked'; }; then
-    missing+=(busybox-static)
-  fi
-  command -v file >/dev/null 2>&1 || missing+=(file)
   # `cargo xtask test --under-load`: a CPU hog per core beside the suite.
   command -v stress-ng >/dev/null 2>&1 || missing+=(stress-ng)
   # Remote engines on loopback (tests/remote.rs): certificates, a TLS front, an ssh server.

@@ -31,7 +31,10 @@ pub(crate) async fn body(name: &str, fn_svc: &Container, session_svc: &Container
     }
     let log = std::env::var("FIXTURE_TEST_POOL_LOG").expect("tests/pool.rs sets FIXTURE_TEST_POOL_LOG");
     let mut file = std::fs::OpenOptions::new().create(true).append(true).open(log)?;
-    writeln!(file, "{name} {} {} {}", engine.name(), engine.host(), session_svc.id())?;
+    // One write: the tests' processes append to the file at once, and `writeln!` on a file
+    // writes each piece of the line by itself, so lines would interleave.
+    let line = format!("{name} {} {} {}\n", engine.name(), engine.host(), session_svc.id());
+    file.write_all(line.as_bytes())?;
     Ok(())
 }
 

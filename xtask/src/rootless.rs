@@ -60,6 +60,8 @@ impl User {
             .arg(format!("INSTA_WORKSPACE_ROOT={}", root().display()))
             .arg("INSTA_UPDATE=no")
             .arg(format!("CI={}", std::env::var("CI").unwrap_or_default()))
+            // The run loaded the test images into the user's storage before the row.
+            .arg("FIXTURES_TEST_IMAGES_READY=1")
             .arg(program)
             .current_dir("/");
         cmd

@@ -154,6 +154,8 @@ fn start(job: &Job, log: &Path, libs: Option<&str>) -> Result<Child> {
         .env("CARGO_CRATE_NAME", job.binary.name.replace('-', "_"))
         .env("CARGO_TARGET_TMPDIR", root().join("target/tmp"))
         .env("RUST_BACKTRACE", "1")
+        // Every engine of the run has the test images already: the tests need not look.
+        .env("FIXTURES_TEST_IMAGES_READY", "1")
         .stdin(Stdio::null())
         .stdout(file.try_clone().map_err(|e| e.to_string())?)
         .stderr(file);

@@ -21,12 +21,16 @@ pub type ConnectFn = fn() -> Pin<Box<dyn Future<Output = Result<Arc<dyn Runtime>
 /// Connects to the engine at a host (`unix:///...`, `tcp://...`, `ssh://...`).
 pub type ConnectToFn = fn(String) -> Pin<Box<dyn Future<Output = Result<Arc<dyn Runtime>>> + Send>>;
 
+/// Where a backend connects when given no host (its configuration, its variables, its default).
+pub type HostFn = fn() -> Option<String>;
+
 /// A backend compiled into the test crate.
 #[derive(Clone, Copy)]
 pub struct Backend {
     name: &'static str,
     connect: ConnectFn,
     connect_to: Option<ConnectToFn>,
+    configured_host: Option<HostFn>,
 }
 
 impl std::fmt::Debug for Backend {
@@ -38,7 +42,13 @@ impl std::fmt::Debug for Backend {
 impl Backend {
     /// A backend called `name` that connects with `connect`.
     pub const fn new(name: &'static str, connect: ConnectFn) -> Self {
-        Backend { name, connect, connect_to: None }
+        Backend { name, connect, connect_to: None, configured_host: None }
+    }
+
+    /// The same backend, saying where it connects when given no host: reports of an engine
+    /// that does not answer name it.
+    pub const fn with_configured_host(self, configured_host: HostFn) -> Self {
+        Backend { configured_host: Some(configured_host), ..self }
     }
 
     /// The same backend, able to connect to a host given by name (an engine of a pool).
@@ -79,9 +89,11 @@ pub fn compiled_in() -> Vec<Backend> {
     backends
 }
 
-/// How long connecting may take: a few requests (ping, version) that a working engine answers
-/// in milliseconds, even behind a slow proxy.
-const CONNECT_LIMIT: std::time::Duration = std::time::Duration::from_secs(10);
+/// How long connecting may take in all. A backend gives the engine's first answer (a ping) a
+/// short limit of its own, which tells a hung engine; the requests after it (version, info)
+/// wait on a busy engine's locks: Podman's take seconds while it creates a hundred containers
+/// on two cores. This bounds a connection that answers pings and nothing else.
+const CONNECT_LIMIT: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// Engines connected to, by backend (its name and its connecting function: two backends of
 /// one name that connect differently are two) and host (`None`: as configured).
@@ -114,18 +126,23 @@ async fn connect_at(backend: &Backend, host: Option<&str>) -> Result<Arc<dyn Run
         }
     };
     // An engine that takes the connection and never answers is reported, not waited on.
-    let where_ = host.unwrap_or_default().to_owned();
+    let where_ = host.map(str::to_owned).or_else(|| backend.configured_host.and_then(|f| f())).unwrap_or_default();
     let connected = crate::executor::run(async move {
         match tokio::time::timeout(CONNECT_LIMIT, connecting).await {
             Ok(connected) => connected,
             Err(_) => Err(Error::new(
                 ErrorKind::Engine,
-                format!("the engine took the connection but did not answer within {}s", CONNECT_LIMIT.as_secs()),
+                format!(
+                    "the engine answered but connecting did not finish within {} s (its version and info requests)",
+                    CONNECT_LIMIT.as_secs()
+                ),
             )
             .with_operation("connect")
             .with_runtime(name)
             .with_host(where_)
-            .with_hint("is it hung or overloaded? Check DOCKER_HOST / CONTAINER_HOST point at the engine you mean")),
+            .with_hint(
+                "is it overloaded or stuck on a lock? Check DOCKER_HOST / CONTAINER_HOST point at the engine you mean",
+            )),
         }
     })
     .await?;
@@ -180,7 +197,12 @@ async fn select_with(backends: &[Backend], config: &crate::config::Config) -> Re
             let wrapped =
                 Error::new(kind, format!("runtime `{wanted}` (FIXTURE_RUNTIME or fixtures.toml) does not answer"))
                     .with_runtime(e.runtime().unwrap_or(wanted).to_owned())
-                    .with_host(e.host().unwrap_or_default().to_owned());
+                    .with_host(
+                        e.host()
+                            .map(str::to_owned)
+                            .or_else(|| backend.configured_host.and_then(|f| f()))
+                            .unwrap_or_default(),
+                    );
             match e.hint() {
                 Some(hint) => wrapped.with_hint(hint.to_owned()),
                 None => wrapped,

@@ -206,9 +206,18 @@ impl DockerRuntime {
     /// # Errors
     /// [`ErrorKind::Engine`] when the engine does not answer, saying where it looked.
     pub async fn connect() -> Result<Self> {
+        Self::connect_to(&Self::configured_host()?).await
+    }
+
+    /// Where [`DockerRuntime::connect`] connects: the configuration's `docker_host`, else
+    /// `DOCKER_HOST`, else the default socket.
+    ///
+    /// # Errors
+    /// [`ErrorKind::Config`] when the configuration cannot be read.
+    pub fn configured_host() -> Result<String> {
         let configured = fixtures_core::config::current()?.docker_host.clone();
         let host = configured.or_else(|| std::env::var("DOCKER_HOST").ok()).filter(|h| !h.is_empty());
-        Self::connect_to(host.as_deref().unwrap_or(DEFAULT_SOCKET)).await
+        Ok(host.unwrap_or_else(|| DEFAULT_SOCKET.to_owned()))
     }
 
     /// Connects to `host` (`unix:///path`, `tcp://host:port`, `http://host:port`,
@@ -249,6 +258,15 @@ impl DockerRuntime {
             ),
         };
         let client = client.map_err(|e| map_error("connect", e).with_hint(format!("tried {host}")))?;
+        // A ping first, in a short time: a hung engine is told apart from a busy one, whose
+        // `/version` (Podman's takes its runtime's locks) may take seconds under load.
+        compat::remote::ping_within(async {
+            client
+                .ping()
+                .await
+                .map_err(|e| map_error("connect", e).with_hint(format!("tried {host}; is the engine running?")))
+        })
+        .await?;
         let client = client
             .negotiate_version()
             .await
@@ -888,7 +906,12 @@ impl Runtime for DockerRuntime {
     }
 }
 
-fixtures_engine_api::backend!(name: "docker", connect: DockerRuntime::connect, connect_to: DockerRuntime::connect_to);
+fixtures_engine_api::backend!(
+    name: "docker",
+    connect: DockerRuntime::connect,
+    connect_to: DockerRuntime::connect_to,
+    configured_host: DockerRuntime::configured_host,
+);
 
 #[cfg(test)]
 mod tests {

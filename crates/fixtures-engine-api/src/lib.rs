@@ -38,8 +38,9 @@ pub mod __private {
 }
 
 /// A backend crate's entry points, from its name, an `async fn connect() -> Result<R>` (as
-/// configured) and an `async fn connect_to(host: &str) -> Result<R>` (an engine of a pool, a
-/// watcher's) for its [`Runtime`](fixtures_core::Runtime) `R`:
+/// configured), an `async fn connect_to(host: &str) -> Result<R>` (an engine of a pool, a
+/// watcher's) for its [`Runtime`](fixtures_core::Runtime) `R`, and a
+/// `fn configured_host() -> Result<String>` (where `connect` goes, for reports):
 ///
 /// - `pub fn backend()`, for `Env::backend`, when a suite lists its backends itself;
 /// - the same backend offered to every `Env` of a binary that links the crate (`Env::new()`
@@ -49,7 +50,11 @@ pub mod __private {
 ///   engine its test process used.
 #[macro_export]
 macro_rules! backend {
-    (name: $name:literal, connect: $connect:path, connect_to: $connect_to:path $(,)?) => {
+    (name: $name:literal, connect: $connect:path, connect_to: $connect_to:path, configured_host: $host:path $(,)?) => {
+        fn __fixtures_configured_host() -> ::std::option::Option<::std::string::String> {
+            $host().ok()
+        }
+
         fn __fixtures_connect() -> ::std::pin::Pin<
             ::std::boxed::Box<
                 dyn ::std::future::Future<
@@ -80,11 +85,15 @@ macro_rules! backend {
 
         #[doc = concat!("This backend, for `Env::backend`: `FIXTURE_RUNTIME=", $name, "` picks it. `Env::new()` offers it already.")]
         pub fn backend() -> $crate::__private::fixtures_core::Backend {
-            $crate::__private::fixtures_core::Backend::new($name, __fixtures_connect).with_connect_to(__fixtures_connect_to)
+            $crate::__private::fixtures_core::Backend::new($name, __fixtures_connect)
+                .with_connect_to(__fixtures_connect_to)
+                .with_configured_host(__fixtures_configured_host)
         }
 
         $crate::__private::inventory::submit! {
-            $crate::__private::fixtures_core::Backend::new($name, __fixtures_connect).with_connect_to(__fixtures_connect_to)
+            $crate::__private::fixtures_core::Backend::new($name, __fixtures_connect)
+                .with_connect_to(__fixtures_connect_to)
+                .with_configured_host(__fixtures_configured_host)
         }
 
         #[used]

@@ -286,9 +286,18 @@ impl PodmanRuntime {
     /// [`ErrorKind::Engine`] when the service does not answer, saying where it looked;
     /// [`ErrorKind::Config`] when the configuration cannot be read.
     pub async fn connect() -> Result<Self> {
+        Self::connect_to(&Self::configured_host()?).await
+    }
+
+    /// Where [`PodmanRuntime::connect`] connects: the configuration's `podman_host`, else
+    /// `CONTAINER_HOST`, else [`default_host`].
+    ///
+    /// # Errors
+    /// [`ErrorKind::Config`] when the configuration cannot be read.
+    pub fn configured_host() -> Result<String> {
         let configured = fixtures_core::config::current()?.podman_host.clone();
         let host = configured.or_else(|| std::env::var("CONTAINER_HOST").ok()).filter(|h| !h.is_empty());
-        Self::connect_to(&host.unwrap_or_else(default_host)).await
+        Ok(host.unwrap_or_else(default_host))
     }
 
     /// Connects to `host` (`unix:///path`, `tcp://host:port`,
@@ -346,7 +355,11 @@ impl PodmanRuntime {
             limits_ignored: false,
             remote: reach.remote,
         };
-        runtime.ping().await.map_err(|e| e.with_hint(format!("tried {host}; is `podman system service` running?")))?;
+        // A ping in a short time: a hung service is told apart from a busy one, whose `/info`
+        // takes its runtime's locks and may take seconds under load.
+        compat::remote::ping_within(runtime.ping())
+            .await
+            .map_err(|e| e.with_hint(format!("tried {host}; is `podman system service` running?")))?;
         // On this machine the socket and the kernel say it; a remote engine is asked.
         let local = reach.local_socket().and_then(compat::local::runs_rootless);
         let (rootless, cgroups_v1) = match local {
@@ -1075,7 +1088,12 @@ impl Runtime for PodmanRuntime {
     }
 }
 
-fixtures_engine_api::backend!(name: "podman", connect: PodmanRuntime::connect, connect_to: PodmanRuntime::connect_to);
+fixtures_engine_api::backend!(
+    name: "podman",
+    connect: PodmanRuntime::connect,
+    connect_to: PodmanRuntime::connect_to,
+    configured_host: PodmanRuntime::configured_host,
+);
 
 #[cfg(test)]
 mod tests {

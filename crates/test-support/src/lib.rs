@@ -50,6 +50,7 @@ pub fn backends() -> Vec<fixtures_core::Backend> {
 /// offers them (this crate links both).
 pub fn base_env() -> fixtures_core::Env {
     init_tracing();
+    test_images();
     fixtures_core::Env::new()
 }
 
@@ -58,6 +59,7 @@ pub fn base_env() -> fixtures_core::Env {
 /// # Panics
 /// When no engine answers: an integration test never passes without one.
 pub async fn runtime() -> Arc<dyn Runtime> {
+    test_images();
     match fixtures_core::backend::select(&backends()).await {
         Ok(rt) => rt,
         Err(e) => panic!("integration tests need a container engine: {e:?}"),
@@ -507,3 +509,176 @@ pub fn rootless_on_cgroups_v1(rt: &dyn Runtime) -> bool {
     rt.rootless() && !fixtures_engine_api::local::cgroups_v2()
 }
 pub mod remote;
+
+/// Set by `cargo xtask` for the tests it runs: it has built the test images on every engine of
+/// the run already.
+pub const IMAGES_READY: &str = "FIXTURES_TEST_IMAGES_READY";
+
+/// Makes sure the engine under test has the test images ([`SERVICES_IMAGE`], [`BUSYBOX_IMAGE`]),
+/// building them with `cargo xtask images --local` when it has not (once per machine: a
+/// plain `cargo test` in a fresh clone works without a set-up step). Under `cargo xtask` it does
+/// nothing: the run built them first.
+///
+/// # Panics
+/// When the images are missing and cannot be built: the message says why and what to install.
+pub fn test_images() {
+    // The command-line client of the engine under test: it reads DOCKER_HOST and
+    // CONTAINER_HOST as the library does, so it asks the same engine.
+    images_on(if std::env::var("FIXTURE_RUNTIME").is_ok_and(|r| r == "podman") { "podman" } else { "docker" });
+}
+
+/// [`test_images`] on the engine `cli` (`docker` or `podman`) talks to.
+fn images_on(cli: &'static str) {
+    static DONE: [std::sync::OnceLock<()>; 2] = [std::sync::OnceLock::new(), std::sync::OnceLock::new()];
+    DONE[usize::from(cli == "podman")].get_or_init(|| {
+        if std::env::var_os(IMAGES_READY).is_some() {
+            return;
+        }
+        let present = || {
+            std::process::Command::new(cli)
+                .args(["image", "inspect", "--format", "{{.Id}}", SERVICES_IMAGE, BUSYBOX_IMAGE])
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .status()
+        };
+        match present() {
+            Ok(status) if status.success() => return,
+            // No client, or no engine: the test's own connection reports that better.
+            Err(_) => return,
+            Ok(_) => {}
+        }
+        // One builder at a time across test processes (cargo-nextest runs many).
+        let target = workspace_root().join("target");
+        let _ = std::fs::create_dir_all(&target);
+        let lock = std::fs::File::create(target.join("test-images.lock")).expect("the test images' lock file");
+        lock.lock().expect("lock the test images' lock file");
+        if present().is_ok_and(|s| s.success()) {
+            return;
+        }
+        eprintln!(
+            "test-support: {cli} lacks the test images: building them (`cargo xtask images --local --engine {cli}`)"
+        );
+        let out = cargo()
+            .current_dir(workspace_root())
+            .args(["xtask", "images", "--local", "--engine", cli])
+            .output()
+            .expect("cargo runs");
+        assert!(
+            out.status.success(),
+            "the test images could not be built on {cli}; run `cargo xtask images --engine {cli}` to see why \
+             (on Debian, `bash xtask/setup.sh docker` installs what it needs):\n{}{}",
+            quoted(&String::from_utf8_lossy(&out.stdout)),
+            quoted(&String::from_utf8_lossy(&out.stderr)),
+        );
+    });
+}
+
+/// Something a test needs beyond the engine under test and its images.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Need {
+    /// Podman's command line (a test that starts a service of its own).
+    Podman,
+    /// Podman's API service on `/run/podman/podman.sock` (`cargo xtask test` starts it).
+    PodmanService,
+    /// cargo-nextest (`cargo install cargo-nextest`).
+    Nextest,
+    /// The local registry on 127.0.0.1:5000, holding [`REGISTRY_IMAGE`].
+    Registry,
+    /// What remote engines on loopback take: openssl, socat, an ssh server and ssh-agent.
+    RemoteTools,
+    /// docker-compose, to compare the library's reading of a file with.
+    DockerCompose,
+}
+
+impl Need {
+    /// Why this machine lacks it, if it does.
+    fn missing(self) -> Option<String> {
+        let on_path = |name: &str| {
+            std::env::var_os("PATH").is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(name).is_file()))
+        };
+        match self {
+            Need::Podman | Need::PodmanService if !on_path("podman") => Some("Podman (not installed)".to_owned()),
+            Need::PodmanService if !answers("/run/podman/podman.sock", "/_ping") => {
+                Some("Podman's API service on /run/podman/podman.sock (not running)".to_owned())
+            }
+            Need::Registry if !registry_has(REGISTRY_IMAGE) => {
+                Some(format!("the local registry on 127.0.0.1:5000 holding {REGISTRY_IMAGE}"))
+            }
+            Need::RemoteTools => {
+                let lacking: Vec<&str> = ["openssl", "socat", "ssh-agent"]
+                    .into_iter()
+                    .filter(|t| !on_path(t))
+                    .chain((!std::path::Path::new("/usr/sbin/sshd").exists()).then_some("sshd"))
+                    .collect();
+                (!lacking.is_empty()).then(|| format!("{} (not installed)", lacking.join(", ")))
+            }
+            Need::Nextest if !on_path("cargo-nextest") => Some("cargo-nextest (not installed)".to_owned()),
+            Need::DockerCompose if !on_path("docker-compose") => Some("docker-compose (not installed)".to_owned()),
+            _ => None,
+        }
+    }
+}
+
+/// Whether this machine has everything in `needs`. When it lacks something, the test says on
+/// stderr what it did not find and that it did not run, and the caller returns: a plain
+/// `cargo test` on a machine with Docker alone passes what that machine can run. Under
+/// `CI=true` nothing is skipped: a missing need fails the test.
+///
+/// # Panics
+/// Under `CI=true`, when something is missing.
+pub fn has(needs: &[Need]) -> bool {
+    let missing: Vec<String> = needs.iter().filter_map(|n| n.missing()).collect();
+    if missing.is_empty() {
+        if needs.iter().any(|n| matches!(n, Need::Podman | Need::PodmanService)) {
+            // A test on Podman beside the engine under test uses the test images there too.
+            images_on("podman");
+        }
+        return true;
+    }
+    let test = std::thread::current().name().unwrap_or("this test").to_owned();
+    let what = missing.join("; ");
+    let how = "`bash xtask/setup.sh` installs it and `cargo xtask test` starts it";
+    assert!(!ci(), "{test} needs {what}: {how} (under CI nothing is skipped)");
+    eprintln!("SKIPPED {test}: it needs {what}; {how}");
+    false
+}
+
+/// Whether this is a CI run (`CI` set, and not `false` or `0`, as `cargo xtask` reads it).
+pub fn ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false" && v != "0")
+}
+
+/// Whether an HTTP server on the unix socket `socket` answers `path` with 200.
+fn answers(socket: &str, path: &str) -> bool {
+    use std::io::{Read, Write};
+    let Ok(mut stream) = std::os::unix::net::UnixStream::connect(socket) else { return false };
+    let _ = stream.set_read_timeout(Some(std::time::Duration::from_secs(5)));
+    if stream.write_all(format!("GET {path} HTTP/1.0\r\nHost: engine\r\n\r\n").as_bytes()).is_err() {
+        return false;
+    }
+    let mut answer = String::new();
+    let _ = stream.read_to_string(&mut answer);
+    answer.split_whitespace().nth(1) == Some("200")
+}
+
+/// Whether the registry at `reference`'s host serves its manifest.
+fn registry_has(reference: &str) -> bool {
+    use std::io::{Read, Write};
+    let Some((host, rest)) = reference.split_once('/') else { return false };
+    let (repository, tag) = rest.rsplit_once(':').unwrap_or((rest, "latest"));
+    let Ok(addr) = host.parse::<std::net::SocketAddr>() else { return false };
+    let Ok(mut stream) = std::net::TcpStream::connect_timeout(&addr, std::time::Duration::from_secs(2)) else {
+        return false;
+    };
+    let _ = stream.set_read_timeout(Some(std::time::Duration::from_secs(5)));
+    let request = format!(
+        "HEAD /v2/{repository}/manifests/{tag} HTTP/1.0\r\nHost: {host}\r\nAccept: \
+         application/vnd.docker.distribution.manifest.v2+json, application/vnd.oci.image.manifest.v1+json\r\n\r\n"
+    );
+    if stream.write_all(request.as_bytes()).is_err() {
+        return false;
+    }
+    let mut answer = String::new();
+    let _ = stream.read_to_string(&mut answer);
+    answer.split_whitespace().nth(1) == Some("200")
+}
