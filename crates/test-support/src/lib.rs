@@ -639,7 +639,11 @@ pub fn has(needs: &[Need]) -> bool {
     let what = missing.join("; ");
     let how = "`bash xtask/setup.sh` installs it and `cargo xtask test` starts it";
     assert!(!ci(), "{test} needs {what}: {how} (under CI nothing is skipped)");
-    eprintln!("SKIPPED {test}: it needs {what}; {how}");
+    // Past libtest's capture (which takes `eprintln!`), so that a passing run shows it too.
+    let _ = std::io::Write::write_all(
+        &mut std::io::stderr(),
+        format!("SKIPPED {test}: it needs {what}; {how}\n").as_bytes(),
+    );
     false
 }
 
