@@ -477,6 +477,27 @@ mod tls {
     }
 }
 
+/// How long an engine that took the connection may take to answer a ping: the one request that
+/// every engine answers at once, busy or not (Podman answers `/version` and `/info` only once it
+/// has its runtime's locks, which takes seconds under load). Past it the engine is hung.
+pub const PING_LIMIT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// `ping` (the engine's `/_ping`), given [`PING_LIMIT`] to answer.
+///
+/// # Errors
+/// What `ping` answers; [`ErrorKind::Engine`] naming the wait when it does not answer in time.
+pub async fn ping_within<T>(ping: impl std::future::Future<Output = Result<T>>) -> Result<T> {
+    match tokio::time::timeout(PING_LIMIT, ping).await {
+        Ok(answer) => answer,
+        Err(_) => Err(Error::new(
+            ErrorKind::Engine,
+            format!("the engine took the connection but did not answer a ping within {} s", PING_LIMIT.as_secs()),
+        )
+        .with_operation("connect")
+        .with_hint("is it hung? Check DOCKER_HOST / CONTAINER_HOST point at the engine you mean")),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -500,29 +521,5 @@ mod tests {
         assert_eq!(tcp.remote, Some("127.0.0.9".parse().expect("ip")));
         let err = reach("npipe:////./pipe/docker", &settings, "docker").await.expect_err("not ours");
         assert!(err.to_string().contains("ssh://user@host[:port][/path/to/socket]"), "{err}");
-    }
-}
-
-/// How long an engine that took the connection may take to answer a ping: the one request that
-/// every engine answers at once, busy or not (Podman answers `/version` and `/info` only once it
-/// has its runtime's locks, which takes seconds under load). Past it the engine is hung.
-pub const PING_LIMIT: std::time::Duration = std::time::Duration::from_secs(10);
-
-/// `ping` (the engine's `/_ping`), given [`PING_LIMIT`] to answer.
-///
-/// # Errors
-/// What `ping` answers; [`ErrorKind::Engine`](fixtures_core::ErrorKind::Engine) naming the
-/// wait when it does not answer in time.
-pub async fn ping_within<T>(
-    ping: impl std::future::Future<Output = fixtures_core::Result<T>>,
-) -> fixtures_core::Result<T> {
-    match tokio::time::timeout(PING_LIMIT, ping).await {
-        Ok(answer) => answer,
-        Err(_) => Err(fixtures_core::Error::new(
-            fixtures_core::ErrorKind::Engine,
-            format!("the engine took the connection but did not answer a ping within {} s", PING_LIMIT.as_secs()),
-        )
-        .with_operation("connect")
-        .with_hint("is it hung? Check DOCKER_HOST / CONTAINER_HOST point at the engine you mean")),
     }
 }
