@@ -263,6 +263,14 @@ pub(crate) async fn run_case(
     let result = match result {
         Ok(()) => Ok(()),
         Err(report) => {
+            // Every report says which engine the test ran on: an error of the test's own (a
+            // connection refused when the engine died under it) names none by itself.
+            let report = if report.contains("\n  runtime: ") {
+                report
+            } else {
+                let rt = t.runtime();
+                format!("{report}\nthe test ran on\n  runtime: {} at {}", rt.name(), rt.host())
+            };
             let containers = container_report(&t).await;
             Err(if containers.is_empty() { report } else { format!("{report}\n{containers}") })
         }

@@ -534,25 +534,31 @@ fn images_on(cli: &'static str) {
         if std::env::var_os(IMAGES_READY).is_some() {
             return;
         }
-        let present = || {
-            std::process::Command::new(cli)
+        // Whether the engine lacks an image (`Some(true)`); `None` when it could not say (no
+        // client, no engine: the test's own connection reports that better).
+        let missing = || {
+            let out = std::process::Command::new(cli)
                 .args(["image", "inspect", "--format", "{{.Id}}", SERVICES_IMAGE, BUSYBOX_IMAGE])
-                .stdout(std::process::Stdio::null())
-                .stderr(std::process::Stdio::null())
-                .status()
+                .output()
+                .ok()?;
+            let err = String::from_utf8_lossy(&out.stderr).to_ascii_lowercase();
+            if out.status.success() {
+                Some(false)
+            } else if err.contains("no such image") || err.contains("image not known") {
+                Some(true)
+            } else {
+                None
+            }
         };
-        match present() {
-            Ok(status) if status.success() => return,
-            // No client, or no engine: the test's own connection reports that better.
-            Err(_) => return,
-            Ok(_) => {}
+        if missing() != Some(true) {
+            return;
         }
         // One builder at a time across test processes (cargo-nextest runs many).
         let target = workspace_root().join("target");
         let _ = std::fs::create_dir_all(&target);
         let lock = std::fs::File::create(target.join("test-images.lock")).expect("the test images' lock file");
         lock.lock().expect("lock the test images' lock file");
-        if present().is_ok_and(|s| s.success()) {
+        if missing() != Some(true) {
             return;
         }
         eprintln!(
