@@ -159,16 +159,25 @@ async fn chaos(target: &str, nextest: bool) {
         wait_for_containers(&run, 3).await;
         let pid = child.id() as i32;
         // The watcher is a process of its own, started beside the suite's first objects: on a
-        // busy machine it may come a moment after them.
+        // busy machine it may come a moment after them. Until its pre-`main` hook has run, the
+        // process started as the watcher is still the suite's child (it leaves the tree by a
+        // fork and a session of its own before anything else runs): look until every watcher
+        // has left, or 30 s have passed.
         let looking = Instant::now();
-        let mut watchers = watchers_of(&run);
-        while watchers.is_empty() && looking.elapsed() < Duration::from_secs(30) {
+        let (mut watchers, mut tree) = (watchers_of(&run), descendants(pid));
+        while (watchers.is_empty() || watchers.iter().any(|w| tree.contains(w)))
+            && looking.elapsed() < Duration::from_secs(30)
+        {
             tokio::time::sleep(Duration::from_millis(50)).await;
-            watchers = watchers_of(&run);
+            (watchers, tree) = (watchers_of(&run), descendants(pid));
         }
         assert!(!watchers.is_empty(), "the suite has a watcher (none in {:?})", looking.elapsed());
-        let tree = descendants(pid);
-        assert!(watchers.iter().all(|w| !tree.contains(w)), "its watchers {watchers:?} are out of its tree {tree:?}");
+        assert!(
+            watchers.iter().all(|w| !tree.contains(w)),
+            "its watchers are out of its tree (suite {pid}, {:?} after its containers came):\n{}",
+            looking.elapsed(),
+            tree.iter().chain(&watchers).map(|p| process(*p)).collect::<Vec<_>>().join("\n")
+        );
         // The group this test started, and the processes it found below it.
         let mut targets = vec![format!("-{pid}")];
         targets.extend(tree.iter().map(i32::to_string));
@@ -182,6 +191,21 @@ async fn chaos(target: &str, nextest: bool) {
             killed_at.elapsed()
         );
     }
+}
+
+/// Process `pid` as the failure of a check names it: its parent, session and command line.
+fn process(pid: i32) -> String {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let fields: Vec<&str> =
+        stat.rsplit_once(')').map(|(_, rest)| rest.split_whitespace().collect()).unwrap_or_default();
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+    format!(
+        "  {pid}: state {} parent {} session {}: {}",
+        fields.first().unwrap_or(&"?"),
+        fields.get(1).unwrap_or(&"?"),
+        fields.get(3).unwrap_or(&"?"),
+        String::from_utf8_lossy(&cmdline).replace('\0', " ")
+    )
 }
 
 /// The watcher processes of run `run`, found by the variable they were started with.

@@ -63,11 +63,16 @@ pub(crate) fn saw_module(module: &str, c: &Container) {
 
 /// The reference's sequence, step by step: module 1 stores a key in both containers; in
 /// module 2 the session container still has it and the module container is new and empty.
+///
+/// The test asks for the session container itself: a session group ends when the last test
+/// that planned it has ended, and the steps below, started by hand, plan nothing. Without it
+/// the session container could end between two steps once the other modules' tests are done.
 #[fixtures::test(env = env())]
-async fn session_state_outlives_a_module_module_state_does_not() -> Result<()> {
+async fn session_state_outlives_a_module_module_state_does_not(memcache_session: &Container) -> Result<()> {
     let env = env();
     let first = env.start(TestId::new("scopes::sequence_1", "test_session_1")).await?;
     let session = first.container("memcache_session").await?;
+    assert_eq!(session.id(), memcache_session.id(), "one session container for the whole binary");
     exchange(&session, b"set mykey 0 600 4\r\ndata\r\nget mykey\r\n", b"STORED\r\nVALUE mykey 0 4\r\ndata\r\nEND\r\n")
         .await?;
     let module = first.container("memcache_module").await?;
