@@ -8,7 +8,7 @@
 //! unique per test) and host ports (docker-compose binds a port the engine picks on 0.0.0.0,
 //! ours one it picks on 127.0.0.1).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::process::Command;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -52,8 +52,11 @@ impl Project {
             .args(["--filter", &format!("label=com.docker.compose.service={service}")])
             .output()
             .expect("docker runs");
-        let id = String::from_utf8_lossy(&ids.stdout).trim().to_owned();
-        assert!(!id.is_empty() && !id.contains('\n'), "one container for `{service}`: {id:?}");
+        // `deploy.replicas` makes several: they are alike, the first stands for them (the
+        // library makes one per test, as the README says).
+        let listed = String::from_utf8_lossy(&ids.stdout).into_owned();
+        let id = listed.lines().next().unwrap_or_default().trim().to_owned();
+        assert!(!id.is_empty(), "a container for `{service}`");
         let out =
             Command::new("docker").env_remove("DOCKER_HOST").args(["inspect", &id]).output().expect("docker runs");
         let list: Value = serde_json::from_slice(&out.stdout).expect("inspect JSON");
@@ -248,4 +251,164 @@ async fn the_resolver_file_compared_with_docker_compose() -> Result<()> {
     t.finish().await?;
     assert!(same, "fixtures and docker-compose differ on {FILE} (see the rows marked DIFFERENT above)");
     Ok(())
+}
+
+/// What is compared of one service's container, read from its inspect document (Docker's, or
+/// libpod's, which names these fields alike).
+#[derive(Debug, PartialEq)]
+struct Shape {
+    env: BTreeMap<String, String>,
+    command: Vec<String>,
+    entrypoint: Vec<String>,
+    exposed: BTreeSet<String>,
+    /// The names it answers to on its networks (service name, aliases, `container_name`),
+    /// without those each tool makes up (its id, its generated name).
+    names: BTreeSet<String>,
+    networks: usize,
+    /// Mount types and their paths in the container.
+    mounts: BTreeSet<(String, String)>,
+    health: Vec<String>,
+    user: String,
+    working_dir: String,
+    /// Labels, without each tool's own (`com.docker.compose.*`, `fixtures.*`).
+    labels: BTreeMap<String, String>,
+}
+
+fn strings(v: &Value) -> Vec<String> {
+    match v {
+        Value::Array(items) => items.iter().filter_map(|i| i.as_str().map(str::to_owned)).collect(),
+        Value::String(s) if !s.is_empty() => s.split_whitespace().map(str::to_owned).collect(),
+        _ => Vec::new(),
+    }
+}
+
+fn shape(inspect: &Value, made_up_name: impl Fn(&str) -> bool) -> Shape {
+    let config = &inspect["Config"];
+    let id = inspect["Id"].as_str().unwrap_or_default();
+    let env =
+        strings(&config["Env"]).iter().filter_map(|e| e.split_once('=')).map(|(k, v)| (k.into(), v.into())).collect();
+    let mut exposed: BTreeSet<String> =
+        config["ExposedPorts"].as_object().into_iter().flatten().map(|(p, _)| p.clone()).collect();
+    if exposed.is_empty() {
+        exposed =
+            inspect["NetworkSettings"]["Ports"].as_object().into_iter().flatten().map(|(p, _)| p.clone()).collect();
+    }
+    let networks = inspect["NetworkSettings"]["Networks"].as_object().cloned().unwrap_or_default();
+    let mut names: BTreeSet<String> = networks
+        .values()
+        .flat_map(|n| strings(&n["Aliases"]))
+        .filter(|a| !(made_up_name(a) || (a.len() >= 12 && id.starts_with(a.as_str()))))
+        .collect();
+    let name = inspect["Name"].as_str().unwrap_or_default().trim_start_matches('/');
+    if !made_up_name(name) {
+        // A container's own name resolves on Docker's networks: docker-compose's `container_name`.
+        names.insert(name.to_owned());
+    }
+    let mounts = inspect["Mounts"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|m| {
+            (
+                m["Type"].as_str().unwrap_or_default().to_owned(),
+                m["Destination"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect();
+    let labels = config["Labels"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .filter(|(k, _)| !k.starts_with("com.docker.compose.") && !k.starts_with("fixtures."))
+        .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_owned()))
+        .collect();
+    Shape {
+        env: set_by_the_file(env),
+        command: strings(&config["Cmd"]),
+        entrypoint: strings(&config["Entrypoint"]),
+        exposed,
+        names,
+        networks: networks.len(),
+        mounts,
+        health: strings(&config["Healthcheck"]["Test"]),
+        user: config["User"].as_str().unwrap_or_default().to_owned(),
+        working_dir: config["WorkingDir"].as_str().unwrap_or_default().to_owned(),
+        labels,
+    }
+}
+
+/// A real-world file up with docker-compose and with the library, service by service: every
+/// field of [`Shape`] the same, and the restart policy as the README says (docker-compose's
+/// as written; the library's none).
+async fn compare_real_file(file: &'static str, services: &[&str]) -> Result<()> {
+    let project = Project::up(file);
+    let t = Compose::new(file).load_into(test_support::base_env())?.start("compare::real").await?;
+    println!("{file}: docker-compose 1.29.2 on Docker vs fixtures on the engine under test");
+    let mut same = true;
+    for service in services {
+        let ours = t.container(service).await?;
+        let their_inspect = project.inspect(service);
+        let theirs = shape(&their_inspect, |n| n.starts_with(&project.name));
+        let our_inspect = ours.attrs();
+        let mine = shape(&our_inspect, |n| n == ours.name());
+        let fields: [(&str, String, String); 11] = [
+            ("environment", format!("{:?}", theirs.env), format!("{:?}", mine.env)),
+            ("command", format!("{:?}", theirs.command), format!("{:?}", mine.command)),
+            ("entrypoint", format!("{:?}", theirs.entrypoint), format!("{:?}", mine.entrypoint)),
+            ("exposed ports", format!("{:?}", theirs.exposed), format!("{:?}", mine.exposed)),
+            ("names on its networks", format!("{:?}", theirs.names), format!("{:?}", mine.names)),
+            ("networks", theirs.networks.to_string(), mine.networks.to_string()),
+            ("mounts", format!("{:?}", theirs.mounts), format!("{:?}", mine.mounts)),
+            ("health check", format!("{:?}", theirs.health), format!("{:?}", mine.health)),
+            ("user", theirs.user.clone(), mine.user.clone()),
+            ("working dir", theirs.working_dir.clone(), mine.working_dir.clone()),
+            ("labels", format!("{:?}", theirs.labels), format!("{:?}", mine.labels)),
+        ];
+        for (what, t, o) in &fields {
+            let ok = t == o;
+            row(
+                &format!("{service}: {what}"),
+                ok,
+                if ok { o.clone() } else { format!("theirs {t}, ours {o}") }.as_str(),
+            );
+            same &= ok;
+        }
+        let policy = |i: &Value| i["HostConfig"]["RestartPolicy"]["Name"].as_str().unwrap_or_default().to_owned();
+        let (their_policy, our_policy) = (policy(&their_inspect), policy(&our_inspect));
+        let documented = matches!(our_policy.as_str(), "" | "no");
+        row(
+            &format!("{service}: restart policy (not applied, by design)"),
+            documented,
+            &format!("theirs {their_policy:?}, ours {our_policy:?}"),
+        );
+        same &= documented;
+    }
+    t.finish().await?;
+    assert!(same, "fixtures and docker-compose differ on {file} (see the rows marked DIFFERENT above)");
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_web_app_file_compared_with_docker_compose() -> Result<()> {
+    if !test_support::has(&[test_support::Need::DockerCompose]) {
+        return Ok(());
+    }
+    compare_real_file("tests/compose-files/webapp/docker-compose.yml", &["app", "db", "cache"]).await
+}
+
+#[tokio::test]
+async fn a_queue_file_compared_with_docker_compose() -> Result<()> {
+    if !test_support::has(&[test_support::Need::DockerCompose]) {
+        return Ok(());
+    }
+    compare_real_file("tests/compose-files/queue/docker-compose.yml", &["rabbitmq", "mysql", "worker", "scheduler"])
+        .await
+}
+
+#[tokio::test]
+async fn a_reverse_proxy_file_compared_with_docker_compose() -> Result<()> {
+    if !test_support::has(&[test_support::Need::DockerCompose]) {
+        return Ok(());
+    }
+    compare_real_file("tests/compose-files/proxy/docker-compose.yml", &["proxy", "users", "orders"]).await
 }

@@ -33,6 +33,7 @@ use std::process::{Command, ExitCode};
 mod fresh;
 mod rootless;
 mod soak;
+mod standins;
 mod suite;
 
 type Result<T = ()> = std::result::Result<T, String>;
@@ -150,6 +151,9 @@ fn build_image(engine: &str, tag: &str, dockerfile: &str, files: &[(&str, Vec<u8
     std::fs::write(dir.join("Dockerfile"), dockerfile).map_err(|e| e.to_string())?;
     for (name, bytes) in files {
         let path = dir.join(name);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).map_err(|e| format!("create {}: {e}", parent.display()))?;
+        }
         std::fs::write(&path, bytes).map_err(|e| format!("write {}: {e}", path.display()))?;
         set_executable(&path)?;
     }
@@ -209,7 +213,8 @@ fn local_images(engine: &str) -> Result {
         BUSYBOX_IMAGE,
         "FROM scratch\nCOPY busybox /bin/busybox\nRUN [\"/bin/busybox\", \"--install\", \"-s\", \"/bin\"]\nCMD [\"sh\"]\n",
         &[("busybox", busybox_binary()?)],
-    )
+    )?;
+    standins::build(engine)
 }
 
 fn images(engine: &str) -> Result {

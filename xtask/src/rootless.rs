@@ -137,14 +137,19 @@ fn service(user: &User) -> Result {
 }
 
 /// The test images in the user's storage: the services image pulled from the local registry
-/// (so that `fetch` finds the same image there), busybox copied from root's Podman.
+/// (so that `fetch` finds the same image there), busybox and the stand-ins of public images
+/// copied from root's Podman.
 fn images(user: &User) -> Result {
     let quiet = |cmd: &mut Command| run(cmd.stdout(std::process::Stdio::null()));
     quiet(user.command("podman").args(["pull", "--quiet", "--tls-verify=false", crate::REGISTRY_IMAGE]))?;
     quiet(user.command("podman").args(["tag", crate::REGISTRY_IMAGE, crate::SERVICES_IMAGE]))?;
     let tar = std::env::temp_dir().join("fixtures-rootless-images.tar");
     let _ = std::fs::remove_file(&tar);
-    run(Command::new("podman").args(["save", "--quiet", "-o"]).arg(&tar).arg(crate::BUSYBOX_IMAGE))?;
+    run(Command::new("podman")
+        .args(["save", "--quiet", "--multi-image-archive", "-o"])
+        .arg(&tar)
+        .arg(crate::BUSYBOX_IMAGE)
+        .args(crate::standins::STAND_INS.iter().map(|s| s.tag)))?;
     run(Command::new("chmod").arg("644").arg(&tar))?;
     quiet(user.command("podman").args(["load", "--quiet", "-i"]).arg(&tar))?;
     let _ = std::fs::remove_file(&tar);

@@ -1,7 +1,8 @@
 //! Override files merged into the first, as `docker compose -f a.yml -f b.yml` merges them:
 //! single values are replaced; `ports`, `expose`, `dns`, `tmpfs`, `cap_add`, `cap_drop`,
-//! `env_file` are added to; `environment`, `labels`, `extra_hosts`, `sysctls`, `ulimits`,
-//! `depends_on`, `networks` are merged by key and `volumes` by their path in the container;
+//! `env_file`, `devices`, `group_add`, `security_opt`, `dns_search`, `dns_opt` are added to;
+//! `secrets` and `configs` are merged by source; `environment`, `labels`, `extra_hosts`, `sysctls`, `ulimits`,
+//! `depends_on`, `networks`, `links` are merged by key and `volumes` by their path in the container;
 //! `build` and `healthcheck` are merged key by key.
 
 use std::collections::BTreeMap;
@@ -23,6 +24,9 @@ pub(crate) fn file(base: &mut File, over: File) {
     }
     base.networks.extend(over.networks);
     base.volumes.extend(over.volumes);
+    base.secrets.extend(over.secrets);
+    base.configs.extend(over.configs);
+    base.include.extend(over.include);
 }
 
 fn replace<T>(base: &mut Option<T>, over: Option<T>) {
@@ -43,7 +47,7 @@ fn by_key<V>(base: &mut BTreeMap<String, V>, over: BTreeMap<String, V>) {
     base.extend(over);
 }
 
-fn service(base: &mut Service, over: Service) {
+pub(crate) fn service(base: &mut Service, over: Service) {
     let Service {
         image,
         build,
@@ -78,6 +82,26 @@ fn service(base: &mut Service, over: Service) {
         ulimits,
         sysctls,
         profiles,
+        dns_search,
+        dns_opt,
+        mem_reservation,
+        pids_limit,
+        container_name,
+        restart,
+        secrets,
+        configs,
+        platform,
+        stdin_open,
+        tty,
+        pull_policy,
+        links,
+        extends,
+        pid,
+        ipc,
+        devices,
+        group_add,
+        security_opt,
+        gpus,
     } = over;
     replace(&mut base.image, image);
     match (&mut base.build, build) {
@@ -124,22 +148,52 @@ fn service(base: &mut Service, over: Service) {
     by_key(&mut base.ulimits, ulimits);
     by_key(&mut base.sysctls, sysctls);
     replace(&mut base.profiles, profiles);
+    append(&mut base.dns_search, dns_search);
+    append(&mut base.dns_opt, dns_opt);
+    replace(&mut base.mem_reservation, mem_reservation);
+    replace(&mut base.pids_limit, pids_limit);
+    replace(&mut base.container_name, container_name);
+    replace(&mut base.restart, restart);
+    for secret in secrets {
+        base.secrets.retain(|b| b.source != secret.source);
+        base.secrets.push(secret);
+    }
+    for config in configs {
+        base.configs.retain(|b| b.source != config.source);
+        base.configs.push(config);
+    }
+    replace(&mut base.platform, platform);
+    replace(&mut base.stdin_open, stdin_open);
+    replace(&mut base.tty, tty);
+    replace(&mut base.pull_policy, pull_policy);
+    by_key(&mut base.links, links);
+    replace(&mut base.extends, extends);
+    replace(&mut base.pid, pid);
+    replace(&mut base.ipc, ipc);
+    append(&mut base.devices, devices);
+    append(&mut base.group_add, group_add);
+    append(&mut base.security_opt, security_opt);
+    base.gpus |= gpus;
 }
 
 fn merge_build(base: &mut Build, over: Build) {
-    let Build { context, dockerfile, args, target } = over;
+    let Build { context, dockerfile, dockerfile_inline, args, target, labels, no_cache, .. } = over;
     replace(&mut base.context, context);
     replace(&mut base.dockerfile, dockerfile);
+    replace(&mut base.dockerfile_inline, dockerfile_inline);
     by_key(&mut base.args.0, args.0);
     replace(&mut base.target, target);
+    by_key(&mut base.labels.0, labels.0);
+    replace(&mut base.no_cache, no_cache);
 }
 
 fn merge_healthcheck(base: &mut Healthcheck, over: Healthcheck) {
-    let Healthcheck { test, interval, timeout, retries, start_period, disable } = over;
+    let Healthcheck { test, interval, timeout, retries, start_period, start_interval, disable } = over;
     replace(&mut base.test, test);
     replace(&mut base.interval, interval);
     replace(&mut base.timeout, timeout);
     replace(&mut base.retries, retries);
     replace(&mut base.start_period, start_period);
+    replace(&mut base.start_interval, start_interval);
     base.disable |= disable;
 }

@@ -1,49 +1,40 @@
-//! A compose file as read: the keys this crate supports, each in the shapes Compose accepts
-//! (a string or a list, a map or a list of `KEY=value`, short or long syntax), already
-//! interpolated. Every other key is an error at its line, naming the service; `x-` keys are
+//! A compose file as read: every key of the Compose specification that docker-compose takes,
+//! each in the shapes Compose accepts (a string or a list, a map or a list of `KEY=value`,
+//! short or long syntax), read from the interpolated tree of [`crate::tree`]. Keys with a
+//! meaning in a test are kept; keys that have none (`logging`, `deploy.replicas`, ...) are
+//! accepted and listed in [`ACCEPTED`]; the few Compose keys a test cannot honour are errors
+//! saying what to write instead; anything else is an error at its line. `x-` keys are
 //! extensions and skipped.
 
-use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::time::Duration;
 
 use serde::Deserialize;
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
-use serde_saphyr::Spanned;
 
 use crate::values;
 
-thread_local! {
-    /// The service being read, for error messages (parsing is synchronous and one file at a time).
-    static SERVICE: RefCell<Option<String>> = const { RefCell::new(None) };
-}
-
-/// The service whose text was being read when an error came.
-pub(crate) fn failing_service() -> Option<String> {
-    SERVICE.with(|s| s.borrow().clone())
-}
-
-pub(crate) fn reset_failing_service() {
-    SERVICE.with(|s| *s.borrow_mut() = None);
-}
-
-/// What brackets a key's place at the start of a custom error's message.
-pub(crate) const MARK: &str = "@@";
-
-/// Marks a custom error with the exact place of the key it is about (the parser's own place
-/// is the value read last); [`crate::error`] reads it back.
-pub(crate) fn at<E: de::Error>(key: &Spanned<String>, message: impl fmt::Display) -> E {
-    E::custom(format!("{MARK}{}:{}{MARK}{message}", key.referenced.line(), key.referenced.column()))
-}
-
 /// One compose file.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub(crate) struct File {
     pub(crate) name: Option<String>,
     pub(crate) services: BTreeMap<String, Service>,
     pub(crate) networks: BTreeMap<String, NetworkDef>,
     pub(crate) volumes: BTreeMap<String, VolumeDef>,
+    pub(crate) secrets: BTreeMap<String, SecretDef>,
+    pub(crate) configs: BTreeMap<String, SecretDef>,
+    pub(crate) include: Vec<Include>,
+}
+
+/// Keys of a mapping with null values read as their defaults.
+fn defs<'de, A: MapAccess<'de>, T: Deserialize<'de> + Default>(map: &mut A) -> Result<BTreeMap<String, T>, A::Error> {
+    Ok(map
+        .next_value::<Option<BTreeMap<String, Option<T>>>>()?
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(k, v)| (k, v.unwrap_or_default()))
+        .collect())
 }
 
 impl<'de> Deserialize<'de> for File {
@@ -56,40 +47,26 @@ impl<'de> Deserialize<'de> for File {
             }
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<File, A::Error> {
                 let mut file = File::default();
-                while let Some(key) = map.next_key::<Spanned<String>>()? {
-                    match key.value.as_str() {
+                while let Some(key) = map.next_key::<String>()? {
+                    match key.as_str() {
                         "version" => {
                             map.next_value::<IgnoredAny>()?;
                         }
                         "name" => file.name = Some(map.next_value()?),
                         "services" => file.services = map.next_value_seed(Services)?,
-                        "networks" => {
-                            file.networks = map
-                                .next_value::<Option<BTreeMap<String, Option<NetworkDef>>>>()?
-                                .unwrap_or_default()
-                                .into_iter()
-                                .map(|(k, v)| (k, v.unwrap_or_default()))
-                                .collect();
-                        }
-                        "volumes" => {
-                            file.volumes = map
-                                .next_value::<Option<BTreeMap<String, Option<VolumeDef>>>>()?
-                                .unwrap_or_default()
-                                .into_iter()
-                                .map(|(k, v)| (k, v.unwrap_or_default()))
-                                .collect();
-                        }
+                        "networks" => file.networks = defs(&mut map)?,
+                        "volumes" => file.volumes = defs(&mut map)?,
+                        "secrets" => file.secrets = defs(&mut map)?,
+                        "configs" => file.configs = defs(&mut map)?,
+                        "include" => file.include = map.next_value::<Vec<Include>>()?,
                         k if k.starts_with("x-") => {
                             map.next_value::<IgnoredAny>()?;
                         }
                         other => {
-                            return Err(at(
-                                &key,
-                                format!(
-                                    "unsupported top-level key `{other}` (supported: services, networks, volumes, \
-                                     name, version, and `x-` extensions)"
-                                ),
-                            ));
+                            return Err(de::Error::custom(format!(
+                                "unknown top-level key `{other}` (Compose's are services, networks, volumes, \
+                                 secrets, configs, include, name, version, and `x-` extensions)"
+                            )));
                         }
                     }
                 }
@@ -98,6 +75,67 @@ impl<'de> Deserialize<'de> for File {
         }
         d.deserialize_map(V)
     }
+}
+
+/// A file `include`d: its path (or paths, merged as override files), and where its relative
+/// paths are read from.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Include {
+    pub(crate) path: Vec<String>,
+    pub(crate) project_directory: Option<String>,
+    pub(crate) env_file: Vec<String>,
+}
+
+impl<'de> Deserialize<'de> for Include {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Long {
+            path: OneOrMany,
+            project_directory: Option<String>,
+            #[serde(default)]
+            env_file: Option<OneOrMany>,
+        }
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Include;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a compose file's path, or a mapping with `path`")
+            }
+            fn visit_str<E: de::Error>(self, text: &str) -> Result<Include, E> {
+                Ok(Include { path: vec![text.to_owned()], ..Include::default() })
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Include, A::Error> {
+                let long = Long::deserialize(de::value::MapAccessDeserializer::new(map))?;
+                Ok(Include {
+                    path: long.path.0,
+                    project_directory: long.project_directory,
+                    env_file: long.env_file.map(|e| e.0).unwrap_or_default(),
+                })
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// A top-level secret or config: from a file, from a variable of the caller's environment,
+/// or (configs) written inline.
+#[allow(dead_code)] // Keys accepted and not applied are read, to check their shape, and dropped.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct SecretDef {
+    pub(crate) file: Option<String>,
+    pub(crate) environment: Option<String>,
+    pub(crate) content: Option<String>,
+    #[serde(default)]
+    pub(crate) external: External,
+    pub(crate) name: Option<String>,
+    #[serde(default)]
+    pub(crate) labels: KeyValues,
+    pub(crate) driver: Option<String>,
+    #[serde(default)]
+    pub(crate) driver_opts: KeyValues,
+    pub(crate) template_driver: Option<String>,
 }
 
 struct Services;
@@ -119,20 +157,18 @@ impl<'de> Visitor<'de> for Services {
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
         let mut services = BTreeMap::new();
-        while let Some(name) = map.next_key::<Spanned<String>>()? {
-            if let Some(problem) = values::bad_service_name(&name.value) {
-                return Err(at(&name, problem));
+        while let Some(name) = map.next_key::<String>()? {
+            if let Some(problem) = values::bad_service_name(&name) {
+                return Err(de::Error::custom(problem));
             }
-            SERVICE.with(|s| *s.borrow_mut() = Some(name.value.clone()));
             let service: Service = map.next_value::<Option<Service>>()?.unwrap_or_default();
-            SERVICE.with(|s| *s.borrow_mut() = None);
-            services.insert(name.value, service);
+            services.insert(name, service);
         }
         Ok(services)
     }
 }
 
-/// A service, every supported key optional (so that an override file can set a few).
+/// A service, every key optional (so that an override file can set a few).
 #[derive(Debug, Default, Clone)]
 pub(crate) struct Service {
     pub(crate) image: Option<String>,
@@ -140,20 +176,22 @@ pub(crate) struct Service {
     pub(crate) command: Option<Vec<String>>,
     pub(crate) entrypoint: Option<Vec<String>>,
     pub(crate) environment: BTreeMap<String, Option<String>>,
-    pub(crate) env_file: Vec<String>,
+    pub(crate) env_file: Vec<EnvFile>,
     pub(crate) ports: Vec<values::PortMapping>,
     pub(crate) expose: Vec<fixtures_core::spec::Port>,
     pub(crate) volumes: Vec<ServiceVolume>,
     pub(crate) tmpfs: Vec<values::TmpfsMount>,
     pub(crate) networks: Option<BTreeMap<String, Attachment>>,
     pub(crate) network_mode: Option<String>,
-    pub(crate) depends_on: BTreeMap<String, Condition>,
+    pub(crate) depends_on: BTreeMap<String, Dependency>,
     pub(crate) healthcheck: Option<Healthcheck>,
     pub(crate) labels: BTreeMap<String, String>,
     pub(crate) user: Option<String>,
     pub(crate) working_dir: Option<String>,
     pub(crate) hostname: Option<String>,
     pub(crate) dns: Vec<String>,
+    pub(crate) dns_search: Vec<String>,
+    pub(crate) dns_opt: Vec<String>,
     pub(crate) extra_hosts: BTreeMap<String, String>,
     pub(crate) cap_add: Vec<String>,
     pub(crate) cap_drop: Vec<String>,
@@ -164,24 +202,298 @@ pub(crate) struct Service {
     pub(crate) stop_grace_period: Option<Duration>,
     pub(crate) shm_size: Option<i64>,
     pub(crate) mem_limit: Option<i64>,
+    pub(crate) mem_reservation: Option<i64>,
     pub(crate) cpus: Option<f64>,
+    pub(crate) pids_limit: Option<i64>,
     pub(crate) ulimits: BTreeMap<String, (i64, i64)>,
     pub(crate) sysctls: BTreeMap<String, String>,
     pub(crate) profiles: Option<Vec<String>>,
+    pub(crate) container_name: Option<String>,
+    pub(crate) restart: Option<String>,
+    pub(crate) secrets: Vec<SecretRef>,
+    pub(crate) configs: Vec<SecretRef>,
+    pub(crate) platform: Option<String>,
+    pub(crate) stdin_open: Option<bool>,
+    pub(crate) tty: Option<bool>,
+    pub(crate) pull_policy: Option<String>,
+    /// `links`: service and the alias it is reached by.
+    pub(crate) links: BTreeMap<String, String>,
+    pub(crate) extends: Option<Extends>,
+    pub(crate) pid: Option<String>,
+    pub(crate) ipc: Option<String>,
+    pub(crate) devices: Vec<String>,
+    pub(crate) group_add: Vec<String>,
+    pub(crate) security_opt: Vec<String>,
+    /// GPUs asked for (`gpus`, or a device reservation with the `gpu` capability).
+    pub(crate) gpus: bool,
 }
 
-/// What a service key that this crate does not take means, for the error: why it is left out.
-fn unsupported_reason(key: &str) -> Option<&'static str> {
-    Some(match key {
-        "container_name" => {
-            "a fixed container name cannot be shared by tests running in parallel; each test's \
-             container gets a unique name, and services reach it by its service name"
+/// `extends:` of a service: another service, of this file or of another.
+#[derive(Debug, Clone)]
+pub(crate) struct Extends {
+    pub(crate) service: String,
+    pub(crate) file: Option<String>,
+}
+
+impl<'de> Deserialize<'de> for Extends {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Long {
+            service: String,
+            file: Option<String>,
         }
-        "restart" => "a restart policy would bring back a container a test stops on purpose",
-        "deploy" => "it is for swarm; use mem_limit and cpus",
-        "links" | "external_links" => "services reach each other by service name on their networks",
-        "secrets" | "configs" => "mount the files with `volumes` instead",
-        "extends" => "merge the files with `Compose::file` (an override file) instead",
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Extends;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a service's name, or a mapping with `service` and `file`")
+            }
+            fn visit_str<E: de::Error>(self, text: &str) -> Result<Extends, E> {
+                Ok(Extends { service: text.to_owned(), file: None })
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Extends, A::Error> {
+                let long = Long::deserialize(de::value::MapAccessDeserializer::new(map))?;
+                Ok(Extends { service: long.service, file: long.file })
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// A `secrets` or `configs` entry of a service: which one, where, and with what mode.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct SecretRef {
+    pub(crate) source: String,
+    pub(crate) target: Option<String>,
+    pub(crate) mode: Option<u32>,
+}
+
+impl<'de> Deserialize<'de> for SecretRef {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Long {
+            source: String,
+            target: Option<String>,
+            uid: Option<Scalar>,
+            gid: Option<Scalar>,
+            mode: Option<Mode>,
+        }
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = SecretRef;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a secret's name, or a mapping with `source`, `target` and `mode`")
+            }
+            fn visit_str<E: de::Error>(self, text: &str) -> Result<SecretRef, E> {
+                Ok(SecretRef { source: text.to_owned(), target: None, mode: None })
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<SecretRef, A::Error> {
+                let long = Long::deserialize(de::value::MapAccessDeserializer::new(map))?;
+                let _ = (long.uid, long.gid);
+                Ok(SecretRef { source: long.source, target: long.target, mode: long.mode.map(|m| m.0) })
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// A file mode: `0440` (octal, as written in a string or as YAML 1.1 reads it) or a number.
+struct Mode(u32);
+
+impl<'de> Deserialize<'de> for Mode {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = Scalar::deserialize(d)?.0.unwrap_or_default();
+        let parsed = match text.strip_prefix("0o").or_else(|| text.strip_prefix('0').filter(|r| !r.is_empty())) {
+            Some(octal) => u32::from_str_radix(octal, 8).ok(),
+            None => text.parse::<u32>().ok(),
+        };
+        parsed
+            .filter(|m| *m <= 0o7777)
+            .map(Mode)
+            .ok_or_else(|| de::Error::custom(format!("`{text}` is not a file mode")))
+    }
+}
+
+/// An `env_file` entry: its path, and whether a missing file is an error.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct EnvFile {
+    pub(crate) path: String,
+    pub(crate) required: bool,
+}
+
+struct EnvFiles(Vec<EnvFile>);
+
+impl<'de> Deserialize<'de> for EnvFiles {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Long {
+            path: String,
+            #[serde(default = "yes")]
+            required: bool,
+            format: Option<String>,
+        }
+        struct Entry(EnvFile);
+        impl<'de> Deserialize<'de> for Entry {
+            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                struct V;
+                impl<'de> Visitor<'de> for V {
+                    type Value = Entry;
+                    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                        f.write_str("a file's path, or a mapping with `path` and `required`")
+                    }
+                    fn visit_str<E: de::Error>(self, text: &str) -> Result<Entry, E> {
+                        Ok(Entry(EnvFile { path: text.to_owned(), required: true }))
+                    }
+                    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Entry, A::Error> {
+                        let long = Long::deserialize(de::value::MapAccessDeserializer::new(map))?;
+                        let _ = long.format;
+                        Ok(Entry(EnvFile { path: long.path, required: long.required }))
+                    }
+                }
+                d.deserialize_any(V)
+            }
+        }
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = EnvFiles;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a file's path, or a list of them")
+            }
+            fn visit_str<E: de::Error>(self, text: &str) -> Result<EnvFiles, E> {
+                Ok(EnvFiles(vec![EnvFile { path: text.to_owned(), required: true }]))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<EnvFiles, A::Error> {
+                let mut out = Vec::new();
+                while let Some(entry) = seq.next_element::<Entry>()? {
+                    out.push(entry.0);
+                }
+                Ok(EnvFiles(out))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// `links:` entries, `service` or `service:alias`.
+struct Links(BTreeMap<String, String>);
+
+impl<'de> Deserialize<'de> for Links {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let list = Vec::<String>::deserialize(d)?;
+        Ok(Links(
+            list.into_iter()
+                .map(|l| match l.split_once(':') {
+                    Some((s, a)) => (s.to_owned(), a.to_owned()),
+                    None => (l.clone(), l),
+                })
+                .collect(),
+        ))
+    }
+}
+
+/// `deploy:`, of which resources have a meaning on one engine.
+#[allow(dead_code)] // Keys accepted and not applied are read, to check their shape, and dropped.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Deploy {
+    #[serde(default)]
+    resources: DeployResources,
+    mode: Option<IgnoredAny>,
+    replicas: Option<IgnoredAny>,
+    labels: Option<IgnoredAny>,
+    placement: Option<IgnoredAny>,
+    endpoint_mode: Option<IgnoredAny>,
+    restart_policy: Option<IgnoredAny>,
+    update_config: Option<IgnoredAny>,
+    rollback_config: Option<IgnoredAny>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DeployResources {
+    limits: Option<ResourceSet>,
+    reservations: Option<ResourceSet>,
+}
+
+#[allow(dead_code)] // Keys accepted and not applied are read, to check their shape, and dropped.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ResourceSet {
+    cpus: Option<Scalar>,
+    memory: Option<Bytes>,
+    pids: Option<i64>,
+    #[serde(default)]
+    devices: Vec<DeviceRequest>,
+    generic_resources: Option<IgnoredAny>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DeviceRequest {
+    #[serde(default)]
+    capabilities: Vec<String>,
+    driver: Option<String>,
+    count: Option<Scalar>,
+    device_ids: Option<Vec<String>>,
+    options: Option<IgnoredAny>,
+}
+
+/// A positive number of CPUs.
+fn cpus<E: de::Error>(text: &str) -> Result<f64, E> {
+    text.trim()
+        .parse::<f64>()
+        .ok()
+        .filter(|c| c.is_finite() && *c > 0.0)
+        .ok_or_else(|| E::custom(format!("`cpus: {text}` is not a positive number")))
+}
+
+/// Compose keys of a service that this library accepts and does not apply: a test's
+/// containers run on one engine, for one test, and report what went wrong rather than
+/// recover from it. The README's table says why for each.
+pub(crate) const ACCEPTED: &[&str] = &[
+    "annotations",
+    "attach",
+    "blkio_config",
+    "cgroup",
+    "cgroup_parent",
+    "cpu_count",
+    "cpu_percent",
+    "cpu_period",
+    "cpu_quota",
+    "cpu_rt_period",
+    "cpu_rt_runtime",
+    "cpu_shares",
+    "cpuset",
+    "credential_spec",
+    "develop",
+    "device_cgroup_rules",
+    "domainname",
+    "external_links",
+    "isolation",
+    "label_file",
+    "logging",
+    "mac_address",
+    "mem_swappiness",
+    "memswap_limit",
+    "oom_kill_disable",
+    "oom_score_adj",
+    "post_start",
+    "pre_stop",
+    "runtime",
+    "scale",
+    "storage_opt",
+    "userns_mode",
+    "uts",
+];
+
+/// What a Compose key that a test cannot honour means, for the error: what to write instead.
+fn refused_reason(key: &str) -> Option<&'static str> {
+    Some(match key {
+        "volumes_from" => "mount the same named volume in both services instead",
+        "provider" => "a service made by a provider plugin has no container to test; declare it in code",
         _ => return None,
     })
 }
@@ -196,27 +508,27 @@ impl<'de> Deserialize<'de> for Service {
             }
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Service, A::Error> {
                 let mut s = Service::default();
-                while let Some(key) = map.next_key::<Spanned<String>>()? {
-                    match key.value.as_str() {
+                while let Some(key) = map.next_key::<String>()? {
+                    match key.as_str() {
                         "image" => s.image = Some(map.next_value()?),
                         "build" => s.build = Some(map.next_value::<BuildKey>()?.0),
                         "command" => s.command = map.next_value::<Option<CommandLine>>()?.map(|c| c.0),
                         "entrypoint" => s.entrypoint = map.next_value::<Option<CommandLine>>()?.map(|c| c.0),
                         "environment" => s.environment = map.next_value::<KeyValues>()?.0,
-                        "env_file" => s.env_file = map.next_value::<OneOrMany>()?.0,
+                        "env_file" => s.env_file = map.next_value::<EnvFiles>()?.0,
                         "ports" => {
                             s.ports =
                                 map.next_value::<Vec<values::PortEntries>>()?.into_iter().flat_map(|e| e.0).collect();
                         }
                         "expose" => {
                             for text in map.next_value::<Vec<String>>()? {
-                                s.expose.extend(values::expose(&text).map_err(|e| at::<A::Error>(&key, e))?);
+                                s.expose.extend(values::expose(&text).map_err(de::Error::custom)?);
                             }
                         }
                         "volumes" => s.volumes = map.next_value()?,
                         "tmpfs" => {
                             for text in map.next_value::<OneOrMany>()?.0 {
-                                s.tmpfs.push(values::tmpfs(&text).map_err(|e| at::<A::Error>(&key, e))?);
+                                s.tmpfs.push(values::tmpfs(&text).map_err(de::Error::custom)?);
                             }
                         }
                         "networks" => s.networks = Some(map.next_value::<Attachments>()?.0),
@@ -228,6 +540,8 @@ impl<'de> Deserialize<'de> for Service {
                         "working_dir" => s.working_dir = Some(map.next_value()?),
                         "hostname" => s.hostname = Some(map.next_value()?),
                         "dns" => s.dns = map.next_value::<OneOrMany>()?.0,
+                        "dns_search" => s.dns_search = map.next_value::<OneOrMany>()?.0,
+                        "dns_opt" => s.dns_opt = map.next_value::<OneOrMany>()?.0,
                         "extra_hosts" => s.extra_hosts = map.next_value::<Hosts>()?.0,
                         "cap_add" => s.cap_add = map.next_value()?,
                         "cap_drop" => s.cap_drop = map.next_value()?,
@@ -237,27 +551,91 @@ impl<'de> Deserialize<'de> for Service {
                         "stop_signal" => s.stop_signal = Some(map.next_value()?),
                         "stop_grace_period" => {
                             let text: String = map.next_value()?;
-                            s.stop_grace_period = Some(values::duration(&text).map_err(|e| at::<A::Error>(&key, e))?);
+                            s.stop_grace_period = Some(values::duration(&text).map_err(de::Error::custom)?);
                         }
                         "shm_size" => s.shm_size = Some(map.next_value::<Bytes>()?.0),
                         "mem_limit" => s.mem_limit = Some(map.next_value::<Bytes>()?.0),
+                        "mem_reservation" => s.mem_reservation = Some(map.next_value::<Bytes>()?.0),
                         "cpus" => {
                             let text: String = map.next_value()?;
-                            s.cpus = Some(
-                                text.trim().parse::<f64>().ok().filter(|c| c.is_finite() && *c > 0.0).ok_or_else(
-                                    || at::<A::Error>(&key, format!("`cpus: {text}` is not a positive number")),
-                                )?,
-                            );
+                            s.cpus = Some(cpus(&text)?);
                         }
+                        "pids_limit" => s.pids_limit = Some(map.next_value()?),
                         "ulimits" => s.ulimits = map.next_value::<Ulimits>()?.0,
                         "sysctls" => s.sysctls = map.next_value::<KeyValues>()?.strings(),
                         "profiles" => s.profiles = Some(map.next_value()?),
-                        k if k.starts_with("x-") => {
+                        "container_name" => s.container_name = Some(map.next_value()?),
+                        "restart" => {
+                            let policy: String = map.next_value()?;
+                            match policy.split(':').next().unwrap_or_default() {
+                                "no" | "always" | "on-failure" | "unless-stopped" => s.restart = Some(policy),
+                                _ => {
+                                    return Err(de::Error::custom(format!(
+                                        "`restart: {policy}` is not a restart policy (no, always, on-failure[:N], \
+                                         unless-stopped)"
+                                    )));
+                                }
+                            }
+                        }
+                        "secrets" => s.secrets = map.next_value()?,
+                        "configs" => s.configs = map.next_value()?,
+                        "deploy" => {
+                            let deploy = map.next_value::<Option<Deploy>>()?.unwrap_or_default();
+                            let (limits, reservations) = (deploy.resources.limits, deploy.resources.reservations);
+                            if let Some(limits) = limits {
+                                if let Some(c) = limits.cpus.and_then(|c| c.0) {
+                                    s.cpus = Some(cpus(&c)?);
+                                }
+                                s.mem_limit = limits.memory.map(|m| m.0).or(s.mem_limit);
+                                s.pids_limit = limits.pids.or(s.pids_limit);
+                            }
+                            if let Some(r) = reservations {
+                                s.mem_reservation = r.memory.map(|m| m.0).or(s.mem_reservation);
+                                s.gpus |= r.devices.iter().any(|d| {
+                                    let _ = (&d.driver, &d.count, &d.device_ids, &d.options);
+                                    d.capabilities.iter().any(|c| c == "gpu")
+                                });
+                            }
+                        }
+                        "gpus" => {
+                            map.next_value::<IgnoredAny>()?;
+                            s.gpus = true;
+                        }
+                        "platform" => s.platform = Some(map.next_value()?),
+                        "stdin_open" => s.stdin_open = Some(map.next_value()?),
+                        "tty" => s.tty = Some(map.next_value()?),
+                        "pull_policy" => {
+                            let policy: String = map.next_value()?;
+                            match policy.as_str() {
+                                "always" | "never" | "missing" | "if_not_present" | "build" | "daily" | "weekly" => {
+                                    s.pull_policy = Some(policy);
+                                }
+                                _ if policy.starts_with("every_") => s.pull_policy = Some(policy),
+                                _ => {
+                                    return Err(de::Error::custom(format!(
+                                        "`pull_policy: {policy}` is not one of always, never, missing, build"
+                                    )));
+                                }
+                            }
+                        }
+                        "links" => s.links = map.next_value::<Links>()?.0,
+                        "extends" => s.extends = Some(map.next_value()?),
+                        "pid" => s.pid = Some(map.next_value()?),
+                        "ipc" => s.ipc = Some(map.next_value()?),
+                        "devices" => s.devices = map.next_value::<Devices>()?.0,
+                        "group_add" => {
+                            s.group_add = map.next_value::<Vec<Scalar>>()?.into_iter().flat_map(|g| g.0).collect()
+                        }
+                        "security_opt" => s.security_opt = map.next_value()?,
+                        k if k.starts_with("x-") || ACCEPTED.contains(&k) => {
                             map.next_value::<IgnoredAny>()?;
                         }
                         other => {
-                            let why = unsupported_reason(other).map(|w| format!(": {w}")).unwrap_or_default();
-                            return Err(at(&key, format!("unsupported key `{other}`{why}")));
+                            let message = match refused_reason(other) {
+                                Some(why) => format!("`{other}` is not supported: {why}"),
+                                None => format!("unknown key `{other}`{}", values::did_you_mean(other)),
+                            };
+                            return Err(de::Error::custom(message));
                         }
                     }
                 }
@@ -268,15 +646,87 @@ impl<'de> Deserialize<'de> for Service {
     }
 }
 
+/// `devices:` entries: `/dev/x[:/dev/y[:rwm]]`, or the long syntax's `source`/`target`/`permissions`.
+struct Devices(Vec<String>);
+
+impl<'de> Deserialize<'de> for Devices {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Long {
+            source: String,
+            target: Option<String>,
+            permissions: Option<String>,
+        }
+        struct Entry(String);
+        impl<'de> Deserialize<'de> for Entry {
+            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                struct V;
+                impl<'de> Visitor<'de> for V {
+                    type Value = Entry;
+                    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                        f.write_str("a device: `/dev/x[:/dev/y[:rwm]]` or a mapping with `source`")
+                    }
+                    fn visit_str<E: de::Error>(self, text: &str) -> Result<Entry, E> {
+                        Ok(Entry(text.to_owned()))
+                    }
+                    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Entry, A::Error> {
+                        let l = Long::deserialize(de::value::MapAccessDeserializer::new(map))?;
+                        let target = l.target.unwrap_or_else(|| l.source.clone());
+                        Ok(Entry(format!("{}:{target}:{}", l.source, l.permissions.unwrap_or_else(|| "rwm".into()))))
+                    }
+                }
+                d.deserialize_any(V)
+            }
+        }
+        Ok(Devices(Vec::<Entry>::deserialize(d)?.into_iter().map(|e| e.0).collect()))
+    }
+}
+
 /// `build: ./dir` or `build: {context, dockerfile, args, target}`.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct Build {
     pub(crate) context: Option<String>,
     pub(crate) dockerfile: Option<String>,
+    pub(crate) dockerfile_inline: Option<String>,
     #[serde(default)]
     pub(crate) args: KeyValues,
     pub(crate) target: Option<String>,
+    #[serde(default)]
+    pub(crate) labels: KeyValues,
+    pub(crate) no_cache: Option<bool>,
+    // Accepted, not applied: a build for a test runs on the engine as it is.
+    #[allow(dead_code)]
+    cache_from: Option<IgnoredAny>,
+    #[allow(dead_code)]
+    cache_to: Option<IgnoredAny>,
+    #[allow(dead_code)]
+    network: Option<IgnoredAny>,
+    #[allow(dead_code)]
+    shm_size: Option<IgnoredAny>,
+    #[allow(dead_code)]
+    extra_hosts: Option<IgnoredAny>,
+    #[allow(dead_code)]
+    ssh: Option<IgnoredAny>,
+    #[allow(dead_code)]
+    secrets: Option<IgnoredAny>,
+    #[allow(dead_code)]
+    tags: Option<IgnoredAny>,
+    #[allow(dead_code)]
+    platforms: Option<IgnoredAny>,
+    #[allow(dead_code)]
+    pull: Option<IgnoredAny>,
+    #[allow(dead_code)]
+    isolation: Option<IgnoredAny>,
+    #[allow(dead_code)]
+    privileged: Option<IgnoredAny>,
+    #[allow(dead_code)]
+    additional_contexts: Option<IgnoredAny>,
+    #[allow(dead_code)]
+    ulimits: Option<IgnoredAny>,
+    #[allow(dead_code)]
+    entitlements: Option<IgnoredAny>,
 }
 
 /// `build:` in either of its forms.
@@ -305,7 +755,7 @@ impl<'de> Deserialize<'de> for BuildKey {
 #[derive(Debug, Clone)]
 pub(crate) enum ServiceVolume {
     Named { name: String, target: String, read_only: bool },
-    Bind { source: String, target: String, read_only: bool },
+    Bind { source: String, target: String, read_only: bool, create_host_path: bool },
     Anonymous { target: String },
     Tmpfs(values::TmpfsMount),
 }
@@ -330,6 +780,7 @@ struct LongVolume {
     target: String,
     #[serde(default)]
     read_only: bool,
+    consistency: Option<String>,
     volume: Option<LongVolumeOptions>,
     bind: Option<LongBindOptions>,
     tmpfs: Option<LongTmpfsOptions>,
@@ -340,6 +791,7 @@ struct LongVolume {
 struct LongVolumeOptions {
     #[serde(default)]
     nocopy: bool,
+    subpath: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -347,6 +799,8 @@ struct LongVolumeOptions {
 struct LongBindOptions {
     #[serde(default = "yes")]
     create_host_path: bool,
+    propagation: Option<String>,
+    selinux: Option<String>,
 }
 
 fn yes() -> bool {
@@ -372,7 +826,11 @@ impl<'de> Deserialize<'de> for ServiceVolume {
             }
             fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<ServiceVolume, A::Error> {
                 let long = LongVolume::deserialize(de::value::MapAccessDeserializer::new(map))?;
-                let _ = (long.volume.map(|v| v.nocopy), long.bind.map(|b| b.create_host_path));
+                let _ = long.volume.map(|v| (v.nocopy, v.subpath));
+                let create_host_path = long.bind.as_ref().is_none_or(|b| b.create_host_path);
+                let _ = long.bind.map(|b| (b.propagation, b.selinux));
+                let _ = long.consistency;
+                let target = values::mount_target(&long.target).map_err(de::Error::custom)?;
                 let source = || {
                     long.source.clone().ok_or_else(|| {
                         de::Error::custom(format!("a `{}` volume needs a `source` (at `{}`)", long.kind, long.target))
@@ -380,14 +838,14 @@ impl<'de> Deserialize<'de> for ServiceVolume {
                 };
                 Ok(match long.kind.as_str() {
                     "volume" => match &long.source {
-                        Some(name) => {
-                            ServiceVolume::Named { name: name.clone(), target: long.target, read_only: long.read_only }
-                        }
-                        None => ServiceVolume::Anonymous { target: long.target },
+                        Some(name) => ServiceVolume::Named { name: name.clone(), target, read_only: long.read_only },
+                        None => ServiceVolume::Anonymous { target },
                     },
-                    "bind" => ServiceVolume::Bind { source: source()?, target: long.target, read_only: long.read_only },
+                    "bind" => {
+                        ServiceVolume::Bind { source: source()?, target, read_only: long.read_only, create_host_path }
+                    }
                     "tmpfs" => ServiceVolume::Tmpfs(values::TmpfsMount {
-                        target: long.target,
+                        target,
                         size: long.tmpfs.and_then(|t| t.size).map(|b| b.0 as u64),
                     }),
                     other => {
@@ -403,11 +861,21 @@ impl<'de> Deserialize<'de> for ServiceVolume {
 }
 
 /// A service's place on a network.
+#[allow(dead_code)] // Keys accepted and not applied are read, to check their shape, and dropped.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct Attachment {
     #[serde(default)]
     pub(crate) aliases: Vec<String>,
+    // Fixed addresses: accepted, not applied (two tests' networks cannot both hold one
+    // address; the engine gives each container its own).
+    ipv4_address: Option<String>,
+    ipv6_address: Option<String>,
+    link_local_ips: Option<IgnoredAny>,
+    mac_address: Option<String>,
+    priority: Option<IgnoredAny>,
+    gw_priority: Option<IgnoredAny>,
+    driver_opts: Option<IgnoredAny>,
 }
 
 struct Attachments(BTreeMap<String, Attachment>);
@@ -459,7 +927,14 @@ struct LongDependency {
     restart: bool,
 }
 
-struct DependsOn(BTreeMap<String, Condition>);
+/// A dependency: what it waits for, and whether the service may start without it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Dependency {
+    pub(crate) condition: Condition,
+    pub(crate) required: bool,
+}
+
+struct DependsOn(BTreeMap<String, Dependency>);
 
 impl<'de> Deserialize<'de> for DependsOn {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -472,20 +947,16 @@ impl<'de> Deserialize<'de> for DependsOn {
             fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<DependsOn, A::Error> {
                 let mut out = BTreeMap::new();
                 while let Some(name) = seq.next_element::<String>()? {
-                    out.insert(name, Condition::ServiceStarted);
+                    out.insert(name, Dependency { condition: Condition::ServiceStarted, required: true });
                 }
                 Ok(DependsOn(out))
             }
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<DependsOn, A::Error> {
                 let mut out = BTreeMap::new();
                 while let Some((name, long)) = map.next_entry::<String, LongDependency>()? {
-                    if !long.required {
-                        return Err(de::Error::custom(format!(
-                            "`required: false` on `{name}` is not supported: a test gets every service it needs"
-                        )));
-                    }
                     let _ = long.restart;
-                    out.insert(name, long.condition.unwrap_or(Condition::ServiceStarted));
+                    let condition = long.condition.unwrap_or(Condition::ServiceStarted);
+                    out.insert(name, Dependency { condition, required: long.required });
                 }
                 Ok(DependsOn(out))
             }
@@ -503,6 +974,8 @@ pub(crate) struct Healthcheck {
     pub(crate) timeout: Option<String>,
     pub(crate) retries: Option<u32>,
     pub(crate) start_period: Option<String>,
+    /// Accepted, not applied: the engines here predate it (Docker API 1.44).
+    pub(crate) start_interval: Option<String>,
     #[serde(default)]
     pub(crate) disable: bool,
 }
@@ -523,8 +996,50 @@ pub(crate) struct NetworkDef {
     #[serde(default)]
     pub(crate) labels: KeyValues,
     #[serde(default)]
-    pub(crate) external: bool,
+    pub(crate) external: External,
     pub(crate) name: Option<String>,
+    /// Accepted; its subnets are not applied (each test's network gets its own).
+    #[allow(dead_code)]
+    ipam: Option<IgnoredAny>,
+}
+
+/// `external: true`, or the older `external: {name: ...}`.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct External {
+    pub(crate) yes: bool,
+    pub(crate) name: Option<String>,
+}
+
+impl<'de> Deserialize<'de> for External {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Long {
+            name: Option<String>,
+        }
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = External;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("true, false, or a mapping with `name`")
+            }
+            fn visit_bool<E: de::Error>(self, yes: bool) -> Result<External, E> {
+                Ok(External { yes, name: None })
+            }
+            fn visit_str<E: de::Error>(self, text: &str) -> Result<External, E> {
+                match text {
+                    "true" | "yes" => Ok(External { yes: true, name: None }),
+                    "false" | "no" => Ok(External { yes: false, name: None }),
+                    _ => Err(E::custom(format!("`external: {text}` is not true or false"))),
+                }
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<External, A::Error> {
+                let long = Long::deserialize(de::value::MapAccessDeserializer::new(map))?;
+                Ok(External { yes: true, name: long.name })
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 /// A top-level volume.
@@ -537,7 +1052,7 @@ pub(crate) struct VolumeDef {
     #[serde(default)]
     pub(crate) labels: KeyValues,
     #[serde(default)]
-    pub(crate) external: bool,
+    pub(crate) external: External,
     pub(crate) name: Option<String>,
 }
 
@@ -644,6 +1159,7 @@ impl KeyValues {
 }
 
 /// A scalar of any type, as text.
+#[derive(Debug, Clone, Default)]
 struct Scalar(Option<String>);
 
 impl<'de> Deserialize<'de> for Scalar {
@@ -748,6 +1264,7 @@ impl<'de> Deserialize<'de> for Hosts {
 }
 
 /// A size in bytes: a number, or `64m`, `1g`, `512kb`, `1.5g`.
+#[derive(Debug, Clone)]
 pub(crate) struct Bytes(pub(crate) i64);
 
 impl<'de> Deserialize<'de> for Bytes {

@@ -9,7 +9,8 @@ use std::path::{Path, PathBuf};
 use fixtures_core::spec::Healthcheck;
 use fixtures_core::{Env, Scope, build, container, fetch, network, volume};
 
-use crate::model::{Condition, File, HealthTest, NetworkDef, Service, ServiceVolume, VolumeDef};
+use crate::model::{Condition, File, HealthTest, NetworkDef, SecretDef, Service, ServiceVolume, VolumeDef};
+use crate::paths::under;
 use crate::values;
 
 /// What translation needs besides the merged file.
@@ -24,6 +25,8 @@ pub(crate) struct Project<'a> {
     pub(crate) profiles: &'a BTreeSet<String>,
     /// Scopes chosen per service.
     pub(crate) scopes: &'a BTreeMap<String, Scope>,
+    /// Whether readiness waits for every published and exposed port even with a health check.
+    pub(crate) every_port: bool,
 }
 
 /// A text of the file as a template that stands for itself.
@@ -56,7 +59,7 @@ fn is_active(service: &Service, profiles: &BTreeSet<String>) -> bool {
     }
 }
 
-/// The networks a service joins, by name (none with `network_mode`).
+/// The networks a service joins, by name (none with `network_mode`), with its aliases there.
 fn networks_of(service: &Service) -> Vec<(String, Vec<String>)> {
     if service.network_mode.is_some() {
         return Vec::new();
@@ -64,6 +67,22 @@ fn networks_of(service: &Service) -> Vec<(String, Vec<String>)> {
     match &service.networks {
         Some(map) => map.iter().map(|(n, a)| (n.clone(), a.aliases.clone())).collect(),
         None => vec![("default".to_owned(), Vec::new())],
+    }
+}
+
+/// Another service whose namespace a `network_mode`, `pid` or `ipc` of `service:<name>` shares.
+fn shared_namespaces(service: &Service) -> Vec<(&str, &'static str)> {
+    [(&service.network_mode, "network_mode"), (&service.pid, "pid"), (&service.ipc, "ipc")]
+        .into_iter()
+        .filter_map(|(mode, key)| Some((mode.as_deref()?.strip_prefix("service:")?, key)))
+        .collect()
+}
+
+/// A namespace mode with `service:<name>` as the container of that service.
+fn namespace_mode(mode: &str) -> String {
+    match mode.strip_prefix("service:") {
+        Some(other) => format!("container:{{{other}.id}}"),
+        None => literal(mode),
     }
 }
 
@@ -93,10 +112,14 @@ pub(crate) fn into_env(project: &Project<'_>, file: File, mut env: Env) -> Resul
     // Dependencies: each must be a service, active, and the whole free of cycles.
     let mut edges: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
     for (name, service) in &active {
-        let mut deps: Vec<(&str, &str)> = service.depends_on.keys().map(|d| (d.as_str(), "depends_on")).collect();
-        if let Some(other) = service.network_mode.as_deref().and_then(|m| m.strip_prefix("service:")) {
-            deps.push((other, "network_mode"));
+        let mut deps: Vec<(&str, &str)> = Vec::new();
+        for (dep, d) in &service.depends_on {
+            // A dependency that is not `required` is left out when it is not in the project.
+            if d.required || file.services.get(dep).is_some_and(|s| is_active(s, project.profiles)) {
+                deps.push((dep.as_str(), "depends_on"));
+            }
         }
+        deps.extend(shared_namespaces(service));
         for (dep, key) in &deps {
             match file.services.get(*dep) {
                 None => {
@@ -126,8 +149,8 @@ pub(crate) fn into_env(project: &Project<'_>, file: File, mut env: Env) -> Resul
     let mut healthy: BTreeSet<&str> = BTreeSet::new();
     let mut completes: BTreeSet<&str> = BTreeSet::new();
     for service in active.values() {
-        for (dep, condition) in &service.depends_on {
-            match condition {
+        for (dep, d) in &service.depends_on {
+            match d.condition {
                 Condition::ServiceStarted => {}
                 Condition::ServiceHealthy => {
                     healthy.insert(dep);
@@ -158,7 +181,7 @@ pub(crate) fn into_env(project: &Project<'_>, file: File, mut env: Env) -> Resul
     let default_network = NetworkDef::default();
     for (network, scopes) in &members {
         let def = file.networks.get(network).unwrap_or(&default_network);
-        if def.external {
+        if def.external.yes {
             continue;
         }
         let widest = scopes.iter().max().copied().unwrap_or(Scope::Function);
@@ -186,7 +209,7 @@ pub(crate) fn into_env(project: &Project<'_>, file: File, mut env: Env) -> Resul
         }
     }
     for (name, def) in &file.volumes {
-        if !def.external {
+        if !def.external.yes {
             let scope = volume_scopes.get(name).copied().unwrap_or(Scope::Function);
             env = add(
                 project.files,
@@ -195,6 +218,26 @@ pub(crate) fn into_env(project: &Project<'_>, file: File, mut env: Env) -> Resul
                 volume_fixture(def).scope(scope),
                 &format!("volume `{name}`"),
             )?;
+        }
+    }
+
+    // Names a service answers to besides its own: its `container_name`, and the aliases other
+    // services' `links` give it.
+    let mut extra_aliases: BTreeMap<&str, BTreeSet<String>> = BTreeMap::new();
+    for (name, service) in &active {
+        if let Some(fixed) = &service.container_name {
+            extra_aliases.entry(name).or_default().insert(fixed.clone());
+        }
+        for (linked, alias) in &service.links {
+            let Some((linked, _)) = active.get_key_value(linked.as_str()) else {
+                return Err(format!(
+                    "{}: names `{linked}`, which is not an active service of the project",
+                    here(name, "links")
+                ));
+            };
+            if alias != linked {
+                extra_aliases.entry(linked).or_default().insert(alias.clone());
+            }
         }
     }
 
@@ -214,10 +257,13 @@ pub(crate) fn into_env(project: &Project<'_>, file: File, mut env: Env) -> Resul
         if let Some(ep) = &service.entrypoint {
             c = c.entrypoint(ep.iter().map(|s| literal(s)));
         }
-        for path in &service.env_file {
-            let full = under(project.dir, path);
-            let text = std::fs::read_to_string(&full)
-                .map_err(|e| format!("{}: cannot read `{}`: {e}", here(name, "env_file"), full.display()))?;
+        for env_file in &service.env_file {
+            let path = &env_file.path;
+            let text = match std::fs::read_to_string(path) {
+                Ok(text) => text,
+                Err(e) if !env_file.required && e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(format!("{}: cannot read `{path}`: {e}", here(name, "env_file"))),
+            };
             let vars = values::dotenv(&text).map_err(|e| format!("{}: `{path}`, {e}", here(name, "env_file")))?;
             for (k, v) in vars {
                 if let Some(v) = v.or_else(|| project.vars.get(&k).cloned()) {
@@ -239,19 +285,21 @@ pub(crate) fn into_env(project: &Project<'_>, file: File, mut env: Env) -> Resul
             c = c.expose(&p.to_string());
         }
         let mut anonymous = 0;
+        let mut binds = Vec::new();
         for v in &service.volumes {
             c = match v {
                 ServiceVolume::Named { name: volume, target, read_only } => {
                     let def = &file.volumes[volume];
-                    let source = if def.external {
-                        literal(def.name.as_deref().unwrap_or(volume))
+                    let source = if def.external.yes {
+                        literal(def.external.name.as_deref().or(def.name.as_deref()).unwrap_or(volume))
                     } else {
                         format!("{{{}.name}}", volume_node(volume))
                     };
                     if *read_only { c.volume_ro(source, literal(target)) } else { c.volume(source, literal(target)) }
                 }
-                ServiceVolume::Bind { source, target, read_only } => {
+                ServiceVolume::Bind { source, target, read_only, create_host_path } => {
                     let path = bind_source(project.dir, source);
+                    binds.push((path.clone(), *create_host_path));
                     c.bind(literal(&path.to_string_lossy()), literal(target), *read_only)
                 }
                 ServiceVolume::Anonymous { target } => {
@@ -269,16 +317,58 @@ pub(crate) fn into_env(project: &Project<'_>, file: File, mut env: Env) -> Resul
                 ServiceVolume::Tmpfs(t) => c.tmpfs(literal(&t.target), t.size),
             };
         }
+        if !binds.is_empty() {
+            // As Compose does when the service starts: a missing bind source is made, a folder,
+            // unless its long syntax says `create_host_path: false`.
+            let what = here(name, "volumes");
+            c = c.configure(Vec::<String>::new(), move |_, _| {
+                for (path, create) in &binds {
+                    if path.exists() {
+                        continue;
+                    }
+                    if !create {
+                        let message = format!(
+                            "{what}: the bind source `{}` does not exist, and `create_host_path: false` says not to \
+                             make it; create it before the test, or drop that line",
+                            path.display()
+                        );
+                        return Err(fixtures_core::Error::new(fixtures_core::ErrorKind::InvalidInput, message).into());
+                    }
+                    std::fs::create_dir_all(path).map_err(|e| {
+                        let message = format!("{what}: cannot make the missing bind source `{}`: {e}", path.display());
+                        fixtures_core::Error::new(fixtures_core::ErrorKind::Io, message)
+                    })?;
+                }
+                Ok(())
+            });
+        }
+        for (kind, refs, defs) in
+            [("secrets", &service.secrets, &file.secrets), ("configs", &service.configs, &file.configs)]
+        {
+            for r in refs {
+                let def = defs.get(&r.source).ok_or_else(|| {
+                    format!(
+                        "{}: `{}` is not declared under the top-level `{kind}` ({})",
+                        here(name, kind),
+                        r.source,
+                        declared(defs.keys())
+                    )
+                })?;
+                let target = match (kind, r.target.as_deref()) {
+                    (_, Some(t)) if t.starts_with('/') => t.to_owned(),
+                    ("secrets", t) => format!("/run/secrets/{}", t.unwrap_or(&r.source)),
+                    (_, t) => format!("/{}", t.unwrap_or(&r.source)),
+                };
+                let source = secret_source(project, def, r.mode)
+                    .map_err(|e| format!("{}: `{}`: {e}", here(name, kind), r.source))?;
+                c = c.bind(literal(&source.to_string_lossy()), literal(&target), true);
+            }
+        }
         for t in &service.tmpfs {
             c = c.tmpfs(literal(&t.target), t.size);
         }
         match service.network_mode.as_deref() {
-            Some(mode) => {
-                c = match mode.strip_prefix("service:") {
-                    Some(other) => c.network_mode(format!("container:{{{other}.id}}")),
-                    None => c.network_mode(literal(mode)),
-                };
-            }
+            Some(mode) => c = c.network_mode(namespace_mode(mode)),
             None => {
                 // Its own scope's network first: that is where its address is primary.
                 let mut attachments = networks_of(service);
@@ -287,8 +377,10 @@ pub(crate) fn into_env(project: &Project<'_>, file: File, mut env: Env) -> Resul
                     let def = file.networks.get(&network).unwrap_or(&default_network);
                     let mut names = vec![name.to_string()];
                     names.extend(aliases.iter().map(|a| literal(a)));
-                    if def.external {
-                        c = c.network_with_aliases(literal(def.name.as_deref().unwrap_or(&network)), names);
+                    names.extend(extra_aliases.get(name).into_iter().flatten().map(|a| literal(a)));
+                    if def.external.yes {
+                        let real = def.external.name.as_deref().or(def.name.as_deref()).unwrap_or(&network);
+                        c = c.network_with_aliases(literal(real), names);
                         continue;
                     }
                     let scopes = &members[&network];
@@ -303,9 +395,26 @@ pub(crate) fn into_env(project: &Project<'_>, file: File, mut env: Env) -> Resul
                 }
             }
         }
-        if !service.depends_on.is_empty() {
-            let deps: Vec<String> = service.depends_on.keys().cloned().collect();
+        if let Some(mode) = &service.pid {
+            c = c.pid_mode(namespace_mode(mode));
+        }
+        if let Some(mode) = &service.ipc {
+            c = c.ipc_mode(namespace_mode(mode));
+        }
+        let deps: Vec<String> = edges.get(name).into_iter().flatten().map(|d| (*d).to_owned()).collect();
+        if !deps.is_empty() {
             c = c.configure(deps, |_, _| Ok(()));
+        }
+        if service.gpus {
+            let what = here(name, "gpus");
+            c = c.configure(Vec::<String>::new(), move |_, _| {
+                let message = format!(
+                    "{what}: the service asks for GPUs (`gpus`, or a `deploy` device reservation with the `gpu` \
+                     capability), and this library passes no GPU to a container; leave the key out in an override \
+                     file (`Compose::file`) or replace the service with `Env::with`"
+                );
+                Err(fixtures_core::Error::new(fixtures_core::ErrorKind::InvalidInput, message).into())
+            });
         }
         let check = service
             .healthcheck
@@ -327,6 +436,16 @@ pub(crate) fn into_env(project: &Project<'_>, file: File, mut env: Env) -> Resul
                 c = c.wait_for_healthy();
             }
         }
+        // Readiness, beyond Compose (which waits for nothing but `depends_on` conditions): a
+        // service with a health check is ready when healthy; one without, when its published
+        // ports listen. Ports given only with `expose` are not awaited: images declare ports
+        // their server opens only when configured. `Compose::await_every_port` waits for all.
+        if !project.every_port {
+            c = c.no_exposed_port_wait();
+            if has_check && !completes.contains(name) {
+                c = c.no_port_wait();
+            }
+        }
         for (k, v) in &service.labels {
             c = c.label(literal(k), literal(v));
         }
@@ -342,6 +461,12 @@ pub(crate) fn into_env(project: &Project<'_>, file: File, mut env: Env) -> Resul
         for d in &service.dns {
             c = c.dns(literal(d));
         }
+        for d in &service.dns_search {
+            c = c.dns_search(literal(d));
+        }
+        for d in &service.dns_opt {
+            c = c.dns_option(literal(d));
+        }
         for (host, ip) in &service.extra_hosts {
             c = c.extra_host(literal(host), literal(ip));
         }
@@ -351,6 +476,15 @@ pub(crate) fn into_env(project: &Project<'_>, file: File, mut env: Env) -> Resul
         for cap in &service.cap_drop {
             c = c.cap_drop(literal(cap));
         }
+        for d in &service.devices {
+            c = c.device(literal(d));
+        }
+        for g in &service.group_add {
+            c = c.group_add(literal(g));
+        }
+        for o in &service.security_opt {
+            c = c.security_opt(literal(o));
+        }
         if service.privileged == Some(true) {
             c = c.privileged();
         }
@@ -359,6 +493,12 @@ pub(crate) fn into_env(project: &Project<'_>, file: File, mut env: Env) -> Resul
         }
         if service.init == Some(true) {
             c = c.init();
+        }
+        if service.tty == Some(true) {
+            c = c.tty();
+        }
+        if service.stdin_open == Some(true) {
+            c = c.open_stdin();
         }
         if let Some(v) = &service.stop_signal {
             c = c.stop_signal(literal(v));
@@ -372,8 +512,14 @@ pub(crate) fn into_env(project: &Project<'_>, file: File, mut env: Env) -> Resul
         if let Some(v) = service.mem_limit {
             c = c.memory(v);
         }
+        if let Some(v) = service.mem_reservation {
+            c = c.memory_reservation(v);
+        }
         if let Some(v) = service.cpus {
             c = c.cpus(v);
+        }
+        if let Some(v) = service.pids_limit {
+            c = c.pids_limit(v);
         }
         for (limit, (soft, hard)) in &service.ulimits {
             c = c.ulimit(limit.clone(), *soft, *hard);
@@ -381,9 +527,53 @@ pub(crate) fn into_env(project: &Project<'_>, file: File, mut env: Env) -> Resul
         for (k, v) in &service.sysctls {
             c = c.sysctl(literal(k), literal(v));
         }
+        // `restart` is not applied: a service that crashes fails the test with its logs, and
+        // one a test stops, kills or pauses stays so (the README says why).
+        let _ = &service.restart;
         env = add(project.files, env, name.to_string(), c, &format!("service `{name}`"))?;
     }
     Ok(env)
+}
+
+/// The file a secret or config is mounted from: the file it names, or for one given by a
+/// variable (`environment`) or inline (`content`), a file of this library's holding the value,
+/// named by its content and mode so that every load of the same value shares one.
+fn secret_source(project: &Project<'_>, def: &SecretDef, mode: Option<u32>) -> Result<PathBuf, String> {
+    if let Some(path) = &def.file {
+        return Ok(PathBuf::from(path));
+    }
+    if def.external.yes {
+        return Err("an `external` secret or config lives in a swarm, which tests do not have; give it a `file` \
+                    or an `environment` variable"
+            .to_owned());
+    }
+    let value =
+        match (&def.environment, &def.content) {
+            (Some(var), _) => project.vars.get(var).cloned().ok_or_else(|| {
+                format!("its variable `{var}` is not set (in the environment, `.env` or `Compose::var`)")
+            })?,
+            (None, Some(content)) => content.clone(),
+            (None, None) => return Err("it has neither `file`, `environment` nor `content`".to_owned()),
+        };
+    let mode = mode.unwrap_or(0o444);
+    // FNV-1a: a stable name for the same value.
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in value.as_bytes().iter().chain(&mode.to_le_bytes()) {
+        hash = (hash ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3);
+    }
+    let dir = std::env::temp_dir().join("fixtures-compose-secrets");
+    let path = dir.join(format!("{hash:016x}"));
+    if !path.exists() {
+        use std::os::unix::fs::PermissionsExt;
+        let fail = |e: std::io::Error| format!("cannot write its value to `{}`: {e}", path.display());
+        std::fs::create_dir_all(&dir).map_err(fail)?;
+        // Written beside, then moved in place: a parallel load never sees half a file.
+        let partial = dir.join(format!("{hash:016x}.{}", std::process::id()));
+        std::fs::write(&partial, value.as_bytes()).map_err(fail)?;
+        std::fs::set_permissions(&partial, std::fs::Permissions::from_mode(mode)).map_err(fail)?;
+        std::fs::rename(&partial, &path).map_err(fail)?;
+    }
+    Ok(path)
 }
 
 /// `env` with the fixture `name`, which must not be declared yet: one fixture quietly replacing
@@ -455,29 +645,31 @@ fn bind_source(dir: &Path, source: &str) -> PathBuf {
     }
 }
 
-/// `dir` joined with a relative path, without its `.` steps (`./context` is `dir/context`).
-pub(crate) fn under(dir: &Path, relative: &str) -> PathBuf {
-    let mut path = dir.to_owned();
-    for part in Path::new(relative).components() {
-        match part {
-            std::path::Component::CurDir => {}
-            other => path.push(other),
-        }
-    }
-    path
-}
-
 fn image_fixture(
     project: &Project<'_>,
     name: &str,
     service: &Service,
 ) -> Result<fixtures_core::env::ImageNode, String> {
+    // `pull_policy` aside from `build`: an image the engine has is used as it is, one it lacks
+    // is pulled (tests reach no registry they were not given).
     match (&service.build, &service.image) {
         (Some(b), tag) => {
             let context = under(project.dir, b.context.as_deref().unwrap_or("."));
             let mut node = build().path(literal(&context.to_string_lossy()));
             if let Some(dockerfile) = &b.dockerfile {
                 node = node.dockerfile(literal(dockerfile));
+            }
+            if let Some(text) = &b.dockerfile_inline {
+                node = node.dockerfile_text(literal(text));
+            }
+            for (k, v) in b.labels.clone().strings() {
+                node = node.label(literal(&k), literal(&v));
+            }
+            if b.no_cache == Some(true) {
+                node = node.no_cache();
+            }
+            if let Some(p) = service.platform.as_deref() {
+                node = node.platform(literal(p));
             }
             for (k, v) in &b.args.0 {
                 if let Some(v) = v.clone().or_else(|| project.vars.get(k).cloned()) {
@@ -492,7 +684,13 @@ fn image_fixture(
             }
             Ok(node.into())
         }
-        (None, Some(image)) => Ok(fetch(literal(image)).if_missing().into()),
+        (None, Some(image)) => {
+            let mut node = fetch(literal(image)).if_missing();
+            if let Some(p) = service.platform.as_deref() {
+                node = node.platform(literal(p));
+            }
+            Ok(node.into())
+        }
         (None, None) => Err(format!("{}, service `{name}`: has neither `image` nor `build`", project.files)),
     }
 }

@@ -246,22 +246,109 @@ pub(crate) fn short_volume(text: &str) -> Result<ServiceVolume, String> {
         match flag {
             "ro" => read_only = true,
             "rw" => read_only = false,
+            // SELinux relabelling, consistency and propagation: nothing to do on these engines.
+            "z" | "Z" | "cached" | "delegated" | "consistent" | "nocopy" | "shared" | "rshared" | "slave"
+            | "rslave" | "private" | "rprivate" => {}
             other => {
-                return Err(format!(
-                    "volume `{text}`: mode `{other}` is not supported (ro or rw){}",
-                    if matches!(other, "z" | "Z") { "; SELinux relabelling is not applied" } else { "" }
-                ));
+                return Err(format!("volume `{text}`: mode `{other}` is not one Compose knows (ro, rw, z, Z, ...)"));
             }
         }
     }
-    if !target.starts_with('/') {
-        return Err(format!("volume `{text}`: the path in the container `{target}` must be absolute"));
-    }
+    let target = mount_target(target).map_err(|e| format!("volume `{text}`: {e}"))?;
     if source.starts_with(['.', '/', '~']) {
-        Ok(ServiceVolume::Bind { source: source.to_owned(), target: target.to_owned(), read_only })
+        Ok(ServiceVolume::Bind { source: source.to_owned(), target, read_only, create_host_path: true })
     } else {
-        Ok(ServiceVolume::Named { name: source.to_owned(), target: target.to_owned(), read_only })
+        Ok(ServiceVolume::Named { name: source.to_owned(), target, read_only })
     }
+}
+
+/// A mount's path in the container as the engine keeps it: absolute, without a trailing `/`.
+pub(crate) fn mount_target(target: &str) -> Result<String, String> {
+    if !target.starts_with('/') {
+        return Err(format!("the path in the container `{target}` must be absolute"));
+    }
+    let trimmed = target.trim_end_matches('/');
+    Ok(if trimmed.is_empty() { "/".to_owned() } else { trimmed.to_owned() })
+}
+
+/// `` (did you mean `x`?)`` for a key one or two edits from a Compose key, else nothing.
+pub(crate) fn did_you_mean(key: &str) -> String {
+    const KEYS: &[&str] = &[
+        "image",
+        "build",
+        "command",
+        "entrypoint",
+        "environment",
+        "env_file",
+        "ports",
+        "expose",
+        "volumes",
+        "tmpfs",
+        "networks",
+        "network_mode",
+        "depends_on",
+        "healthcheck",
+        "labels",
+        "user",
+        "working_dir",
+        "hostname",
+        "domainname",
+        "dns",
+        "dns_search",
+        "dns_opt",
+        "extra_hosts",
+        "cap_add",
+        "cap_drop",
+        "privileged",
+        "read_only",
+        "init",
+        "stop_signal",
+        "stop_grace_period",
+        "shm_size",
+        "mem_limit",
+        "mem_reservation",
+        "cpus",
+        "pids_limit",
+        "ulimits",
+        "sysctls",
+        "profiles",
+        "container_name",
+        "restart",
+        "secrets",
+        "configs",
+        "deploy",
+        "gpus",
+        "platform",
+        "stdin_open",
+        "tty",
+        "pull_policy",
+        "links",
+        "extends",
+        "pid",
+        "ipc",
+        "devices",
+        "group_add",
+        "security_opt",
+        "logging",
+    ];
+    let close = KEYS.iter().filter(|k| edits(key, k) <= 2).min_by_key(|k| edits(key, k));
+    close.map(|k| format!(" (did you mean `{k}`?)")).unwrap_or_default()
+}
+
+/// Levenshtein distance.
+fn edits(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut prev = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let cur = row[j + 1];
+            row[j + 1] = (prev + usize::from(ca != *cb)).min(row[j] + 1).min(cur + 1);
+            prev = cur;
+        }
+    }
+    row[b.len()]
 }
 
 /// Splits a command line into words as a POSIX shell would, without expanding anything.
@@ -467,7 +554,12 @@ mod tests {
         assert!(matches!(short_volume("data:/var/lib/db:ro"), Ok(ServiceVolume::Named { read_only: true, .. })));
         assert!(matches!(short_volume("./conf:/etc/app"), Ok(ServiceVolume::Bind { read_only: false, .. })));
         assert!(matches!(short_volume("/scratch"), Ok(ServiceVolume::Anonymous { .. })));
-        assert!(short_volume("data:/x:z").unwrap_err().contains("SELinux"));
+        assert!(
+            matches!(short_volume("./c:/etc/app/:z"), Ok(ServiceVolume::Bind { target, .. }) if target == "/etc/app")
+        );
+        assert!(short_volume("data:/x:rx").unwrap_err().contains("mode `rx`"));
+        assert_eq!(did_you_mean("enviroment"), " (did you mean `environment`?)");
+        assert_eq!(did_you_mean("something"), "");
         assert!(short_volume("data:relative").is_err());
         assert_eq!(tmpfs("/run:size=1m").unwrap(), TmpfsMount { target: "/run".into(), size: Some(1 << 20) });
         assert!(tmpfs("/run:uid=0").is_err());

@@ -40,6 +40,9 @@ bad_file!(
     name_collision,
     bad_volume_name,
     unknown_network_mode_service,
+    mistake_after_a_variable,
+    nested_mistake_after_a_variable,
+    top_level_mistake_after_a_variable,
 );
 
 #[test]

@@ -170,6 +170,8 @@ pub struct Healthcheck {
 pub struct Resources {
     /// Memory limit in bytes.
     pub memory: Option<i64>,
+    /// Memory the container is guaranteed, in bytes (a soft limit).
+    pub memory_reservation: Option<i64>,
     /// Memory plus swap limit in bytes (`-1`: unlimited swap).
     pub memory_swap: Option<i64>,
     /// CPU quota in units of 10^-9 CPUs.
@@ -216,6 +218,10 @@ pub struct ContainerSpec {
     pub networks: Vec<NetworkAttachment>,
     /// DNS servers.
     pub dns: Vec<String>,
+    /// DNS search domains.
+    pub dns_search: Vec<String>,
+    /// Resolver options (`ndots:2`).
+    pub dns_options: Vec<String>,
     /// Extra `/etc/hosts` entries, `name:ip`.
     pub extra_hosts: Vec<String>,
     /// Hostname.
@@ -246,6 +252,20 @@ pub struct ContainerSpec {
     pub resources: Resources,
     /// Network mode (`bridge`, `host`, `none`, `container:<id>`), when not set by `networks`.
     pub network_mode: Option<String>,
+    /// A terminal for the main process (`docker run -t`).
+    pub tty: bool,
+    /// Standard input kept open (`docker run -i`).
+    pub open_stdin: bool,
+    /// PID namespace: `host`, or `container:<id>`; its own when `None`.
+    pub pid_mode: Option<String>,
+    /// IPC namespace: `host`, `shareable`, `private`, or `container:<id>`.
+    pub ipc_mode: Option<String>,
+    /// Devices of the host: `/dev/x[:/dev/y[:rwm]]`.
+    pub devices: Vec<String>,
+    /// Extra groups of the main process.
+    pub group_add: Vec<String>,
+    /// Security options (`no-new-privileges:true`, `seccomp=unconfined`, `label=disable`).
+    pub security_opt: Vec<String>,
     /// Kernel parameters set in the container's namespaces (`net.core.somaxconn`).
     pub sysctls: BTreeMap<String, String>,
     /// Extra fields merged into the engine's create request as JSON, for what the typed fields

@@ -80,6 +80,12 @@ pub(crate) fn container_create(spec: &ContainerSpec) -> Value {
     if let Some(h) = &spec.healthcheck {
         body.insert("Healthcheck".into(), healthcheck(h));
     }
+    if spec.tty {
+        body.insert("Tty".into(), json!(true));
+    }
+    if spec.open_stdin {
+        body.insert("OpenStdin".into(), json!(true));
+    }
 
     let mut host = Map::new();
     let mut bindings = Map::new();
@@ -95,6 +101,28 @@ pub(crate) fn container_create(spec: &ContainerSpec) -> Value {
     put(&mut host, "PortBindings", Value::Object(bindings));
     put(&mut host, "Mounts", Value::Array(spec.mounts.iter().map(mount).collect()));
     put(&mut host, "Dns", json!(spec.dns));
+    put(&mut host, "DnsSearch", json!(spec.dns_search));
+    put(&mut host, "DnsOptions", json!(spec.dns_options));
+    if let Some(v) = &spec.pid_mode {
+        host.insert("PidMode".into(), json!(v));
+    }
+    if let Some(v) = &spec.ipc_mode {
+        host.insert("IpcMode".into(), json!(v));
+    }
+    let devices: Vec<Value> = spec
+        .devices
+        .iter()
+        .map(|d| {
+            let mut parts = d.splitn(3, ':');
+            let on_host = parts.next().unwrap_or_default();
+            let inside = parts.next().filter(|p| !p.is_empty()).unwrap_or(on_host);
+            let permissions = parts.next().unwrap_or("rwm");
+            json!({"PathOnHost": on_host, "PathInContainer": inside, "CgroupPermissions": permissions})
+        })
+        .collect();
+    put(&mut host, "Devices", Value::Array(devices));
+    put(&mut host, "GroupAdd", json!(spec.group_add));
+    put(&mut host, "SecurityOpt", json!(spec.security_opt));
     put(&mut host, "ExtraHosts", json!(spec.extra_hosts));
     put(&mut host, "Privileged", json!(spec.privileged));
     put(&mut host, "CapAdd", json!(spec.cap_add));
@@ -106,6 +134,7 @@ pub(crate) fn container_create(spec: &ContainerSpec) -> Value {
     let r = &spec.resources;
     for (key, value) in [
         ("Memory", r.memory),
+        ("MemoryReservation", r.memory_reservation),
         ("MemorySwap", r.memory_swap),
         ("NanoCpus", r.nano_cpus),
         ("PidsLimit", r.pids_limit),

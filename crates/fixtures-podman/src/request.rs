@@ -81,6 +81,42 @@ fn healthcheck(h: &Healthcheck) -> Value {
     Value::Object(m)
 }
 
+/// libpod's namespace setting for a Docker-style PID or IPC mode (`host`, `container:<id>`, ...).
+fn namespace(mode: &str) -> Value {
+    match mode.strip_prefix("container:") {
+        Some(other) => json!({"nsmode": "container", "value": other}),
+        None => json!({"nsmode": mode}),
+    }
+}
+
+/// Docker's `--security-opt` words in libpod's fields.
+fn security(body: &mut Map<String, Value>, options: &[String]) {
+    let mut selinux = Vec::new();
+    for option in options {
+        let (key, value) = option.split_once(['=', ':']).unwrap_or((option.as_str(), ""));
+        match key {
+            "label" => selinux.push(value.to_owned()),
+            "apparmor" => {
+                body.insert("apparmor_profile".into(), json!(value));
+            }
+            "seccomp" => {
+                body.insert("seccomp_profile_path".into(), json!(value));
+            }
+            "no-new-privileges" => {
+                body.insert("no_new_privileges".into(), json!(value != "false"));
+            }
+            "mask" => {
+                body.insert("mask".into(), json!(value.split(':').collect::<Vec<_>>()));
+            }
+            "unmask" => {
+                body.insert("unmask".into(), json!(value.split(':').collect::<Vec<_>>()));
+            }
+            _ => {}
+        }
+    }
+    put(body, "selinux_opts", json!(selinux));
+}
+
 /// libpod's network namespace setting for a Docker-style network mode.
 fn netns(mode: &str) -> (Value, Option<String>) {
     match mode {
@@ -163,6 +199,24 @@ pub(crate) fn container_create(spec: &ContainerSpec) -> Result<Value> {
     put(&mut body, "mounts", Value::Array(mounts));
 
     put(&mut body, "dns_server", json!(spec.dns));
+    put(&mut body, "dns_search", json!(spec.dns_search));
+    put(&mut body, "dns_option", json!(spec.dns_options));
+    if spec.tty {
+        body.insert("terminal".into(), json!(true));
+    }
+    if spec.open_stdin {
+        body.insert("stdin".into(), json!(true));
+    }
+    if let Some(mode) = &spec.pid_mode {
+        body.insert("pidns".into(), namespace(mode));
+    }
+    if let Some(mode) = &spec.ipc_mode {
+        body.insert("ipcns".into(), namespace(mode));
+    }
+    let devices: Vec<Value> = spec.devices.iter().map(|d| json!({"path": d})).collect();
+    put(&mut body, "devices", Value::Array(devices));
+    put(&mut body, "groups", json!(spec.group_add));
+    security(&mut body, &spec.security_opt);
     put(&mut body, "hostadd", json!(spec.extra_hosts));
     if let Some(v) = &spec.hostname {
         body.insert("hostname".into(), json!(v));
@@ -198,6 +252,9 @@ pub(crate) fn container_create(spec: &ContainerSpec) -> Result<Value> {
     let mut memory = Map::new();
     if let Some(v) = r.memory {
         memory.insert("limit".into(), json!(v));
+    }
+    if let Some(v) = r.memory_reservation {
+        memory.insert("reservation".into(), json!(v));
     }
     if let Some(v) = r.memory_swap {
         memory.insert("swap".into(), json!(v));

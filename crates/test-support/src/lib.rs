@@ -510,11 +510,16 @@ pub fn rootless_on_cgroups_v1(rt: &dyn Runtime) -> bool {
 }
 pub mod remote;
 
+/// The last of the stand-ins for public images (`postgres:16-alpine`, ...) that
+/// `cargo xtask images` builds: when the engine has it, it has them all.
+pub const LAST_STAND_IN: &str = "python:3.12-slim";
+
 /// Set by `cargo xtask` for the tests it runs: it has built the test images on every engine of
 /// the run already.
 pub const IMAGES_READY: &str = "FIXTURES_TEST_IMAGES_READY";
 
-/// Makes sure the engine under test has the test images ([`SERVICES_IMAGE`], [`BUSYBOX_IMAGE`]),
+/// Makes sure the engine under test has the test images ([`SERVICES_IMAGE`], [`BUSYBOX_IMAGE`],
+/// the stand-ins for public images),
 /// building them with `cargo xtask images --local` when it has not (once per machine: a
 /// plain `cargo test` in a fresh clone works without a set-up step). Under `cargo xtask` it does
 /// nothing: the run built them first.
@@ -538,7 +543,7 @@ fn images_on(cli: &'static str) {
         // client, no engine: the test's own connection reports that better).
         let missing = || {
             let out = std::process::Command::new(cli)
-                .args(["image", "inspect", "--format", "{{.Id}}", SERVICES_IMAGE, BUSYBOX_IMAGE])
+                .args(["image", "inspect", "--format", "{{.Id}}", SERVICES_IMAGE, BUSYBOX_IMAGE, LAST_STAND_IN])
                 .output()
                 .ok()?;
             let err = String::from_utf8_lossy(&out.stderr).to_ascii_lowercase();

@@ -341,6 +341,8 @@ pub struct ContainerNode {
     pub(crate) scope: Option<Scope>,
     pub(crate) timeout: Option<Duration>,
     pub(crate) ports_ready: bool,
+    /// Whether ports given with `expose` are awaited too.
+    pub(crate) exposed_ready: bool,
     pub(crate) min_uptime: Duration,
     pub(crate) completes: bool,
     pub(crate) exit_ok: bool,
@@ -358,6 +360,7 @@ impl std::fmt::Debug for ContainerNode {
             .field("scope", &self.scope)
             .field("timeout", &self.timeout)
             .field("ports_ready", &self.ports_ready)
+            .field("exposed_ready", &self.exposed_ready)
             .field("runs_to_completion", &self.completes)
             .field("may_exit_successfully", &self.exit_ok)
             .field("wait_for", &self.wait_for)
@@ -389,6 +392,7 @@ pub fn container() -> ContainerNode {
         scope: None,
         timeout: None,
         ports_ready: true,
+        exposed_ready: true,
         min_uptime: crate::readiness::DEFAULT_MIN_UPTIME,
         completes: false,
         exit_ok: false,
@@ -643,6 +647,66 @@ impl ContainerNode {
         self
     }
 
+    /// Memory the container is guaranteed, in bytes (a soft limit under `memory`).
+    pub fn memory_reservation(mut self, bytes: i64) -> Self {
+        self.spec.resources.memory_reservation = Some(bytes);
+        self
+    }
+
+    /// A terminal for the main process (`docker run -t`).
+    pub fn tty(mut self) -> Self {
+        self.spec.tty = true;
+        self
+    }
+
+    /// Standard input kept open (`docker run -i`).
+    pub fn open_stdin(mut self) -> Self {
+        self.spec.open_stdin = true;
+        self
+    }
+
+    /// The PID namespace: `"host"`, or another container's: `"container:{other.id}"`.
+    pub fn pid_mode(mut self, mode: impl Into<String>) -> Self {
+        self.spec.pid_mode = Some(mode.into());
+        self
+    }
+
+    /// The IPC namespace: `"host"`, `"shareable"`, `"private"`, or `"container:{other.id}"`.
+    pub fn ipc_mode(mut self, mode: impl Into<String>) -> Self {
+        self.spec.ipc_mode = Some(mode.into());
+        self
+    }
+
+    /// A device of the host in the container: `"/dev/fuse"`, `"/dev/sda:/dev/xvda:rwm"`.
+    pub fn device(mut self, device: impl Into<String>) -> Self {
+        self.spec.devices.push(device.into());
+        self
+    }
+
+    /// An extra group for the main process, by name or number.
+    pub fn group_add(mut self, group: impl Into<String>) -> Self {
+        self.spec.group_add.push(group.into());
+        self
+    }
+
+    /// A security option: `"no-new-privileges:true"`, `"seccomp=unconfined"`, `"label=disable"`.
+    pub fn security_opt(mut self, option: impl Into<String>) -> Self {
+        self.spec.security_opt.push(option.into());
+        self
+    }
+
+    /// A DNS search domain.
+    pub fn dns_search(mut self, domain: impl Into<String>) -> Self {
+        self.spec.dns_search.push(domain.into());
+        self
+    }
+
+    /// A resolver option (`"ndots:2"`).
+    pub fn dns_option(mut self, option: impl Into<String>) -> Self {
+        self.spec.dns_options.push(option.into());
+        self
+    }
+
     /// Size of /dev/shm in bytes.
     pub fn shm_size(mut self, bytes: i64) -> Self {
         self.spec.resources.shm_size = Some(bytes);
@@ -723,6 +787,13 @@ impl ContainerNode {
     /// Don't wait for published ports to listen (e.g. a service that only connects out).
     pub fn no_port_wait(mut self) -> Self {
         self.ports_ready = false;
+        self
+    }
+
+    /// Don't wait for the ports given with [`expose`](Self::expose) (published ports are
+    /// still awaited): an image may declare a port its server opens only when configured.
+    pub fn no_exposed_port_wait(mut self) -> Self {
+        self.exposed_ready = false;
         self
     }
 
@@ -1212,6 +1283,8 @@ pub(crate) fn container_strings(spec: &mut ContainerSpec, f: &mut dyn FnMut(&mut
         mounts,
         networks,
         dns,
+        dns_search,
+        dns_options,
         extra_hosts,
         hostname,
         user,
@@ -1227,18 +1300,34 @@ pub(crate) fn container_strings(spec: &mut ContainerSpec, f: &mut dyn FnMut(&mut
         healthcheck,
         resources: _,
         network_mode,
+        tty: _,
+        open_stdin: _,
+        pid_mode,
+        ipc_mode,
+        devices,
+        group_add,
+        security_opt,
         sysctls,
         // Raw engine JSON is passed as given.
         raw: _,
     } = spec;
     f(image)?;
-    for s in [name, hostname, user, working_dir, stop_signal, network_mode].into_iter().flatten() {
+    for s in [name, hostname, user, working_dir, stop_signal, network_mode, pid_mode, ipc_mode].into_iter().flatten() {
         f(s)?;
     }
     for list in [command, entrypoint].into_iter().flatten() {
         list.iter_mut().try_for_each(&mut *f)?;
     }
-    dns.iter_mut().chain(extra_hosts).chain(cap_add).chain(cap_drop).try_for_each(&mut *f)?;
+    dns.iter_mut()
+        .chain(dns_search)
+        .chain(dns_options)
+        .chain(extra_hosts)
+        .chain(cap_add)
+        .chain(cap_drop)
+        .chain(devices)
+        .chain(group_add)
+        .chain(security_opt)
+        .try_for_each(&mut *f)?;
     for m in mounts {
         match m {
             Mount::Volume { name, target, read_only: _ } => {

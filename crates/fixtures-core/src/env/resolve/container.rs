@@ -19,7 +19,7 @@ pub(super) async fn make(c: &ContainerNode, m: Making<'_>) -> Result<Fixture> {
     let readiness = Readiness {
         timeout: c.timeout.unwrap_or_else(crate::readiness::default_timeout),
         ports: c.ports_ready,
-        expose: spec.expose.clone(),
+        expose: if c.exposed_ready { spec.expose.clone() } else { Vec::new() },
         wait_for: c.wait_for.clone(),
         min_uptime: c.min_uptime,
         completes: c.completes,
