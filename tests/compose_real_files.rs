@@ -12,10 +12,31 @@ use fixtures::{Container, Env, ErrorKind, Result, TestEnv};
 use futures_util::future::try_join_all;
 use test_support::HttpClient;
 
-const WEBAPP: &str = "tests/compose-files/webapp/docker-compose.yml";
 const QUEUE: &str = "tests/compose-files/queue/docker-compose.yml";
 const PROXY: &str = "tests/compose-files/proxy/docker-compose.yml";
 const SECRETS: &str = "tests/compose-files/secrets/docker-compose.yml";
+
+/// A copy of `tests/compose-files/<project>` in a folder of this test's own, as a user's
+/// checkout would be: what the file makes beside itself (a missing bind source) lands there,
+/// not in the source tree, which the user running the tests may not be able to write.
+fn own_copy(project: &str) -> std::path::PathBuf {
+    fn copy(from: &std::path::Path, to: &std::path::Path) {
+        std::fs::create_dir_all(to).expect("a folder for the copy");
+        for entry in std::fs::read_dir(from).expect("the project's folder") {
+            let entry = entry.expect("an entry");
+            let target = to.join(entry.file_name());
+            if entry.file_type().expect("its type").is_dir() {
+                copy(&entry.path(), &target);
+            } else {
+                std::fs::copy(entry.path(), &target).expect("a copy");
+            }
+        }
+    }
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+    let to = std::env::temp_dir().join(format!("fixtures-compose-{project}-{}-{nanos}", std::process::id()));
+    copy(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/compose-files").join(project), &to);
+    to
+}
 
 fn load(compose: Compose) -> Result<Env> {
     compose.load_into(test_support::base_env())
@@ -60,9 +81,9 @@ fn mount<'a>(attrs: &'a serde_json::Value, target: &str) -> Option<&'a serde_jso
 
 #[tokio::test]
 async fn a_web_app_with_its_database_and_cache() -> Result<()> {
-    let logs = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/compose-files/webapp/logs");
-    let _ = std::fs::remove_dir_all(&logs);
-    let t = load(Compose::new(WEBAPP))?.start("real::webapp").await?;
+    let dir = own_copy("webapp");
+    let logs = dir.join("logs");
+    let t = load(Compose::new(dir.join("docker-compose.yml")))?.start("real::webapp").await?;
     let [app, db, cache] = <[Container; 3]>::try_from(all(&t, &["app", "db", "cache"]).await?).expect("three");
     // Ready: the app answers on the port it publishes (on one the engine chose: fixed host
     // ports cannot be shared by tests in parallel), and its health check passed.
@@ -90,6 +111,7 @@ async fn a_web_app_with_its_database_and_cache() -> Result<()> {
     let policy = db.attrs()["HostConfig"]["RestartPolicy"]["Name"].as_str().unwrap_or_default().to_owned();
     assert!(matches!(policy.as_str(), "" | "no"), "restart policy {policy:?}");
     t.finish().await?;
+    std::fs::remove_dir_all(&dir)?;
     Ok(())
 }
 
@@ -98,14 +120,16 @@ async fn a_web_app_with_its_database_and_cache() -> Result<()> {
 /// host ports on ports of its own.
 #[tokio::test]
 async fn eight_copies_with_fixed_names_and_ports_run_at_once() -> Result<()> {
-    let env = load(Compose::new(WEBAPP))?;
+    let dir = own_copy("webapp");
+    let env = load(Compose::new(dir.join("docker-compose.yml")))?;
     let copies = try_join_all((0..8).map(|i| {
         let env = env.clone();
         async move {
             let t = env.start(format!("real::copy_{i}").as_str()).await?;
             let (app, db) = (t.container("app").await?, t.container("db").await?);
             let db_ip = db.ips().primary().expect("an address").to_string();
-            let seen = succeeds(&app, &["nslookup", "webapp-db"]).await?;
+            // The trailing dot: a name without the search domain Podman adds (`dns.podman`).
+            let seen = succeeds(&app, &["nslookup", "webapp-db."]).await?;
             Ok::<_, fixtures::Error>((t, app, db, db_ip, seen))
         }
     }))
@@ -123,6 +147,7 @@ async fn eight_copies_with_fixed_names_and_ports_run_at_once() -> Result<()> {
     for (t, ..) in copies {
         t.finish().await?;
     }
+    std::fs::remove_dir_all(&dir)?;
     Ok(())
 }
 

@@ -319,7 +319,11 @@ fn shape(inspect: &Value, made_up_name: impl Fn(&str) -> bool) -> Shape {
         .as_object()
         .into_iter()
         .flatten()
-        .filter(|(k, _)| !k.starts_with("com.docker.compose.") && !k.starts_with("fixtures."))
+        // Podman's image builder labels what it builds (`io.buildah.version`): the stand-in
+        // image's label, not the file's.
+        .filter(|(k, _)| {
+            !k.starts_with("com.docker.compose.") && !k.starts_with("fixtures.") && *k != "io.buildah.version"
+        })
         .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_owned()))
         .collect();
     Shape {
@@ -332,7 +336,8 @@ fn shape(inspect: &Value, made_up_name: impl Fn(&str) -> bool) -> Shape {
         mounts,
         health: strings(&config["Healthcheck"]["Test"]),
         user: config["User"].as_str().unwrap_or_default().to_owned(),
-        working_dir: config["WorkingDir"].as_str().unwrap_or_default().to_owned(),
+        // Podman shows the root where Docker shows nothing: both the engine's default.
+        working_dir: config["WorkingDir"].as_str().filter(|d| *d != "/").unwrap_or_default().to_owned(),
         labels,
     }
 }

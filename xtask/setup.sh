@@ -20,6 +20,8 @@ fi
 command -v file >/dev/null 2>&1 || missing+=(file)
 if [ "$mode" = all ]; then
   command -v podman >/dev/null 2>&1 || missing+=(podman)
+  # Podman's init process for `init: true` (Docker brings its own).
+  [ -x /usr/libexec/podman/catatonit ] || missing+=(catatonit)
   # Rootless Podman (the podman-rootless row): subordinate id helpers and user networking.
   command -v newuidmap >/dev/null 2>&1 || missing+=(uidmap)
   command -v slirp4netns >/dev/null 2>&1 || missing+=(slirp4netns)

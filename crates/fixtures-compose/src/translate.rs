@@ -561,7 +561,10 @@ fn secret_source(project: &Project<'_>, def: &SecretDef, mode: Option<u32>) -> R
     for b in value.as_bytes().iter().chain(&mode.to_le_bytes()) {
         hash = (hash ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3);
     }
-    let dir = std::env::temp_dir().join("fixtures-compose-secrets");
+    // One folder per user: a rootless engine's containers cannot read another user's files.
+    use std::os::unix::fs::MetadataExt;
+    let uid = std::fs::metadata("/proc/self").map(|m| m.uid()).unwrap_or(0);
+    let dir = std::env::temp_dir().join(format!("fixtures-compose-secrets-{uid}"));
     let path = dir.join(format!("{hash:016x}"));
     if !path.exists() {
         use std::os::unix::fs::PermissionsExt;
