@@ -527,6 +527,9 @@ pub(crate) fn into_env(project: &Project<'_>, file: File, mut env: Env) -> Resul
         for (k, v) in &service.sysctls {
             c = c.sysctl(literal(k), literal(v));
         }
+        // Limits written for production: an engine that cannot apply them runs the service
+        // without, with a warning, as Compose's engines do.
+        c = c.limits_optional();
         // `restart` is not applied: a service that crashes fails the test with its logs, and
         // one a test stops, kills or pauses stays so (the README says why).
         let _ = &service.restart;

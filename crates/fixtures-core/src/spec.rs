@@ -182,6 +182,10 @@ pub struct Resources {
     pub shm_size: Option<i64>,
     /// Process limits (`nofile`, `nproc`, ...).
     pub ulimits: Vec<Ulimit>,
+    /// Whether an engine that cannot apply the memory, CPU and process limits (rootless
+    /// Podman on cgroups v1) may run the container without them, with a warning; otherwise
+    /// it refuses the container. A compose file's limits, written for production, are so.
+    pub optional: bool,
 }
 
 /// A process limit of a container (`ulimit`): `nofile` with its soft and hard values.

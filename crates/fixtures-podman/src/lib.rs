@@ -671,8 +671,31 @@ impl Runtime for PodmanRuntime {
     async fn create_container(&self, spec: &ContainerSpec) -> Result<String> {
         let op = "create container";
         let r = &spec.resources;
+        let limited = r.memory.is_some()
+            || r.memory_reservation.is_some()
+            || r.memory_swap.is_some()
+            || r.nano_cpus.is_some()
+            || r.pids_limit.is_some();
+        let mut unlimited;
+        let spec = if self.limits_ignored && limited && r.optional {
+            tracing::warn!(
+                container = spec.name.as_deref().unwrap_or_default(),
+                "rootless Podman on cgroups v1 cannot limit memory, CPUs or processes: the container runs without its limits"
+            );
+            unlimited = spec.clone();
+            let r = &mut unlimited.resources;
+            (r.memory, r.memory_reservation, r.memory_swap, r.nano_cpus, r.pids_limit) = (None, None, None, None, None);
+            &unlimited
+        } else {
+            spec
+        };
+        let r = &spec.resources;
         if self.limits_ignored
-            && (r.memory.is_some() || r.memory_swap.is_some() || r.nano_cpus.is_some() || r.pids_limit.is_some())
+            && (r.memory.is_some()
+                || r.memory_reservation.is_some()
+                || r.memory_swap.is_some()
+                || r.nano_cpus.is_some()
+                || r.pids_limit.is_some())
         {
             // Podman would create it and drop the limits with a warning no API caller sees.
             return Err(Error::new(

@@ -647,6 +647,13 @@ impl ContainerNode {
         self
     }
 
+    /// The memory, CPU and process limits may be dropped, with a warning, by an engine that
+    /// cannot apply them (rootless Podman on cgroups v1), rather than refuse the container.
+    pub fn limits_optional(mut self) -> Self {
+        self.spec.resources.optional = true;
+        self
+    }
+
     /// Memory the container is guaranteed, in bytes (a soft limit under `memory`).
     pub fn memory_reservation(mut self, bytes: i64) -> Self {
         self.spec.resources.memory_reservation = Some(bytes);
