@@ -266,3 +266,18 @@ async fn what_cannot_run_here_fails_when_started_naming_the_service() -> Result<
     t.finish().await?;
     Ok(())
 }
+
+/// The benchmark's six-service stack (`cargo xtask bench --only S10`): every service healthy,
+/// in the order the health of what it depends on allows.
+#[tokio::test]
+async fn a_six_service_stack_with_health_checks() -> Result<()> {
+    let t = load(Compose::new("tests/compose-files/stack/docker-compose.yml"))?.start("real::stack").await?;
+    let services = all(&t, &["proxy", "api", "worker", "db", "cache", "broker"]).await?;
+    for s in &services {
+        assert_eq!(s.refresh().await?.health, fixtures::runtime::Health::Healthy, "{}", s.fixture());
+    }
+    let (status, _) = HttpClient::new(services[0].addr("80/tcp")?).get("/").await?;
+    assert_eq!(status, 200);
+    t.finish().await?;
+    Ok(())
+}

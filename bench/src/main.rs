@@ -741,6 +741,61 @@ async fn s8(n: usize) -> Vec<Row> {
     ]
 }
 
+/// S10: a real-world-sized file (`tests/compose-files/stack`: six services, each with a health
+/// check, started in the order their health allows) from nothing to every service healthy:
+/// `docker-compose up -d` plus waiting for the last health checks (it waits only for those
+/// that others depend on), against this library's `Compose` asking for every service. Both
+/// run on Docker's health checks, so both wait the same intervals.
+async fn s10(n: usize) -> Vec<Row> {
+    const FILE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/compose-files/stack/docker-compose.yml");
+    const SERVICES: [&str; 6] = ["proxy", "api", "worker", "db", "cache", "broker"];
+    let mut theirs = Vec::new();
+    if !on_podman() {
+        for i in 0..n {
+            let project = format!("fxbenchstack{}x{i}", std::process::id());
+            let compose = |args: &[&str]| {
+                let mut cmd = tokio::process::Command::new("docker-compose");
+                cmd.args(["--no-ansi", "-p", &project, "-f", FILE]).args(args);
+                cmd
+            };
+            let t0 = Instant::now();
+            let up = compose(&["up", "-d"]).output().await.expect("docker-compose runs");
+            assert!(up.status.success(), "docker-compose up: {}", String::from_utf8_lossy(&up.stderr));
+            let ids = compose(&["ps", "-q"]).output().await.expect("docker-compose ps");
+            let ids: Vec<String> = String::from_utf8_lossy(&ids.stdout).lines().map(str::to_owned).collect();
+            assert_eq!(ids.len(), SERVICES.len(), "one container per service");
+            loop {
+                let health = tokio::process::Command::new("docker")
+                    .args(["inspect", "--format", "{{.State.Health.Status}}"])
+                    .args(&ids)
+                    .output()
+                    .await
+                    .expect("docker inspect");
+                if String::from_utf8_lossy(&health.stdout).lines().all(|l| l == "healthy") {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            theirs.push(ms(t0.elapsed()));
+            let down = compose(&["down", "-v", "--timeout", "1"]).output().await.expect("docker-compose down");
+            assert!(down.status.success(), "docker-compose down: {}", String::from_utf8_lossy(&down.stderr));
+        }
+    }
+    let mut ours = Vec::new();
+    for i in 0..n {
+        let t0 = Instant::now();
+        let env = fixtures_compose::Compose::new(FILE).load().expect("the file loads");
+        let t = env.start(format!("bench::stack_{i}")).await.expect("env");
+        futures_util::future::try_join_all(SERVICES.iter().map(|s| t.container(s))).await.expect("every service");
+        ours.push(ms(t0.elapsed()));
+        t.finish().await.expect("torn down");
+    }
+    vec![
+        ("S10 compose up, 6 services with health checks".into(), "docker-compose".into(), theirs),
+        ("S10 compose up, 6 services with health checks".into(), "fixtures".into(), ours),
+    ]
+}
+
 fn goal(scenario: &str, contender: &str, median: f64, floor: Option<f64>, tc: Option<f64>) -> String {
     let ratio = |base: Option<f64>| base.map(|b| median / b);
     let verdict = |ok: bool, text: String| format!("{} {text}", if ok { "met" } else { "MISSED" });
@@ -826,6 +881,9 @@ async fn main() {
     }
     if run("S8") {
         rows.extend(s8(n(5)).await);
+    }
+    if run("S10") {
+        rows.extend(s10(n(3)).await);
     }
     if run("S9") {
         rows.extend(remote::s9_one_test(n(30)).await);
