@@ -800,7 +800,7 @@ fn goal(scenario: &str, contender: &str, median: f64, floor: Option<f64>, tc: Op
     let ratio = |base: Option<f64>| base.map(|b| median / b);
     let verdict = |ok: bool, text: String| format!("{} {text}", if ok { "met" } else { "MISSED" });
     match (scenario, contender) {
-        (s, "fixtures") if s.starts_with("S1") => {
+        (s, "fixtures") if s.starts_with("S1 ") => {
             let f = ratio(floor).unwrap_or(f64::NAN);
             let versus_tc = match ratio(tc) {
                 Some(t) => format!("{} (<=0.65x tc: {t:.2}x)", if t <= 0.65 { "met" } else { "MISSED" }),

@@ -54,6 +54,23 @@ fn a_file_that_does_not_load_fails_validation_with_its_message() {
     assert!(err.message().starts_with("cannot read compose file `tests/files/missing.yml`"), "{err}");
 }
 
+/// Keys of real files, every one of which loads; what they become, where it is visible in the
+/// specs: `container_name` and `links` aliases, `extends`, limits, YAML 1.2 text (`no`).
+#[test]
+fn everyday_keys_load() {
+    let env = Compose::new("tests/files/everyday_keys.yml").var("TLS_KEY", "k").load().expect("everyday keys load");
+    let web = format!("{:?}", env.node("web").expect("web"));
+    for part in
+        ["\"shop-web\"", "\"www\"", "tty: true", "open_stdin: true", "pid_mode: Some(", "\"/usr/share/nginx/html\""]
+    {
+        assert!(web.contains(part), "{part} in {web}");
+    }
+    let api = format!("{:?}", env.node("api").expect("api"));
+    for part in ["\"backend\"", "\"NODE_ENV\": \"production\"", "\"VERBOSE\": \"no\"", "working_dir: Some(\"/srv\")"] {
+        assert!(api.contains(part), "{part} in {api}");
+    }
+}
+
 #[test]
 fn a_scope_for_an_unknown_service_is_an_error() {
     let err = Compose::new("tests/files/full/docker-compose.yml").scope("dbb", Scope::Module).load().unwrap_err();
