@@ -561,7 +561,7 @@ async fn s5(n: usize) -> Vec<Row> {
         let t0 = Instant::now();
         let mut ids = Vec::new();
         for dir in ["dns", "api"] {
-            let tar = fixtures_engine_api::archive::context_tar(&root.join(dir)).expect("context");
+            let tar = fixtures_engine_api::archive::context_tar(&root.join(dir), "Dockerfile").expect("context");
             // The same builder fixtures uses: BuildKit on Docker, the classic API on Podman.
             let opts = q::BuildImageOptions {
                 nocache: true,

@@ -166,7 +166,7 @@ fn big_context() -> bytes::Bytes {
         }
         std::fs::write(dir.join("src").join(format!("m{file}.rs")), text).expect("source");
     }
-    let tar = fixtures_engine_api::archive::context_tar(&dir).expect("tar");
+    let tar = fixtures_engine_api::archive::context_tar(&dir, "Dockerfile").expect("tar");
     let _ = std::fs::remove_dir_all(&dir);
     tar
 }

@@ -32,6 +32,7 @@ const NOT_HERE: &[(&str, &str)] = &[
     ("remote", "runs cargo, and an ssh server only root can start"),
     ("pool", "runs cargo-nextest, over the machine's rootful engines"),
     ("compose_vs_docker_compose", "runs docker-compose on Docker"),
+    ("dockerignore", "runs docker build on Docker"),
     ("cleanup", "lists Docker as well as Podman"),
     ("fixtures_macros", "is a proc-macro crate's tests, linked to the toolchain's libstd the user cannot read"),
     ("xtask", "is not a test"),

@@ -1,5 +1,6 @@
-//! Configuration: built-in defaults, then `fixtures.toml` (the nearest one found walking
-//! up from the crate's folder), then `FIXTURE_*` environment variables.
+//! Configuration, through figment: built-in defaults, then `fixtures.toml` (the nearest one
+//! found walking up from the crate's folder; any TOML form of its keys' values), then
+//! `FIXTURE_*` environment variables.
 //!
 //! ```toml
 //! # fixtures.toml
@@ -25,6 +26,11 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::LazyLock;
+
+use figment::Figment;
+use figment::providers::{Env, Format, Toml};
+use serde::Deserialize;
+use serde::de::{self, Deserializer, Visitor};
 
 use crate::error::{Error, ErrorKind, Result};
 
@@ -89,234 +95,181 @@ const KEYS: [&str; 10] = [
     "engines",
 ];
 
-/// A value as written: in `fixtures.toml` a TOML string, integer, float or boolean; in a
-/// `FIXTURE_*` variable always text, read by what its key takes.
-#[derive(Debug, Clone, PartialEq)]
-enum Value {
-    Text(String),
-    Int(i64),
-    Float(f64),
-    Bool(bool),
-    /// A one-line TOML array of strings.
-    List(Vec<String>),
-}
-
-impl Value {
-    /// What it is, for a message: "signed int `3`".
-    fn describe(&self) -> String {
-        match self {
-            Value::Text(t) => format!("string {t:?}"),
-            Value::Int(i) => format!("signed int `{i}`"),
-            Value::Float(f) => format!("floating point `{f}`"),
-            Value::Bool(b) => format!("boolean `{b}`"),
-            Value::List(l) => format!("array of {} strings", l.len()),
-        }
-    }
-}
-
-fn invalid_type(value: &Value, expected: &str) -> String {
-    format!("invalid type: found {}, expected {expected}", value.describe())
+/// The settings as written: each key in every form its value may take (a `FIXTURE_*`
+/// variable is text, which figment reads as a number or a boolean where it looks like one).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Written {
+    runtime: Option<String>,
+    timeout: Option<Seconds>,
+    reuse: Option<Flag>,
+    log_tail: Option<Count>,
+    docker_host: Option<String>,
+    podman_host: Option<String>,
+    tls_verify: Option<Flag>,
+    cert_path: Option<String>,
+    ssh_command: Option<String>,
+    engines: Option<List>,
 }
 
 /// A yes/no setting: `true`/`false`, `1`/`0`, `yes`/`no`, `on`/`off`.
-fn flag(value: &Value) -> std::result::Result<bool, String> {
-    match value {
-        Value::Bool(b) => Ok(*b),
-        Value::Int(0) => Ok(false),
-        Value::Int(1) => Ok(true),
-        Value::Text(t) => match t.trim().to_ascii_lowercase().as_str() {
-            "1" | "true" | "yes" | "on" => Ok(true),
-            "0" | "false" | "no" | "off" | "" => Ok(false),
-            other => Err(format!("`{other}` is not yes or no (use true/false, 1/0)")),
-        },
-        Value::Int(n) => Err(format!("`{n}` is not yes or no (use true/false, 1/0)")),
-        Value::Float(_) | Value::List(_) => Err(invalid_type(value, "yes or no")),
+#[derive(Debug)]
+struct Flag(bool);
+
+impl<'de> Deserialize<'de> for Flag {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = Flag;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("yes or no")
+            }
+            fn visit_bool<E: de::Error>(self, v: bool) -> std::result::Result<Flag, E> {
+                Ok(Flag(v))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> std::result::Result<Flag, E> {
+                match v {
+                    0 => Ok(Flag(false)),
+                    1 => Ok(Flag(true)),
+                    n => Err(E::custom(format!("`{n}` is not yes or no (use true/false, 1/0)"))),
+                }
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> std::result::Result<Flag, E> {
+                self.visit_i64(i64::try_from(v).unwrap_or(i64::MAX))
+            }
+            fn visit_str<E: de::Error>(self, t: &str) -> std::result::Result<Flag, E> {
+                match t.trim().to_ascii_lowercase().as_str() {
+                    "1" | "true" | "yes" | "on" => Ok(Flag(true)),
+                    "0" | "false" | "no" | "off" | "" => Ok(Flag(false)),
+                    other => Err(E::custom(format!("`{other}` is not yes or no (use true/false, 1/0)"))),
+                }
+            }
+        }
+        d.deserialize_any(V)
     }
 }
 
 /// A number of seconds: `30`, `2.5`, or the same as text (`"30"`, `"30s"`).
-fn seconds(value: &Value) -> std::result::Result<f64, String> {
-    match value {
-        Value::Int(i) => Ok(*i as f64),
-        Value::Float(f) => Ok(*f),
-        Value::Text(t) => {
-            let trimmed = t.trim();
-            trimmed
-                .strip_suffix('s')
-                .unwrap_or(trimmed)
-                .trim()
-                .parse()
-                .map_err(|_| format!("`{t}` is not a number of seconds (write it as 30 or 2.5)"))
-        }
-        Value::Bool(_) | Value::List(_) => Err(invalid_type(value, "a number of seconds")),
-    }
-}
+#[derive(Debug)]
+struct Seconds(f64);
 
-fn count(value: &Value) -> std::result::Result<usize, String> {
-    match value {
-        Value::Int(i) => usize::try_from(*i).map_err(|_| format!("`{i}` is not a number of lines (0 or more)")),
-        Value::Text(t) => t.trim().parse().map_err(|_| format!("`{t}` is not a number of lines (0 or more)")),
-        _ => Err(invalid_type(value, "a number of lines")),
-    }
-}
-
-/// A list: a TOML array of strings, or text with commas between the items.
-fn list(value: &Value) -> std::result::Result<Vec<String>, String> {
-    let items = match value {
-        Value::List(items) => items.clone(),
-        Value::Text(t) => t.split(',').map(str::to_owned).collect(),
-        _ => return Err(invalid_type(value, "a list of strings")),
-    };
-    Ok(items.into_iter().map(|i| i.trim().to_owned()).filter(|i| !i.is_empty()).collect())
-}
-
-fn text(value: &Value) -> std::result::Result<Option<String>, String> {
-    match value {
-        Value::Text(t) => Ok(Some(t.clone())),
-        _ => Err(invalid_type(value, "a string")),
-    }
-}
-
-impl Config {
-    /// Sets `key` to `value`; the error says what is wrong with the value.
-    fn set(&mut self, key: &str, value: &Value) -> std::result::Result<(), String> {
-        match key {
-            "runtime" => self.runtime = text(value)?,
-            "timeout" => self.timeout = seconds(value)?,
-            "reuse" => self.reuse = flag(value)?,
-            "log_tail" => self.log_tail = count(value)?,
-            "docker_host" => self.docker_host = text(value)?,
-            "podman_host" => self.podman_host = text(value)?,
-            "tls_verify" => self.tls_verify = Some(flag(value)?),
-            "cert_path" => self.cert_path = text(value)?,
-            "ssh_command" => self.ssh_command = text(value)?,
-            "engines" => self.engines = list(value)?,
-            other => {
-                let expected: Vec<String> = KEYS.iter().map(|k| format!("`{k}`")).collect();
-                return Err(format!("unknown field `{other}`, expected one of {}", expected.join(", ")));
+impl<'de> Deserialize<'de> for Seconds {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = Seconds;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a number of seconds")
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> std::result::Result<Seconds, E> {
+                Ok(Seconds(v as f64))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> std::result::Result<Seconds, E> {
+                Ok(Seconds(v as f64))
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> std::result::Result<Seconds, E> {
+                Ok(Seconds(v))
+            }
+            fn visit_str<E: de::Error>(self, t: &str) -> std::result::Result<Seconds, E> {
+                let trimmed = t.trim();
+                trimmed
+                    .strip_suffix('s')
+                    .unwrap_or(trimmed)
+                    .trim()
+                    .parse()
+                    .map(Seconds)
+                    .map_err(|_| E::custom(format!("`{t}` is not a number of seconds (write it as 30 or 2.5)")))
             }
         }
-        Ok(())
+        d.deserialize_any(V)
     }
 }
 
-/// The `key = value` lines of a `fixtures.toml`: a flat file of the keys above (TOML strings,
-/// numbers and booleans; comments and blank lines skipped). A line of another shape (a
-/// table, an array) is an error that names it.
-fn read_file(text: &str) -> Vec<(String, std::result::Result<Value, String>)> {
-    let mut out = Vec::new();
-    for (n, line) in text.lines().enumerate() {
-        let line = line.trim();
-        if line.is_empty() || line.starts_with('#') {
-            continue;
-        }
-        let Some((key, raw)) = line.split_once('=') else {
-            let what = if line.starts_with('[') { "a table" } else { "a line without `=`" };
-            out.push((format!("line {}", n + 1), Err(format!("{what} is not a setting: write `key = value`"))));
-            continue;
-        };
-        let key = key.trim().trim_matches('"').to_owned();
-        out.push((key, toml_value(raw.trim())));
-    }
-    out
-}
+/// A number of lines: `200`, or the same as text.
+#[derive(Debug)]
+struct Count(usize);
 
-/// A TOML string, integer, float or boolean, with any comment after it.
-fn toml_value(raw: &str) -> std::result::Result<Value, String> {
-    if let Some(mut rest) = raw.strip_prefix('[') {
-        let mut items = Vec::new();
-        loop {
-            rest = rest.trim_start();
-            if let Some(after) = rest.strip_prefix(']') {
-                let after = after.trim();
-                return if after.is_empty() || after.starts_with('#') {
-                    Ok(Value::List(items))
-                } else {
-                    Err(format!("`{after}` after the array cannot be read"))
-                };
+impl<'de> Deserialize<'de> for Count {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = Count;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a number of lines")
             }
-            let quote = rest.chars().next().filter(|c| *c == '"' || *c == '\'');
-            let Some(quote) = quote else {
-                return Err("an array that is not of strings on one line: write [\"a\", \"b\"]".to_owned());
-            };
-            let Some((item, after)) = rest[1..].split_once(quote) else {
-                return Err(format!("a string that does not end with `{quote}`"));
-            };
-            items.push(item.to_owned());
-            rest = after.trim_start();
-            rest = rest.strip_prefix(',').unwrap_or(rest);
+            fn visit_i64<E: de::Error>(self, v: i64) -> std::result::Result<Count, E> {
+                usize::try_from(v)
+                    .map(Count)
+                    .map_err(|_| E::custom(format!("`{v}` is not a number of lines (0 or more)")))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> std::result::Result<Count, E> {
+                usize::try_from(v)
+                    .map(Count)
+                    .map_err(|_| E::custom(format!("`{v}` is not a number of lines (0 or more)")))
+            }
+            fn visit_str<E: de::Error>(self, t: &str) -> std::result::Result<Count, E> {
+                t.trim()
+                    .parse()
+                    .map(Count)
+                    .map_err(|_| E::custom(format!("`{t}` is not a number of lines (0 or more)")))
+            }
         }
+        d.deserialize_any(V)
     }
-    if let Some(rest) = raw.strip_prefix('"') {
-        let mut text = String::new();
-        let mut chars = rest.chars();
-        while let Some(c) = chars.next() {
-            match c {
-                '"' => {
-                    let after = chars.as_str().trim();
-                    return if after.is_empty() || after.starts_with('#') {
-                        Ok(Value::Text(text))
-                    } else {
-                        Err(format!("`{after}` after the string cannot be read"))
-                    };
+}
+
+/// A list: an array of strings, or text with commas between the items.
+#[derive(Debug)]
+struct List(Vec<String>);
+
+impl<'de> Deserialize<'de> for List {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = List;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a list of strings")
+            }
+            fn visit_str<E: de::Error>(self, t: &str) -> std::result::Result<List, E> {
+                Ok(List(t.split(',').map(str::to_owned).collect()))
+            }
+            fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> std::result::Result<List, A::Error> {
+                let mut out = Vec::new();
+                while let Some(item) = seq.next_element::<String>()? {
+                    out.push(item);
                 }
-                '\\' => match chars.next() {
-                    Some('n') => text.push('\n'),
-                    Some('t') => text.push('\t'),
-                    Some('r') => text.push('\r'),
-                    Some('b') => text.push('\u{8}'),
-                    Some('f') => text.push('\u{c}'),
-                    Some(c @ ('"' | '\\')) => text.push(c),
-                    Some(u @ ('u' | 'U')) => {
-                        let digits: String = chars.by_ref().take(if u == 'u' { 4 } else { 8 }).collect();
-                        match u32::from_str_radix(&digits, 16).ok().and_then(char::from_u32) {
-                            Some(c) => text.push(c),
-                            None => return Err(format!("`\\{u}{digits}` is not a character")),
-                        }
-                    }
-                    Some(other) => return Err(format!("`\\{other}` is not an escape TOML knows")),
-                    None => break,
-                },
-                c => text.push(c),
+                Ok(List(out))
             }
         }
-        return Err("a string that does not end with `\"`".to_owned());
-    }
-    if let Some(rest) = raw.strip_prefix('\'') {
-        return match rest.split_once('\'') {
-            Some((text, after)) if after.trim().is_empty() || after.trim().starts_with('#') => {
-                Ok(Value::Text(text.to_owned()))
-            }
-            _ => Err("a string that does not end with `'`".to_owned()),
-        };
-    }
-    let word = raw.split('#').next().unwrap_or_default().trim();
-    match word {
-        "true" => Ok(Value::Bool(true)),
-        "false" => Ok(Value::Bool(false)),
-        _ => {
-            let digits = word.replace('_', "");
-            let radix =
-                [("0x", 16), ("0o", 8), ("0b", 2)].into_iter().find_map(|(p, r)| Some((digits.strip_prefix(p)?, r)));
-            if let Some((rest, radix)) = radix {
-                return i64::from_str_radix(rest, radix)
-                    .map(Value::Int)
-                    .map_err(|_| format!("`{word}` is not a number"));
-            }
-            if let Ok(i) = digits.parse::<i64>() {
-                Ok(Value::Int(i))
-            } else if let Ok(f) = digits.parse::<f64>() {
-                Ok(Value::Float(f))
-            } else {
-                Err(format!("`{word}` is not a value: write a string in quotes, a number, true or false"))
-            }
-        }
+        d.deserialize_any(V)
     }
 }
 
 /// The nearest `fixtures.toml` at or above `dir`.
 fn find_file(dir: &Path) -> Option<PathBuf> {
     dir.ancestors().map(|d| d.join("fixtures.toml")).find(|p| p.is_file())
+}
+
+/// A figment error as this library words it: which file or variable, which key, what is wrong.
+fn described(e: figment::Error, file: Option<&Path>) -> String {
+    // `engines[1]`: the key, and where in its value.
+    let key = e.path.first().map(|first| {
+        e.path[1..].iter().fold(first.clone(), |key, part| match part.parse::<usize>() {
+            Ok(i) => format!("{key}[{i}]"),
+            Err(_) => format!("{key}.{part}"),
+        })
+    });
+    let variable = e.path.first().map(|k| format!("FIXTURE_{}", k.to_ascii_uppercase()));
+    let whence = match (e.metadata.as_ref().and_then(|m| m.source.as_ref()), &key) {
+        (Some(figment::Source::File(path)), Some(key)) => format!("`{key}` in {}: ", path.display()),
+        (Some(figment::Source::File(path)), None) => format!("{}: ", path.display()),
+        (_, Some(_)) if e.metadata.as_ref().is_some_and(|m| m.name.contains("environment")) => {
+            format!("{}: ", variable.unwrap_or_default())
+        }
+        (_, Some(key)) => format!("`{key}`: "),
+        (_, None) => file.map(|f| format!("{}: ", f.display())).unwrap_or_default(),
+    };
+    format!("{whence}{}", e.kind)
 }
 
 impl Config {
@@ -326,44 +279,36 @@ impl Config {
     /// # Errors
     /// [`ErrorKind::Config`] naming the file or variable that is wrong and how.
     pub fn load_from(dir: &Path) -> Result<Config> {
-        let env: Vec<(String, String)> = KEYS
-            .iter()
-            .filter_map(|k| {
-                std::env::var(format!("FIXTURE_{}", k.to_ascii_uppercase())).ok().map(|v| ((*k).to_owned(), v))
-            })
-            .collect();
-        Config::layered(dir, &env)
+        Config::layered(dir, Env::prefixed("FIXTURE_").only(&KEYS))
     }
 
-    /// Defaults, then the file found from `dir`, then `env` (key, text).
-    fn layered(dir: &Path, env: &[(String, String)]) -> Result<Config> {
-        let mut config = Config::default();
-        let mut errors = Vec::new();
+    /// Defaults, then the file found from `dir`, then the variables of `env`, through figment.
+    fn layered(dir: &Path, env: impl figment::Provider) -> Result<Config> {
         let file = find_file(dir);
+        let mut figment = Figment::new();
         if let Some(file) = &file {
-            let text = std::fs::read_to_string(file).map_err(|e| {
-                Error::new(ErrorKind::Config, format!("invalid configuration: {} cannot be read: {e}", file.display()))
-            })?;
-            let mut seen = std::collections::BTreeSet::new();
-            for (key, value) in read_file(&text) {
-                // A variable overrides the file's value, a wrong one too.
-                if env.iter().any(|(k, _)| *k == key) {
-                    continue;
-                }
-                let value = if seen.insert(key.clone()) { value } else { Err("it is set twice".to_owned()) };
-                if let Err(why) = value.and_then(|v| config.set(&key, &v)) {
-                    errors.push(format!("`{key}` in {}: {why}", file.display()));
-                }
-            }
+            figment = figment.merge(Toml::file_exact(file));
         }
-        for (key, text) in env {
-            if let Err(why) = config.set(key, &Value::Text(text.clone())) {
-                errors.push(format!("FIXTURE_{}: {why}", key.to_ascii_uppercase()));
-            }
-        }
-        if !errors.is_empty() {
-            return Err(Error::new(ErrorKind::Config, format!("invalid configuration: {}", errors.join("; "))));
-        }
+        let written: Written = figment.merge(env).extract().map_err(|e| {
+            let all: Vec<String> = e.into_iter().map(|e| described(e, file.as_deref())).collect();
+            Error::new(ErrorKind::Config, format!("invalid configuration: {}", all.join("; ")))
+        })?;
+        let defaults = Config::default();
+        let config = Config {
+            runtime: written.runtime,
+            timeout: written.timeout.map_or(defaults.timeout, |s| s.0),
+            reuse: written.reuse.map_or(defaults.reuse, |f| f.0),
+            log_tail: written.log_tail.map_or(defaults.log_tail, |c| c.0),
+            docker_host: written.docker_host,
+            podman_host: written.podman_host,
+            tls_verify: written.tls_verify.map(|f| f.0),
+            cert_path: written.cert_path,
+            ssh_command: written.ssh_command,
+            engines: written
+                .engines
+                .map(|l| l.0.into_iter().map(|i| i.trim().to_owned()).filter(|i| !i.is_empty()).collect())
+                .unwrap_or_default(),
+        };
         if !(config.timeout > 0.0 && config.timeout.is_finite()) {
             let whence = match &file {
                 Some(f) => format!("`timeout` in {} or FIXTURE_TIMEOUT", f.display()),
@@ -408,7 +353,37 @@ pub fn current() -> Result<&'static Config> {
 
 #[cfg(test)]
 mod tests {
+    use figment::value::{Dict, Map, Value};
+    use figment::{Metadata, Profile, Provider};
+
     use super::*;
+
+    /// `FIXTURE_*` variables without touching the process's environment: each value read as
+    /// figment's `Env` reads a variable's text.
+    struct Vars(Vec<(&'static str, &'static str)>);
+
+    impl Provider for Vars {
+        fn metadata(&self) -> Metadata {
+            Metadata::named("`FIXTURE_` environment variable(s)")
+        }
+        fn data(&self) -> std::result::Result<Map<Profile, Dict>, figment::Error> {
+            let dict: Dict =
+                self.0.iter().map(|(k, v)| ((*k).to_owned(), v.parse::<Value>().expect("any text"))).collect();
+            Ok(Profile::Default.collect(dict))
+        }
+    }
+
+    fn none() -> Vars {
+        Vars(Vec::new())
+    }
+
+    /// A folder of its own holding a `fixtures.toml` with `text`.
+    fn with_file(name: &str, text: &str) -> PathBuf {
+        let root = std::env::temp_dir().join(format!("fixtures-config-{name}-{}", std::process::id()));
+        std::fs::create_dir_all(&root).expect("dir");
+        std::fs::write(root.join("fixtures.toml"), text).expect("write");
+        root
+    }
 
     #[test]
     fn defaults() {
@@ -418,119 +393,106 @@ mod tests {
 
     #[test]
     fn each_source_overrides_the_one_before() {
-        let root = std::env::temp_dir().join(format!("fixtures-layers-{}", std::process::id()));
-        std::fs::create_dir_all(&root).expect("dir");
-        std::fs::write(root.join("fixtures.toml"), "runtime = \"podman\"\ntimeout = 60\nreuse = true\n")
-            .expect("write");
-        let env = |pairs: &[(&str, &str)]| -> Vec<(String, String)> {
-            pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
-        };
-        let from_file = Config::layered(&root, &[]).expect("valid");
+        let root = with_file("layers", "runtime = \"podman\"\ntimeout = 60\nreuse = true\n");
+        let from_file = Config::layered(&root, none()).expect("valid");
         assert_eq!(
             (from_file.runtime.as_deref(), from_file.timeout, from_file.reuse, from_file.log_tail),
             (Some("podman"), 60.0, true, 100)
         );
-        let from_env =
-            Config::layered(&root, &env(&[("runtime", "docker"), ("log_tail", "5"), ("reuse", "0")])).expect("valid");
+        let from_env = Config::layered(&root, Vars(vec![("runtime", "docker"), ("log_tail", "5"), ("reuse", "0")]))
+            .expect("valid");
         assert_eq!(
             (from_env.runtime.as_deref(), from_env.timeout, from_env.log_tail, from_env.reuse),
             (Some("docker"), 60.0, 5, false)
         );
-        let yes = Config::layered(&root, &env(&[("reuse", "yes")])).expect("valid");
-        assert!(yes.reuse);
-        let text = Config::layered(&root, &env(&[("timeout", "2.5s")])).expect("valid");
-        assert_eq!(text.timeout, 2.5);
-        let soon = Config::layered(&root, &env(&[("timeout", "soon")])).expect_err("text");
-        assert!(soon.to_string().ends_with("`soon` is not a number of seconds (write it as 30 or 2.5)"), "{soon}");
-
-        std::fs::write(root.join("fixtures.toml"), "timeout = -1\n").expect("write");
-        let err = Config::layered(&root, &[]).expect_err("negative");
+        assert!(Config::layered(&root, Vars(vec![("reuse", "yes")])).expect("valid").reuse);
+        assert_eq!(Config::layered(&root, Vars(vec![("timeout", "2.5s")])).expect("valid").timeout, 2.5);
+        let soon = Config::layered(&root, Vars(vec![("timeout", "soon")])).expect_err("text");
         assert_eq!(
-            err.to_string(),
-            format!(
-                "`timeout` in {} or FIXTURE_TIMEOUT: the timeout must be a positive number of seconds, not -1",
-                root.join("fixtures.toml").display()
-            )
+            soon.to_string(),
+            "invalid configuration: FIXTURE_TIMEOUT: `soon` is not a number of seconds (write it as 30 or 2.5)"
         );
-        std::fs::write(root.join("fixtures.toml"), "runtime = 3\n").expect("write");
-        let err = Config::layered(&root, &[]).expect_err("a number");
-        assert_eq!(
-            err.to_string(),
-            format!(
-                "invalid configuration: `runtime` in {}: invalid type: found signed int `3`, expected a string",
-                root.join("fixtures.toml").display()
-            )
-        );
-        std::fs::write(root.join("fixtures.toml"), "retries = 3\n").expect("write");
-        let err = Config::layered(&root, &[]).expect_err("unknown key");
-        assert!(err.to_string().contains("unknown field") && err.to_string().contains("retries"), "{err}");
-        std::fs::write(
-            root.join("fixtures.toml"),
-            "# ours\ndocker_host = \"unix:///d.sock\" # local\nlog_tail = 2_000\n[extra]\n",
-        )
-        .expect("write");
-        let err = Config::layered(&root, &env(&[("log_tail", "many")])).expect_err("a table, a bad count");
-        assert_eq!(
-            err.to_string(),
-            format!(
-                "invalid configuration: `line 4` in {}: a table is not a setting: write `key = value`; \
-                 FIXTURE_LOG_TAIL: `many` is not a number of lines (0 or more)",
-                root.join("fixtures.toml").display()
-            )
-        );
-        std::fs::write(root.join("fixtures.toml"), "docker_host = 'unix:///d.sock'\nlog_tail = 2_000\n")
-            .expect("write");
-        let read = Config::layered(&root, &[]).expect("valid");
-        assert_eq!((read.docker_host.as_deref(), read.log_tail), (Some("unix:///d.sock"), 2000));
-        std::fs::write(
-            root.join("fixtures.toml"),
-            "timeout = \"soon\"\npodman_host = \"unix:///\\u0070.sock\"\nlog_tail = 0x10\n",
-        )
-        .expect("write");
-        let overridden = Config::layered(&root, &env(&[("timeout", "5")])).expect("the variable wins over a bad value");
-        assert_eq!(
-            (overridden.timeout, overridden.podman_host.as_deref(), overridden.log_tail),
-            (5.0, Some("unix:///p.sock"), 16)
-        );
-        std::fs::write(root.join("fixtures.toml"), "reuse = true\nreuse = false\ndocker_host = \"\\q\"\n")
-            .expect("write");
-        let err = Config::layered(&root, &[]).expect_err("twice, a bad escape");
-        assert_eq!(
-            err.to_string(),
-            format!(
-                "invalid configuration: `reuse` in {0}: it is set twice; `docker_host` in {0}: `\\q` is not an escape TOML knows",
-                root.join("fixtures.toml").display()
-            )
-        );
+        // A variable replaces a wrong value of the file.
+        std::fs::write(root.join("fixtures.toml"), "timeout = \"soon\"\n").expect("write");
+        assert_eq!(Config::layered(&root, Vars(vec![("timeout", "5")])).expect("the variable wins").timeout, 5.0);
         std::fs::remove_dir_all(&root).expect("clean");
     }
 
     #[test]
-    fn remote_engine_keys_and_the_pool_are_read() {
-        let root = std::env::temp_dir().join(format!("fixtures-remote-keys-{}", std::process::id()));
-        std::fs::create_dir_all(&root).expect("dir");
-        std::fs::write(
-            root.join("fixtures.toml"),
-            "tls_verify = true\ncert_path = \"/certs\"\nssh_command = \"ssh -F x\"\n\
-             engines = [\"docker=unix:///d.sock\", 'ssh://ci@b' ] # two\n",
-        )
-        .expect("write");
-        let read = Config::layered(&root, &[]).expect("valid");
+    fn mistakes_name_the_file_or_variable_and_the_key() {
+        let root = with_file("mistakes", "timeout = -1\n");
+        let file = root.join("fixtures.toml");
+        let err = Config::layered(&root, none()).expect_err("negative");
         assert_eq!(
-            (read.tls_verify, read.cert_path.as_deref(), read.ssh_command.as_deref(), read.engines.clone()),
-            (
-                Some(true),
-                Some("/certs"),
-                Some("ssh -F x"),
-                vec!["docker=unix:///d.sock".to_owned(), "ssh://ci@b".to_owned()]
+            err.to_string(),
+            format!(
+                "`timeout` in {} or FIXTURE_TIMEOUT: the timeout must be a positive number of seconds, not -1",
+                file.display()
             )
         );
-        let env = vec![("engines".to_owned(), " a, b ,".to_owned()), ("tls_verify".to_owned(), "0".to_owned())];
-        let read = Config::layered(&root, &env).expect("valid");
+        std::fs::write(&file, "runtime = 3\n").expect("write");
+        let err = Config::layered(&root, none()).expect_err("a number");
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "invalid configuration: `runtime` in {}: invalid type: found signed int `3`, expected a string",
+                file.display()
+            )
+        );
+        std::fs::write(&file, "retries = 3\n").expect("write");
+        let err = Config::layered(&root, none()).expect_err("unknown key");
+        assert!(
+            err.to_string().contains("unknown field: found `retries`")
+                || err.to_string().contains("unknown field `retries`"),
+            "{err}"
+        );
+        assert!(err.to_string().contains("log_tail"), "it lists the keys: {err}");
+        std::fs::write(&file, "reuse = true\nreuse = false\n").expect("write");
+        let err = Config::layered(&root, none()).expect_err("twice");
+        assert!(
+            err.to_string().contains(&file.display().to_string()) && err.to_string().contains("duplicate key"),
+            "{err}"
+        );
+        std::fs::write(&file, "reuse = true\n").expect("write");
+        let err = Config::layered(&root, Vars(vec![("log_tail", "many")])).expect_err("a bad count");
+        assert!(err.to_string().contains("FIXTURE_LOG_TAIL: `many` is not a number of lines (0 or more)"), "{err}");
+        std::fs::remove_dir_all(&root).expect("clean");
+    }
+
+    /// Every TOML form of the keys' values: literal and basic strings with escapes, numbers
+    /// with `_` and radix prefixes, arrays over several lines with comments and a trailing
+    /// comma, escaped quotes inside arrays.
+    #[test]
+    fn any_toml_form_of_a_value_is_read() {
+        let root = with_file(
+            "forms",
+            "# ours\ndocker_host = 'unix:///d.sock' # local\nlog_tail = 2_000\npodman_host = \"unix:///\\u0070.sock\"\n\
+             engines = [\n  \"docker=unix:///d.sock\",  # the first\n  'ssh://ci@b',\n  \"podman=ssh://\\\"q\\\"@c\",\n]\n\
+             tls_verify = true\ncert_path = \"\"\"/certs\"\"\"\nssh_command = \"ssh -F x\"\n",
+        );
+        let read = Config::layered(&root, none()).expect("valid");
+        assert_eq!(
+            (read.docker_host.as_deref(), read.log_tail, read.podman_host.as_deref()),
+            (Some("unix:///d.sock"), 2000, Some("unix:///p.sock"))
+        );
+        assert_eq!(read.engines, ["docker=unix:///d.sock", "ssh://ci@b", "podman=ssh://\"q\"@c"]);
+        assert_eq!(
+            (read.tls_verify, read.cert_path.as_deref(), read.ssh_command.as_deref()),
+            (Some(true), Some("/certs"), Some("ssh -F x"))
+        );
+        std::fs::write(root.join("fixtures.toml"), "log_tail = 0x10\n").expect("write");
+        assert_eq!(Config::layered(&root, none()).expect("valid").log_tail, 16);
+        let read = Config::layered(&root, Vars(vec![("engines", " a, b ,"), ("tls_verify", "0")])).expect("valid");
         assert_eq!((read.engines, read.tls_verify), (vec!["a".to_owned(), "b".to_owned()], Some(false)));
         std::fs::write(root.join("fixtures.toml"), "engines = [1, 2]\n").expect("write");
-        let err = Config::layered(&root, &[]).expect_err("numbers");
-        assert!(err.to_string().contains("an array that is not of strings on one line"), "{err}");
+        let err = Config::layered(&root, none()).expect_err("numbers");
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "invalid configuration: `engines[0]` in {}: invalid type: found signed int `1`, expected a string",
+                root.join("fixtures.toml").display()
+            )
+        );
         std::fs::remove_dir_all(&root).expect("clean");
     }
 

@@ -352,7 +352,14 @@ impl DockerRuntime {
             platform: spec.platform.clone().unwrap_or_default(),
             ..q::BuildImageOptions::default()
         };
-        let buildkit = self.buildkit();
+        // A context whose `.dockerignore` leaves out its Dockerfile goes to the classic builder,
+        // which takes it out of what `COPY` sees as `docker build` does (see
+        // `archive::ignores_build_files`).
+        let ignores_build_files = match &spec.context {
+            BuildContext::Dir(dir) => compat::archive::ignores_build_files(dir, &options.dockerfile),
+            _ => false,
+        };
+        let buildkit = self.buildkit() && !ignores_build_files;
         let options = if buildkit { through_buildkit(options) } else { options };
         let mut stream = self.client.build_image(options, None, Some(bollard::body_full(context)));
         let mut id = None;
@@ -420,7 +427,8 @@ impl DockerRuntime {
         match &spec.context {
             BuildContext::Dir(dir) => {
                 let dir = dir.clone();
-                tokio::task::spawn_blocking(move || compat::archive::context_tar(&dir))
+                let dockerfile = spec.dockerfile.clone().unwrap_or_else(|| "Dockerfile".to_owned());
+                tokio::task::spawn_blocking(move || compat::archive::context_tar(&dir, &dockerfile))
                     .await
                     .map_err(|e| Error::new(ErrorKind::Io, "build context task failed").with_source(e))?
             }
