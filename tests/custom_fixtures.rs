@@ -80,8 +80,9 @@ async fn question_marks_on_other_errors_name_the_fixture_and_keep_the_cause() ->
     let check = |name: &str, err: fixtures::Error, cause: &str| {
         assert_eq!(err.kind(), ErrorKind::Fixture, "{name}: {err:?}");
         assert_eq!(err.fixture(), Some(name), "{err:?}");
-        let source = err.source().map(ToString::to_string).unwrap_or_default();
-        assert!(source.contains(cause), "{name}: the cause `{cause}` is kept: {err:?}");
+        let causes: Vec<String> =
+            std::iter::successors(err.source(), |e| (*e).source()).map(ToString::to_string).collect();
+        assert!(causes.iter().any(|c| c.contains(cause)), "{name}: the cause `{cause}` is kept: {causes:?}");
         let report = format!("{err:?}");
         assert!(report.contains("a fixture's own code failed") && report.contains(cause), "{report}");
     };

@@ -75,6 +75,8 @@ impl ErrorKind {
 /// Everything known about where an error happened.
 #[derive(Default)]
 struct Context {
+    /// The error's kind, for the details shown as a cause (see [`Error::source`]).
+    kind: Option<ErrorKind>,
     message: String,
     fixture: Option<String>,
     runtime: Option<String>,
@@ -115,7 +117,7 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 impl Error {
     /// A new error of `kind` with a one-line message.
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
-        Error { kind, ctx: Box::new(Context { message: message.into(), ..Context::default() }) }
+        Error { kind, ctx: Box::new(Context { kind: Some(kind), message: message.into(), ..Context::default() }) }
     }
 
     /// What went wrong.
@@ -321,8 +323,12 @@ impl fmt::Debug for Error {
         }
         let mut depth = 0;
         while let Some(err) = source {
-            writeln!(f, "  {depth}: {err}")?;
-            depth += 1;
+            // An error of this library among the causes: its one line here; its details (the
+            // next link of the chain) are for reporters that show only the chain.
+            if !err.is::<Context>() {
+                writeln!(f, "  {depth}: {err}")?;
+                depth += 1;
+            }
             source = err.source();
         }
         if let Some(hint) = &c.hint {
@@ -338,9 +344,66 @@ impl fmt::Debug for Error {
     }
 }
 
-impl std::error::Error for Error {
+/// An error's details as the first of its causes: what reporters that print an error's
+/// `Display` and then its chain of causes (`anyhow`, `eyre`) show of it. Its own cause is the
+/// error's cause.
+impl fmt::Display for Context {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut lines: Vec<String> = Vec::new();
+        if let Some(kind) = self.kind {
+            lines.push(format!("kind: {}", kind.describe()));
+        }
+        let runtime = match (&self.runtime, &self.host) {
+            (Some(runtime), Some(host)) => Some(format!("{runtime} at {host}")),
+            (runtime, host) => runtime.clone().or_else(|| host.clone()),
+        };
+        for (name, value) in [
+            ("runtime", runtime),
+            ("image", self.image.clone()),
+            ("container", self.container.clone()),
+            ("waiting for", self.waiting_for.clone()),
+        ] {
+            if let Some(value) = value {
+                lines.push(format!("{name}: {value}"));
+            }
+        }
+        if let Some(waited) = self.waited {
+            lines.push(format!("waited: {:.1}s", waited.as_secs_f64()));
+        }
+        if self.exit_code.is_some() || self.oom_killed {
+            let code = self.exit_code.map_or_else(|| "unknown".to_owned(), |c| c.to_string());
+            lines.push(format!("exit code: {code}{}", if self.oom_killed { " (OOM-killed)" } else { "" }));
+        }
+        if let Some(hint) = &self.hint {
+            lines.push(format!("hint: {hint}"));
+        }
+        if let Some(logs) = &self.logs_tail {
+            lines.push("last log lines:".to_owned());
+            lines.extend(logs.lines().map(|l| format!("  | {l}")));
+        }
+        f.write_str(&lines.join("\n"))
+    }
+}
+
+impl fmt::Debug for Context {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+impl std::error::Error for Context {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        self.ctx.source.as_deref().map(|s| s as &(dyn std::error::Error + 'static))
+        self.source.as_deref().map(|s| s as &(dyn std::error::Error + 'static))
+    }
+}
+
+impl std::error::Error for Error {
+    /// The error's details (kind, runtime, container, hint, the container's last log lines),
+    /// whose own cause is the error's cause: so a reporter that prints only `Display` and the
+    /// causes, as `anyhow` does, still shows them. This library's own `{:?}` shows them in
+    /// place.
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&*self.ctx)
     }
 }
 
