@@ -281,3 +281,16 @@ async fn a_six_service_stack_with_health_checks() -> Result<()> {
     t.finish().await?;
     Ok(())
 }
+
+fn dashed() -> Env {
+    load(Compose::new("tests/compose-files/dashed/docker-compose.yml")).expect("the file loads")
+}
+
+/// A service whose name is not a Rust identifier is a test's argument by `#[fixture("..")]`.
+#[fixtures::test(env = dashed())]
+async fn a_service_named_with_a_dash_is_a_test_argument(#[fixture("web-app")] web: &Container) -> Result<()> {
+    assert_eq!(web.fixture(), "web-app");
+    let (status, _) = HttpClient::new(web.addr("3000/tcp")?).get("/health").await?;
+    assert_eq!(status, 200);
+    Ok(())
+}

@@ -69,7 +69,8 @@ impl Parse for Args {
 ///
 /// The test may be `async` or not, and return `()` or a `Result` whose error is `Debug`.
 /// An argument `name: &T` borrows the fixture (any `T`, `Clone` or not); `name: T` gets a
-/// clone. When the fixtures it needs have alternatives, it runs once per case. The body runs
+/// clone. `#[fixture("web-app")] web: &Container` binds an argument to a fixture whose name
+/// is not a Rust identifier (a compose service `web-app`), or to another name. When the fixtures it needs have alternatives, it runs once per case. The body runs
 /// on the library's runtime, driven from the test's thread.
 ///
 /// The rendered code names the library as the crate's Cargo.toml does (`fixtures`, or a
@@ -106,8 +107,31 @@ pub fn test(attr: TokenStream, item: TokenStream) -> TokenStream {
             ));
             continue;
         };
-        let name = pat.ident.to_string();
-        let name = name.strip_prefix("r#").unwrap_or(&name).to_owned();
+        // `#[fixture("web-app")] web: &Container`: a fixture whose name is not an identifier.
+        let named = match arg.attrs.iter().find(|a| a.path().is_ident("fixture")) {
+            Some(attr) => match attr.parse_args::<syn::LitStr>() {
+                Ok(lit) if !lit.value().is_empty() => Some(lit.value()),
+                Ok(lit) => {
+                    errors.push(syn::Error::new(lit.span(), "name the fixture: `#[fixture(\"web-app\")]`"));
+                    None
+                }
+                Err(_) => {
+                    errors.push(syn::Error::new(
+                        attr.span(),
+                        "write the fixture's name as a string: `#[fixture(\"web-app\")] web: &Container`",
+                    ));
+                    None
+                }
+            },
+            None => None,
+        };
+        let name = match named {
+            Some(name) => name,
+            None => {
+                let name = pat.ident.to_string();
+                name.strip_prefix("r#").unwrap_or(&name).to_owned()
+            }
+        };
         let local = format_ident!("__fixture_{}", pat.ident);
         let (ty, by_ref) = match arg.ty.as_ref() {
             Type::Reference(r) => {
@@ -159,6 +183,12 @@ pub fn test(attr: TokenStream, item: TokenStream) -> TokenStream {
     let registered = format_ident!("__FIXTURES_TEST_{}", test_str);
     let mut inner = func.clone();
     inner.attrs.clear();
+    // `#[fixture(..)]` is read above; the body's own parameters do not carry it.
+    for input in &mut inner.sig.inputs {
+        if let FnArg::Typed(arg) = input {
+            arg.attrs.retain(|a| !a.path().is_ident("fixture"));
+        }
+    }
     inner.vis = syn::Visibility::Inherited;
     inner.sig.ident = format_ident!("__fixtures_body");
     let call = if func.sig.asyncness.is_some() {
