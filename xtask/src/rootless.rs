@@ -28,6 +28,7 @@ const NOT_HERE: &[(&str, &str)] = &[
     ("lifetimes", "runs cargo"),
     ("reuse", "runs cargo"),
     ("teardown", "runs cargo"),
+    ("signals", "runs cargo"),
     ("faults", "runs cargo"),
     ("remote", "runs cargo, and an ssh server only root can start"),
     ("pool", "runs cargo-nextest, over the machine's rootful engines"),

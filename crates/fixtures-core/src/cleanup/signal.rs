@@ -1,4 +1,6 @@
-//! Ctrl-C and SIGTERM: remove everything this process owns, then exit.
+//! Ctrl-C and SIGTERM: remove everything this process owns, then exit. The handler is
+//! registered through signal-hook, which chains to a handler the program (or another
+//! library) installed before: that one still runs.
 
 use super::*;
 
@@ -12,16 +14,6 @@ pub(crate) fn wait_for_signal_cleanup() {
 /// Whether the process is being interrupted: nothing new may be created.
 pub(crate) fn stopping() -> bool {
     STOPPING.load(std::sync::atomic::Ordering::SeqCst)
-}
-
-pub(super) extern "C" fn on_signal(signal: libc::c_int) {
-    if let Some((_, write)) = SIGNAL_PIPE.get() {
-        let byte = signal as u8;
-        // SAFETY: write(2) is async-signal-safe.
-        unsafe {
-            libc::write(*write, (&raw const byte).cast(), 1);
-        }
-    }
 }
 
 /// On SIGINT or SIGTERM: remove everything this process owns (and the run's session
@@ -58,13 +50,16 @@ pub(super) fn install_signal_handler() {
     if spawned.is_err() {
         return;
     }
+    let write = fds[1];
     for signal in [libc::SIGINT, libc::SIGTERM] {
-        // SAFETY: installing a handler that only writes to a pipe.
-        unsafe {
-            let mut action: libc::sigaction = std::mem::zeroed();
-            action.sa_sigaction = on_signal as *const () as usize;
-            action.sa_flags = libc::SA_RESTART;
-            libc::sigaction(signal, &action, std::ptr::null_mut());
-        }
+        // signal-hook keeps a handler installed before ours (the program's own, another
+        // library's) and calls it too.
+        // SAFETY: the action only writes one byte to our own pipe; write(2) is async-signal-safe.
+        let _ = unsafe {
+            signal_hook::low_level::register(signal, move || {
+                let byte = signal as u8;
+                libc::write(write, (&raw const byte).cast(), 1);
+            })
+        };
     }
 }
