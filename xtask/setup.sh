@@ -26,6 +26,8 @@ if [ "$mode" = all ]; then
   command -v newuidmap >/dev/null 2>&1 || missing+=(uidmap)
   command -v slirp4netns >/dev/null 2>&1 || missing+=(slirp4netns)
   command -v docker-registry >/dev/null 2>&1 || missing+=(docker-registry)
+  # A private registry's password file (tests/registry_login.rs).
+  command -v htpasswd >/dev/null 2>&1 || missing+=(apache2-utils)
   # Compose files are brought up with it too, to compare with the library's reading of them.
   command -v docker-compose >/dev/null 2>&1 || missing+=(docker-compose)
   # `cargo xtask test --under-load`: a CPU hog per core beside the suite.
@@ -88,10 +90,12 @@ if ! podman_probe; then
   podman_probe || { echo "podman still cannot start a container" >&2; exit 1; }
 fi
 
-# The local registry (127.0.0.1:5000, started by `cargo xtask images`) speaks plain HTTP.
+# The local registry (127.0.0.1:5000, started by `cargo xtask images`) and the private one of
+# tests/registry_login.rs (127.0.0.1:5001) speak plain HTTP.
 mkdir -p /etc/containers/registries.conf.d
-printf '%s\n' '# Written by xtask/setup.sh: the test registry on loopback speaks plain HTTP.' \
+printf '%s\n' '# Written by xtask/setup.sh: the test registries on loopback speak plain HTTP.' \
   '[[registry]]' 'location = "127.0.0.1:5000"' 'insecure = true' \
+  '[[registry]]' 'location = "127.0.0.1:5001"' 'insecure = true' \
   >/etc/containers/registries.conf.d/50-fixtures-local-registry.conf
 
 # The API service the tests talk to (the rootful socket, where PodmanRuntime::connect looks).

@@ -34,6 +34,7 @@ const NOT_HERE: &[(&str, &str)] = &[
     ("pool", "runs cargo-nextest, over the machine's rootful engines"),
     ("compose_vs_docker_compose", "runs docker-compose on Docker"),
     ("dockerignore", "runs docker build on Docker"),
+    ("registry_login", "runs docker login and push on Docker"),
     ("cleanup", "lists Docker as well as Podman"),
     ("fixtures_macros", "is a proc-macro crate's tests, linked to the toolchain's libstd the user cannot read"),
     ("xtask", "is not a test"),

@@ -498,7 +498,17 @@ impl Runtime for DockerRuntime {
             platform: spec.platform.clone().unwrap_or_default(),
             ..q::CreateImageOptions::default()
         };
-        let credentials = spec.credentials.as_ref().map(|c| bollard::auth::DockerCredentials {
+        // Given in code, else the login `docker login` keeps for the registry.
+        let found;
+        let given = match &spec.credentials {
+            Some(c) => Some(c),
+            None => {
+                let registry = compat::auth::registry_of(&spec.repository);
+                found = compat::auth::lookup(&registry, compat::auth::Tool::Docker);
+                found.as_ref()
+            }
+        };
+        let credentials = given.map(|c| bollard::auth::DockerCredentials {
             username: c.username.clone(),
             password: c.password.clone(),
             identitytoken: c.identity_token.clone(),

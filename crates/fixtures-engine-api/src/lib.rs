@@ -19,6 +19,7 @@
 #![warn(missing_docs)]
 
 pub mod archive;
+pub mod auth;
 pub mod document;
 pub mod events;
 pub mod local;

@@ -573,7 +573,15 @@ impl Runtime for PodmanRuntime {
             // As Docker does for registries on 127.0.0.0/8: plain HTTP is allowed.
             builder = builder.tls_verify(false);
         }
-        if let Some(c) = &spec.credentials {
+        // Given in code, else the login `podman login` (or `docker login`) keeps for the registry.
+        let found = match &spec.credentials {
+            Some(_) => None,
+            None => {
+                let registry = compat::auth::registry_of(&spec.repository);
+                compat::auth::lookup(&registry, compat::auth::Tool::Podman)
+            }
+        };
+        if let Some(c) = spec.credentials.as_ref().or(found.as_ref()) {
             let mut auth = opts::RegistryAuth::builder();
             if let Some(u) = &c.username {
                 auth.username(u);

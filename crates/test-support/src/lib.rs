@@ -599,6 +599,9 @@ pub enum Need {
     RemoteTools,
     /// docker-compose, to compare the library's reading of a file with.
     DockerCompose,
+    /// What a private registry of a test's own takes: Debian's `docker-registry` and
+    /// `htpasswd` (apache2-utils).
+    PrivateRegistry,
 }
 
 impl Need {
@@ -625,6 +628,10 @@ impl Need {
             }
             Need::Nextest if !on_path("cargo-nextest") => Some("cargo-nextest (not installed)".to_owned()),
             Need::DockerCompose if !on_path("docker-compose") => Some("docker-compose (not installed)".to_owned()),
+            Need::PrivateRegistry => {
+                let lacking: Vec<&str> = ["docker-registry", "htpasswd"].into_iter().filter(|t| !on_path(t)).collect();
+                (!lacking.is_empty()).then(|| format!("{} (not installed)", lacking.join(", ")))
+            }
             _ => None,
         }
     }
