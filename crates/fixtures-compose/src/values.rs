@@ -331,24 +331,12 @@ pub(crate) fn did_you_mean(key: &str) -> String {
         "security_opt",
         "logging",
     ];
-    let close = KEYS.iter().filter(|k| edits(key, k) <= 2).min_by_key(|k| edits(key, k));
-    close.map(|k| format!(" (did you mean `{k}`?)")).unwrap_or_default()
-}
-
-/// Levenshtein distance.
-fn edits(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut prev = row[0];
-        row[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let cur = row[j + 1];
-            row[j + 1] = (prev + usize::from(ca != *cb)).min(row[j] + 1).min(cur + 1);
-            prev = cur;
-        }
-    }
-    row[b.len()]
+    let close = KEYS
+        .iter()
+        .map(|k| (fixtures_core::__private::edit_distance(key, k), k))
+        .filter(|(edits, _)| *edits <= 2)
+        .min_by_key(|(edits, _)| *edits);
+    close.map(|(_, k)| format!(" (did you mean `{k}`?)")).unwrap_or_default()
 }
 
 /// Splits a command line into words as a POSIX shell would, without expanding anything.

@@ -286,3 +286,19 @@ pub(crate) async fn run_case(
         (Err(report), Err(teardown)) => CaseOutcome::Failed(format!("{report}\nand then: {teardown}")),
     }
 }
+
+/// Edit distance (Levenshtein), for "did you mean": the library's and the compose crate's.
+pub fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut prev = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let cur = row[j + 1];
+            row[j + 1] = (prev + usize::from(ca != *cb)).min(row[j] + 1).min(row[j + 1] + 1);
+            prev = cur;
+        }
+    }
+    row[b.len()]
+}

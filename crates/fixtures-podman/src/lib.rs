@@ -678,14 +678,15 @@ impl Runtime for PodmanRuntime {
 
     async fn create_container(&self, spec: &ContainerSpec) -> Result<String> {
         let op = "create container";
-        let r = &spec.resources;
-        let limited = r.memory.is_some()
-            || r.memory_reservation.is_some()
-            || r.memory_swap.is_some()
-            || r.nano_cpus.is_some()
-            || r.pids_limit.is_some();
+        let limited = |r: &fixtures_core::spec::Resources| {
+            r.memory.is_some()
+                || r.memory_reservation.is_some()
+                || r.memory_swap.is_some()
+                || r.nano_cpus.is_some()
+                || r.pids_limit.is_some()
+        };
         let mut unlimited;
-        let spec = if self.limits_ignored && limited && r.optional {
+        let spec = if self.limits_ignored && limited(&spec.resources) && spec.resources.optional {
             tracing::warn!(
                 container = spec.name.as_deref().unwrap_or_default(),
                 "rootless Podman on cgroups v1 cannot limit memory, CPUs or processes: the container runs without its limits"
@@ -697,14 +698,7 @@ impl Runtime for PodmanRuntime {
         } else {
             spec
         };
-        let r = &spec.resources;
-        if self.limits_ignored
-            && (r.memory.is_some()
-                || r.memory_reservation.is_some()
-                || r.memory_swap.is_some()
-                || r.nano_cpus.is_some()
-                || r.pids_limit.is_some())
-        {
+        if self.limits_ignored && limited(&spec.resources) {
             // Podman would create it and drop the limits with a warning no API caller sees.
             return Err(Error::new(
                 ErrorKind::Unsupported,

@@ -85,22 +85,6 @@ impl std::fmt::Display for Case {
     }
 }
 
-/// Edit distance, for "did you mean".
-fn distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut prev = row[0];
-        row[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let cur = row[j + 1];
-            row[j + 1] = (prev + usize::from(ca != *cb)).min(row[j] + 1).min(row[j + 1] + 1);
-            prev = cur;
-        }
-    }
-    row[b.len()]
-}
-
 impl Env {
     /// An empty environment.
     pub fn new() -> Self {
@@ -151,8 +135,8 @@ impl Env {
     fn nearest(&self, name: &str) -> Option<&str> {
         self.nodes
             .keys()
-            .min_by_key(|k| distance(k, name))
-            .filter(|k| distance(k, name) <= 3.max(name.len() / 3))
+            .min_by_key(|k| crate::private::edit_distance(k, name))
+            .filter(|k| crate::private::edit_distance(k, name) <= 3.max(name.len() / 3))
             .map(String::as_str)
     }
 
